@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# pipemode throughput benchmark (`npm run bench`).
+#
+# What it measures: one epoch of a channel streamed by `pipemode cat` into a reader that stands in for
+# a training process (bench/fiforead.c: 1 MiB read() calls, never resizes the pipe), against a plain
+# tool doing the same job into the same reader:
+#   local FIFO   pipemode cat DIR/ > FIFO           vs  cat FILES > FIFO
+#   local pipe   pipemode cat DIR/ | reader         vs  cat FILES | reader
+#   S3 FIFO      pipemode cat s3://bench/data/ > FIFO  vs  rclone cat bench:bench/data/ > FIFO
+#                (throw-away Ceph RGW with bluestore on 127.0.0.1, started and stopped here)
+# How: bench/harness.py interleaves rounds, takes MiB/s from the reader (open() returning to EOF,
+# writer start-up included), the writer's CPU time and peak RSS from wait4(), checks every run's byte
+# count and, in an untimed first round, each variant's sha256. It prints a table with medians
+# (min–max), PASS/FAIL against the targets (never fails the script on a miss), and writes one JSON
+# line per run to $BENCH_DIR/results.jsonl.
+#
+# Settings (environment):
+#   BENCH_DIR                 cache and results (default /tmp/pipemode-bench); the data is made once
+#   BENCH_SIZE_MIB            data size (default 2048, as files of 32 MiB)
+#   BENCH_ROUNDS              timed rounds (default 5)
+#   BENCH_MEMORY_BUDGET_MIB   pipemode --memory-budget (default 128); RSS target = 128 MiB + budget
+#   BENCH_S3=0                skip the S3 pair (no Ceph, no rclone)
+#   BENCH_S3_SERVER_DIR       Ceph state dir (default /tmp/pipemode-bench-rgw, apart from the tests')
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BENCH_DIR=${BENCH_DIR:-/tmp/pipemode-bench}
+BENCH_SIZE_MIB=${BENCH_SIZE_MIB:-2048}
+BENCH_ROUNDS=${BENCH_ROUNDS:-5}
+BENCH_MEMORY_BUDGET_MIB=${BENCH_MEMORY_BUDGET_MIB:-128}
+BENCH_S3=${BENCH_S3:-1}
+DATA_DIR=$BENCH_DIR/data-${BENCH_SIZE_MIB}MiB
+BUCKET=bench
+PREFIX=data/
+
+say() { echo "bench: $*" >&2; }
+
+install_if_missing() { # COMMAND DEBIAN-PACKAGE
+  command -v "$1" >/dev/null && return 0
+  [[ $(id -u) == 0 ]] || { say "$1 is missing (sudo apt-get install $2)"; exit 1; }
+  say "installing $2"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$2" >/dev/null
+}
+
+build_reader() {
+  mkdir -p "$BENCH_DIR/bin"
+  gcc -O2 -Wall -Wextra -o "$BENCH_DIR/bin/fiforead" bench/fiforead.c
+}
+
+stop_s3() {
+  say "stopping the S3 server"
+  scripts/s3-server.sh stop || true
+}
+
+# Starts Ceph RGW (bluestore: data on disk, not 2x in RAM) and points the AWS SDK and rclone at it.
+start_s3() {
+  export S3_SERVER_DIR=${BENCH_S3_SERVER_DIR:-/tmp/pipemode-bench-rgw} OSD_STORE=bluestore
+  trap stop_s3 EXIT
+  say "starting Ceph RGW in $S3_SERVER_DIR"
+  eval "$(scripts/s3-server.sh start | grep '^S3_')"
+  export AWS_ENDPOINT_URL_S3=$S3_ENDPOINT AWS_ACCESS_KEY_ID=$S3_ACCESS_KEY \
+    AWS_SECRET_ACCESS_KEY=$S3_SECRET_KEY AWS_REGION=$S3_REGION
+  # no developer profile or config may leak into the measurement
+  export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
+  unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL
+  export RCLONE_CONFIG_BENCH_TYPE=s3 RCLONE_CONFIG_BENCH_PROVIDER=Ceph \
+    RCLONE_CONFIG_BENCH_ENDPOINT=$S3_ENDPOINT RCLONE_CONFIG_BENCH_REGION=$S3_REGION \
+    RCLONE_CONFIG_BENCH_ACCESS_KEY_ID=$S3_ACCESS_KEY RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY=$S3_SECRET_KEY \
+    RCLONE_CONFIG_BENCH_FORCE_PATH_STYLE=true RCLONE_CONFIG_BENCH_ENV_AUTH=false
+}
+
+upload() {
+  say "uploading $DATA_DIR to s3://$BUCKET/$PREFIX"
+  node --no-warnings bench/upload.mjs "$DATA_DIR" "$BUCKET" "$PREFIX"
+}
+
+main() {
+  trap 'exit 130' INT TERM
+  install_if_missing gcc gcc
+  [[ $BENCH_S3 == 0 ]] || install_if_missing rclone rclone
+  [[ -f dist/src/cli/main.js ]] || npm run build
+  build_reader
+  python3 bench/harness.py prepare "$DATA_DIR" "$BENCH_SIZE_MIB"
+
+  local s3_args=()
+  if [[ $BENCH_S3 != 0 ]]; then
+    start_s3
+    upload
+    s3_args=(--s3-url "s3://$BUCKET/$PREFIX" --rclone-path "bench:$BUCKET/$PREFIX"
+      --server-pid-dir "$S3_SERVER_DIR/run")
+  fi
+  python3 bench/harness.py run "$DATA_DIR" --root "$PWD" --reader "$BENCH_DIR/bin/fiforead" \
+    --results "$BENCH_DIR/results.jsonl" --rounds "$BENCH_ROUNDS" \
+    --memory-budget-mib "$BENCH_MEMORY_BUDGET_MIB" --timeout $((60 + BENCH_SIZE_MIB / 10)) "${s3_args[@]}"
+  say "per-run results: $BENCH_DIR/results.jsonl"
+}
+
+main "$@"

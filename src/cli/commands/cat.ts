@@ -1,0 +1,37 @@
+/** `pipemode cat SOURCE`: one epoch of one channel (this host's share) to stdout. */
+import fs from 'node:fs';
+import { formatBytes } from '../../core/byte-size.js';
+import type { Logger } from '../../core/log.js';
+import { writeToFile } from '../../pipe/file-writer.js';
+import { writeToPipe } from '../../pipe/pipe-writer.js';
+import { ChannelStream } from '../../stream/channel-stream.js';
+import { Stores } from '../../storage/stores.js';
+import { catChannel, fetchOptions, hostPosition, intFlag, type ChannelFlags, type FetchFlags } from '../options.js';
+
+export interface CatFlags extends ChannelFlags, FetchFlags {
+  readonly channel?: string;
+  readonly epoch?: string;
+  readonly endpointUrl?: string;
+}
+
+export async function catCommand(source: string | undefined, flags: CatFlags, log: Logger): Promise<void> {
+  const spec = catChannel(source, flags.channel, flags);
+  const fetch = fetchOptions(flags);
+  const host = hostPosition(flags);
+  const epoch = intFlag(flags.epoch, '--epoch', 0, Number.MAX_SAFE_INTEGER) ?? 0;
+  const stores = new Stores({ s3: { endpoint: flags.endpointUrl } });
+  try {
+    const stream = await ChannelStream.open(spec, stores, fetch, host);
+    log.debug(`${spec.uri}: ${stream.items.length} items, epoch ${epoch} streams ${stream.unitsOf(epoch).length} units`);
+    const started = performance.now();
+    const bytes = stream.epoch(epoch);
+    const st = fs.fstatSync(1);
+    const result = st.isFIFO() || st.isSocket() ? await writeToPipe(1, bytes) : await writeToFile(1, bytes);
+    const seconds = (performance.now() - started) / 1000;
+    log.debug(`${formatBytes(result.bytes)} in ${seconds.toFixed(2)} s` +
+      `${result.outcome === 'reader-gone' ? ' (the reader closed early)' : ''}; ${stream.stats.getRequests} GETs, ` +
+      `${stream.stats.retries} retries, peak buffered ${formatBytes(stream.stats.peakBuffered)}`);
+  } finally {
+    stores.close();
+  }
+}

@@ -1,0 +1,51 @@
+/**
+ * `pipemode pipe --dir DIR --channel NAME=SOURCE …`: serves SageMaker Pipe-mode FIFOs
+ * (DIR/<channel>_<N>) for any training process, until --epochs are done or SIGINT/SIGTERM
+ * (then it removes its FIFOs and exits 0).
+ */
+import { formatBytes } from '../../core/byte-size.js';
+import type { Logger } from '../../core/log.js';
+import { servePipes } from '../../pipe/channel-pipes.js';
+import { ChannelStream } from '../../stream/channel-stream.js';
+import { Stores } from '../../storage/stores.js';
+import { fetchOptions, hostPosition, intFlag, pipeChannels, type ChannelFlags, type FetchFlags } from '../options.js';
+
+export interface PipeFlags extends ChannelFlags, FetchFlags {
+  readonly dir: string;
+  readonly channel: readonly string[];
+  readonly epochs?: string;
+  readonly endpointUrl?: string;
+}
+
+export async function pipeCommand(flags: PipeFlags, log: Logger): Promise<void> {
+  const specs = pipeChannels(flags.channel, flags);
+  const fetch = fetchOptions(flags);
+  const host = hostPosition(flags);
+  const epochs = intFlag(flags.epochs, '--epochs', 1, Number.MAX_SAFE_INTEGER);
+  const stop = new AbortController();
+  const onSignal = (signal: NodeJS.Signals): void => {
+    log.info(`${signal}: stopping`);
+    stop.abort(signal);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const stores = new Stores({ s3: { endpoint: flags.endpointUrl } });
+  try {
+    const streams = await Promise.all(specs.map((spec) => ChannelStream.open(spec, stores, fetch, host, stop.signal)));
+    for (const s of streams) log.info(`${s.spec.name}: ${s.spec.uri}: ${s.items.length} items`);
+    await servePipes(streams, {
+      dir: flags.dir,
+      epochs,
+      signal: stop.signal,
+      onEpochReady: (e) => log.info(`${e.path}: ready`),
+      onEpochDone: (e) => {
+        const rate = e.seconds > 0 ? ` (${formatBytes(e.bytes / e.seconds)}/s)` : '';
+        log.info(`${e.path}: ${formatBytes(e.bytes)} in ${e.seconds.toFixed(2)} s${rate}${e.outcome === 'reader-gone' ? ', reader closed early' : ''}`);
+      },
+    });
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    stores.close();
+  }
+}

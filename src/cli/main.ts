@@ -1,0 +1,90 @@
+/**
+ * The `pipemode` command: argv → validated options → a library call → an exit code. No data-path
+ * logic lives here. Everything but channel bytes goes to stderr; exit codes are in exit-codes.ts.
+ */
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError, Option } from 'commander';
+import { createLogger, type LogLevel } from '../core/log.js';
+import { isPipemodeError } from '../core/errors.js';
+import { catCommand, type CatFlags } from './commands/cat.js';
+import { pipeCommand, type PipeFlags } from './commands/pipe.js';
+import { EXIT, exitCodeFor } from './exit-codes.js';
+
+const { version } = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+interface GlobalFlags {
+  readonly quiet?: boolean;
+  readonly verbose?: boolean;
+}
+
+function channelOptions(cmd: Command): Command {
+  return cmd
+    .option('--s3-data-type <type>', 'S3Prefix | ManifestFile | AugmentedManifestFile (default S3Prefix)')
+    .option('--attribute-names <a,b>', 'AugmentedManifestFile attributes, in order')
+    .option('--compression <type>', 'None | Gzip: inflate each object')
+    .option('--record-wrapper <type>', 'None | RecordIO: wrap each object in one RecordIO record')
+    .option('--shuffle-seed <seed>', 'shuffle objects every epoch with this seed (ShuffleConfig.Seed)')
+    .option('--distribution <type>', 'FullyReplicated | ShardedByS3Key')
+    .option('--host-rank <i>', 'this host\'s 0-based rank (ShardedByS3Key)')
+    .option('--host-count <n>', 'number of hosts (ShardedByS3Key)')
+    .option('--content-type <mime>', 'ContentType of the channel')
+    .option('--memory-budget <size>', 'bytes fetched ahead per channel', '128MiB')
+    .option('--part-size <size>', 'bytes per ranged GET', '8MiB')
+    .option('--max-requests <n>', 'concurrent GET requests per channel', '16')
+    .option('--max-attempts <n>', 'attempts per request before giving up', '10')
+    .option('--endpoint-url <url>', 'S3 endpoint (default: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, or AWS)');
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  let exitCode: number = EXIT.OK;
+  const program = new Command('pipemode')
+    .description('SageMaker Pipe mode on any machine: stream S3-compatible or local data into per-epoch FIFOs')
+    .version(version)
+    .option('-q, --quiet', 'print errors only')
+    .option('-v, --verbose', 'print debugging detail')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => process.stderr.write(s), writeErr: (s) => process.stderr.write(s) });
+
+  const logger = (): ReturnType<typeof createLogger> => {
+    const g = program.opts<GlobalFlags>();
+    const level: LogLevel = g.quiet === true ? 'error' : g.verbose === true ? 'debug' : 'info';
+    return createLogger(level);
+  };
+
+  channelOptions(
+    program.command('cat')
+      .description('write one epoch of a channel to stdout')
+      .argument('[source]', 's3://bucket/prefix, file:///path or a local path')
+      .option('--channel <file>', 'SageMaker Channel spec (JSON or YAML); flags override its fields')
+      .option('--epoch <n>', 'epoch to stream (shuffle order and shards depend on it)', '0'),
+  ).action(async (source: string | undefined, flags: CatFlags) => {
+    await catCommand(source, flags, logger());
+  });
+
+  channelOptions(
+    program.command('pipe')
+      .description('serve SageMaker Pipe-mode FIFOs DIR/<channel>_<epoch> until the epochs are done or SIGINT/SIGTERM')
+      .requiredOption('--dir <dir>', 'directory for the FIFOs, e.g. /opt/ml/input/data')
+      .addOption(new Option('--channel <spec>', 'NAME=SOURCE, or a Channel spec file (repeatable)').argParser((v: string, prev: string[] = []) => [...prev, v]).makeOptionMandatory())
+      .option('--epochs <n>', 'epochs to serve per channel (default: until stopped)'),
+  ).action(async (flags: PipeFlags) => {
+    await pipeCommand(flags, logger());
+  });
+
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      exitCode = err.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
+    } else {
+      exitCode = exitCodeFor(err);
+      if (exitCode !== EXIT.OK) {
+        const log = logger();
+        if (isPipemodeError(err)) log.error(`${err.message} [${err.code}]`);
+        else log.error(`internal error, please report it: ${(err as Error).stack ?? String(err)}`);
+      }
+    }
+  }
+  return exitCode;
+}

@@ -1,0 +1,146 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { MemoryStore, ramp } from '../storage/memory/memory-store.js';
+import { NoSuchKeyError, TransientStoreError } from '../core/errors.js';
+import type { Unit } from '../manifest/unit.js';
+import { FetchStats, Prefetcher, type FetchOptions } from './prefetcher.js';
+
+const KiB = 1024;
+const fast: FetchOptions = { partSize: 64 * KiB, maxRequests: 8, memoryBudget: 512 * KiB, retry: { maxAttempts: 4, baseDelayMs: 1, maxDelayMs: 5 } };
+
+async function unitsOf(store: MemoryStore, keys: string[], known: boolean): Promise<Unit[]> {
+  return Promise.all(keys.map(async (key) => ({ kind: 'object' as const, store, key, info: known ? await store.head(key) : undefined })));
+}
+
+async function drain(p: Prefetcher): Promise<{ bodies: Buffer[]; sizes: number[] }> {
+  const bodies: Buffer[] = [];
+  const sizes: number[] = [];
+  for await (const u of p) {
+    const parts: Buffer[] = [];
+    for await (const batch of u.chunks) parts.push(...batch);
+    bodies.push(Buffer.concat(parts));
+    sizes.push(u.size);
+  }
+  return { bodies, sizes };
+}
+
+const SIZES = [0, 1, 64 * KiB - 1, 64 * KiB, 64 * KiB + 1, 3 * 64 * KiB + 5, 1000, 0, 200 * KiB];
+
+for (const known of [true, false]) {
+  test(`delivers every object's bytes in order (${known ? 'listed sizes' : 'sizes from HEAD'})`, async () => {
+    const store = new MemoryStore({ chunkSize: 10_000 });
+    const keys = SIZES.map((size, i) => {
+      store.put(`k${i}`, ramp(size, i));
+      return `k${i}`;
+    });
+    const stats = new FetchStats();
+    const { bodies, sizes } = await drain(new Prefetcher(await unitsOf(store, keys, known), fast, stats));
+    assert.deepEqual(sizes, SIZES);
+    bodies.forEach((b, i) => assert.ok(b.equals(ramp(SIZES[i] ?? 0, i)), `object ${i}`));
+    assert.equal(stats.buffered, 0);
+    assert.equal(stats.reserved, 0);
+    assert.equal(stats.headRequests, known ? 0 : SIZES.length);
+  });
+}
+
+test('inline units pass through in place', async () => {
+  const store = new MemoryStore().put('a', ramp(100));
+  const units: Unit[] = [
+    { kind: 'inline', bytes: Buffer.from('x'), origin: 'test' },
+    ...(await unitsOf(store, ['a'], false)),
+    { kind: 'inline', bytes: Buffer.alloc(0), origin: 'test' },
+  ];
+  const { bodies } = await drain(new Prefetcher(units, fast));
+  assert.deepEqual(bodies.map((b) => b.length), [1, 100, 0]);
+});
+
+test('many small objects are fetched concurrently, never more than maxRequests at once', async () => {
+  const store = new MemoryStore();
+  const keys = Array.from({ length: 100 }, (_, i) => `small/${String(i).padStart(3, '0')}`);
+  for (const [i, k] of keys.entries()) store.put(k, ramp(100, i));
+  await drain(new Prefetcher(await unitsOf(store, keys, true), fast));
+  assert.equal(store.peakActive, fast.maxRequests);
+});
+
+test('a paused consumer holds the fetched-ahead bytes under the memory budget', async () => {
+  const store = new MemoryStore();
+  const keys = Array.from({ length: 20 }, (_, i) => `big${i}`);
+  for (const [i, k] of keys.entries()) store.put(k, ramp(256 * KiB, i));
+  const stats = new FetchStats();
+  const p = new Prefetcher(await unitsOf(store, keys, true), fast, stats);
+  const it = p[Symbol.asyncIterator]();
+  const first = await it.next();
+  assert.equal(first.done, false);
+  await sleep(200); // the consumer stalls; fetching must stop at the budget
+  assert.ok(stats.bytesFetched >= fast.memoryBudget - fast.partSize, `fetched ahead: ${stats.bytesFetched}`);
+  assert.ok(stats.bytesFetched <= fast.memoryBudget, `fetched ${stats.bytesFetched} > budget`);
+  assert.ok(stats.peakReserved <= fast.memoryBudget);
+  assert.equal(store.active, 0);
+  p.close();
+  assert.equal(stats.reserved, 0);
+  assert.equal(stats.buffered, 0);
+});
+
+test('transient failures are retried from the delivered offset', async () => {
+  const starts: number[] = [];
+  const store = new MemoryStore({
+    chunkSize: 1000,
+    faults: (r) => (r.nth === 1 ? { kind: 'cut', afterBytes: 12_345 } : r.nth === 2 ? { kind: 'fail', error: new TransientStoreError('503 SlowDown') } : undefined),
+    onRead: (r) => starts.push(r.start),
+  });
+  store.put('obj', ramp(50_000, 3));
+  const stats = new FetchStats();
+  const { bodies } = await drain(new Prefetcher(await unitsOf(store, ['obj'], true), fast, stats));
+  assert.ok(bodies[0]?.equals(ramp(50_000, 3)));
+  assert.deepEqual(starts, [0, 12_345, 12_345]);
+  assert.equal(stats.retries, 2);
+});
+
+test('when retries run out the consumer gets RetriesExhaustedError, not a short stream', async () => {
+  const store = new MemoryStore({ faults: () => ({ kind: 'fail', error: new TransientStoreError('503') }) });
+  store.put('obj', ramp(1000));
+  await assert.rejects(drain(new Prefetcher(await unitsOf(store, ['obj'], true), fast)), { code: 'PM_ERR_RETRIES_EXHAUSTED' });
+});
+
+test('an object replaced after listing fails with ObjectChangedError', async () => {
+  const store = new MemoryStore().put('obj', ramp(1000));
+  const units = await unitsOf(store, ['obj'], true);
+  store.put('obj', ramp(1000, 9));
+  await assert.rejects(drain(new Prefetcher(units, fast)), { code: 'PM_ERR_OBJECT_CHANGED' });
+});
+
+test('a missing manifest entry fails the stream with NoSuchKeyError and stops all requests', async () => {
+  const store = new MemoryStore();
+  for (let i = 0; i < 30; i++) store.put(`k${i}`, ramp(200 * KiB, i));
+  const units = await unitsOf(store, Array.from({ length: 30 }, (_, i) => (i === 5 ? 'missing' : `k${i}`)), false);
+  const p = new Prefetcher(units, fast);
+  await assert.rejects(drain(p), (err) => err instanceof NoSuchKeyError);
+  await sleep(20);
+  assert.equal(store.active, 0);
+});
+
+test('close() stops fetching and frees everything', async () => {
+  const store = new MemoryStore();
+  for (let i = 0; i < 10; i++) store.put(`k${i}`, ramp(300 * KiB, i));
+  const stats = new FetchStats();
+  const p = new Prefetcher(await unitsOf(store, Array.from({ length: 10 }, (_, i) => `k${i}`), true), fast, stats);
+  await sleep(5);
+  p.close();
+  await sleep(20);
+  assert.equal(store.active, 0);
+  assert.equal(stats.reserved, 0);
+  assert.equal(stats.buffered, 0);
+});
+
+test('an aborted signal ends the stream with AbortedError', async () => {
+  const store = new MemoryStore().put('a', ramp(100 * KiB));
+  const ac = new AbortController();
+  const p = new Prefetcher(await unitsOf(store, ['a'], true), fast, new FetchStats(), ac.signal);
+  ac.abort();
+  await assert.rejects(drain(p), { code: 'PM_ERR_ABORTED' });
+});
+
+test('options are checked: the budget must hold at least one part', () => {
+  assert.throws(() => new Prefetcher([], { ...fast, memoryBudget: fast.partSize - 1 }), { code: 'PM_ERR_CONFIG' });
+});

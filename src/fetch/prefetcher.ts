@@ -1,0 +1,283 @@
+/**
+ * Prefetcher: turns an ordered list of units into their bytes, in order, fetching ahead with
+ * many requests in flight while holding at most a fixed memory budget.
+ *
+ * Design (after mountpoint-s3's prefetcher):
+ * - Objects are cut into parts of `partSize` bytes. Parts are launched strictly in stream order,
+ *   each with its own ranged GET (retried and resumed by readRangeWithRetry), at most
+ *   `maxRequests` at a time. Many small objects are therefore in flight together.
+ * - Memory is reserved when a part is launched (its full length) and released as the consumer
+ *   takes its bytes, so fetched-but-undelivered data plus in-flight reservations never exceed
+ *   `memoryBudget` (a single part larger than the whole budget is refused up front). The consumer
+ *   pulls: when it stops pulling (a slow FIFO reader), the budget fills and no request starts —
+ *   backpressure from the reader all the way to the network.
+ * - Objects whose size or version is unknown (manifest entries) are HEADed ahead of the parts,
+ *   also at most `maxRequests` at a time and at most `headLookahead` units ahead.
+ * - The first failure poisons the whole prefetcher: every request in flight is aborted and the
+ *   consumer's next pull throws that error. What it delivered before is always a correct prefix
+ *   of the stream; it never delivers a short stream as if it were complete.
+ *
+ * One consumer only: iterate the prefetcher, and drain each unit's chunks before the next unit.
+ */
+import { AbortedError, ConfigError, PipemodeError, StoreProtocolError } from '../core/errors.js';
+import type { ObjectInfo } from '../storage/object-store.js';
+import type { Unit } from '../manifest/unit.js';
+import { DEFAULT_RETRY_POLICY, readRangeWithRetry, withRetry, type RetryPolicy } from './retry.js';
+
+export interface FetchOptions {
+  /** Bytes per ranged GET. @default 8 MiB */
+  readonly partSize: number;
+  /** Concurrent GETs (and, separately, HEADs). @default 16 */
+  readonly maxRequests: number;
+  /** Bytes fetched ahead of the consumer, in flight or buffered. @default 128 MiB */
+  readonly memoryBudget: number;
+  readonly retry: RetryPolicy;
+}
+
+/**
+ * 8 MiB parts: larger ones were slower on loopback and smaller ones cost more requests
+ * (node-dataplane.md §5). 16 requests keep many small objects in flight; for large objects the
+ * budget allows 16 parts ahead, enough to hide S3's first-byte latency.
+ */
+export const DEFAULT_FETCH_OPTIONS: FetchOptions = Object.freeze({
+  partSize: 8 * 1024 * 1024,
+  maxRequests: 16,
+  memoryBudget: 128 * 1024 * 1024,
+  retry: DEFAULT_RETRY_POLICY,
+});
+
+/** Counters shared by everything that fetches for one channel; read them any time. */
+export class FetchStats {
+  /** Bytes received from the store (including bytes of attempts that were retried). */
+  bytesFetched = 0;
+  /** Bytes handed to the consumer. */
+  bytesDelivered = 0;
+  /** Bytes received and not yet handed over, now and at most. */
+  buffered = 0;
+  peakBuffered = 0;
+  /** Reserved for parts in flight or buffered, now and at most (bounded by the budget). */
+  reserved = 0;
+  peakReserved = 0;
+  getRequests = 0;
+  headRequests = 0;
+  retries = 0;
+}
+
+/** One unit's bytes, in order, as batches of chunks (whatever had arrived when pulled). */
+export interface UnitData {
+  readonly unit: Unit;
+  readonly index: number;
+  readonly size: number;
+  readonly chunks: AsyncIterable<Buffer[]>;
+}
+
+const HEAD_LOOKAHEAD_PER_REQUEST = 4;
+
+interface Part {
+  readonly unitIndex: number;
+  readonly length: number;
+  /** Received, not yet delivered. */
+  readonly chunks: Buffer[];
+}
+
+function toPipemodeError(err: unknown): PipemodeError {
+  if (err instanceof PipemodeError) return err;
+  return new StoreProtocolError(`fetch failed: ${(err as Error).message}`, {}, { cause: err });
+}
+
+export function checkFetchOptions(o: FetchOptions): void {
+  if (!Number.isSafeInteger(o.partSize) || o.partSize < 64 * 1024) throw new ConfigError(`part size must be at least 64 KiB, got ${o.partSize}`, { field: 'partSize' });
+  if (!Number.isSafeInteger(o.maxRequests) || o.maxRequests < 1 || o.maxRequests > 1024) throw new ConfigError(`max requests must be 1-1024, got ${o.maxRequests}`, { field: 'maxRequests' });
+  if (!Number.isSafeInteger(o.memoryBudget) || o.memoryBudget < o.partSize) {
+    throw new ConfigError(`memory budget (${o.memoryBudget}) must be at least the part size (${o.partSize})`, { field: 'memoryBudget' });
+  }
+}
+
+export class Prefetcher implements AsyncIterable<UnitData> {
+  readonly #units: readonly Unit[];
+  readonly #options: FetchOptions;
+  readonly #stats: FetchStats;
+  readonly #abort = new AbortController();
+  readonly #infos: (ObjectInfo | undefined)[];
+  readonly #parts: Part[] = [];
+  #headNext = 0;
+  #headsInFlight = 0;
+  #partUnit = 0;
+  #partOffset = 0;
+  #getsInFlight = 0;
+  /** The unit the consumer is on; HEAD results for it wake the consumer. */
+  #consumerUnit = 0;
+  #error: PipemodeError | undefined;
+  #closed = false;
+  /** Bytes of the front part already handed over (their reservation is released). */
+  #deliveredOfFront = 0;
+  #wake: (() => void) | undefined;
+  readonly #onOuterAbort: () => void;
+  readonly #outerSignal: AbortSignal | undefined;
+
+  constructor(units: readonly Unit[], options: FetchOptions, stats: FetchStats = new FetchStats(), signal?: AbortSignal) {
+    checkFetchOptions(options);
+    this.#units = units;
+    this.#options = options;
+    this.#stats = stats;
+    this.#infos = units.map((u) => (u.kind === 'object' ? u.info : undefined));
+    this.#outerSignal = signal;
+    this.#onOuterAbort = () => this.#fail(new AbortedError('fetch aborted', {}, { cause: signal?.reason }));
+    signal?.addEventListener('abort', this.#onOuterAbort, { once: true });
+    if (signal?.aborted) this.#onOuterAbort();
+    this.#pump();
+  }
+
+  /** Stops all fetching and frees buffered parts; the consumer's next pull ends with AbortedError. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#outerSignal?.removeEventListener('abort', this.#onOuterAbort);
+    this.#abort.abort();
+    for (const part of this.#parts) this.#stats.buffered -= part.chunks.reduce((n, c) => n + c.length, 0);
+    this.#stats.reserved -= this.#parts.reduce((n, p) => n + p.length, 0) - this.#deliveredOfFront;
+    this.#parts.length = 0;
+    this.#notify();
+  }
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<UnitData> {
+    try {
+      for (let index = 0; index < this.#units.length; index++) {
+        const unit = this.#units[index] as Unit;
+        this.#consumerUnit = index;
+        if (unit.kind === 'inline') {
+          this.#stats.bytesDelivered += unit.bytes.length;
+          yield { unit, index, size: unit.bytes.length, chunks: once(unit.bytes) };
+          continue;
+        }
+        const info = await this.#until(() => this.#infos[index]);
+        let drained = info.size === 0;
+        const chunks = this.#chunksOf(index, info.size, () => (drained = true));
+        yield { unit, index, size: info.size, chunks };
+        if (!drained) throw new Error(`Prefetcher: unit ${index} was not drained before the next one was requested`);
+      }
+    } finally {
+      this.close();
+    }
+  }
+
+  async *#chunksOf(index: number, size: number, onDrained: () => void): AsyncGenerator<Buffer[]> {
+    let delivered = 0;
+    while (delivered < size) {
+      const part = await this.#until(() => this.#parts[0]);
+      if (part.unitIndex !== index) throw new Error(`Prefetcher: expected a part of unit ${index}, found unit ${part.unitIndex}`);
+      const batch = await this.#until(() => (part.chunks.length > 0 ? part.chunks.splice(0) : undefined));
+      let n = 0;
+      for (const c of batch) n += c.length;
+      delivered += n;
+      this.#deliveredOfFront += n;
+      this.#stats.buffered -= n;
+      this.#stats.reserved -= n;
+      this.#stats.bytesDelivered += n;
+      // bookkeeping before the yield: a consumer that stops pulling once it has `size` bytes
+      // must not leave a finished part at the head of the queue
+      if (this.#deliveredOfFront === part.length) {
+        this.#parts.shift();
+        this.#deliveredOfFront = 0;
+      }
+      if (delivered === size) onDrained();
+      this.#pump();
+      yield batch;
+    }
+  }
+
+  /** Waits until `check` returns something (re-checked on every notification), or fails. */
+  async #until<T>(check: () => T | undefined): Promise<T> {
+    for (;;) {
+      if (this.#error !== undefined) throw this.#error;
+      if (this.#closed) throw new AbortedError('prefetcher closed');
+      const value = check();
+      if (value !== undefined) return value;
+      await new Promise<void>((resolve) => (this.#wake = resolve));
+    }
+  }
+
+  #notify(): void {
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+  }
+
+  #fail(err: PipemodeError): void {
+    if (this.#error !== undefined || this.#closed) return;
+    this.#error = err;
+    this.#abort.abort(err);
+    this.#notify();
+  }
+
+  /** Starts whatever HEADs and GETs the limits allow. */
+  #pump(): void {
+    if (this.#closed || this.#error !== undefined) return;
+    const { maxRequests, partSize, memoryBudget } = this.#options;
+    const headLimit = this.#partUnit + maxRequests * HEAD_LOOKAHEAD_PER_REQUEST;
+    while (this.#headsInFlight < maxRequests && this.#headNext < this.#units.length && this.#headNext < headLimit) {
+      const index = this.#headNext++;
+      const unit = this.#units[index] as Unit;
+      if (unit.kind === 'object' && this.#infos[index] === undefined) this.#runHead(index, unit);
+    }
+    while (this.#getsInFlight < maxRequests && this.#partUnit < this.#units.length) {
+      const unit = this.#units[this.#partUnit] as Unit;
+      const info = this.#infos[this.#partUnit];
+      if (unit.kind === 'inline' || (info !== undefined && this.#partOffset >= info.size)) {
+        this.#partUnit++;
+        this.#partOffset = 0;
+        continue;
+      }
+      if (info === undefined) break; // its HEAD is on the way
+      const length = Math.min(partSize, info.size - this.#partOffset);
+      if (this.#stats.reserved + length > memoryBudget) break;
+      const part: Part = { unitIndex: this.#partUnit, length, chunks: [] };
+      this.#parts.push(part);
+      this.#stats.reserved += length;
+      this.#stats.peakReserved = Math.max(this.#stats.peakReserved, this.#stats.reserved);
+      void this.#runPart(part, unit, info, this.#partOffset);
+      this.#partOffset += length;
+    }
+  }
+
+  #runHead(index: number, unit: Unit & { kind: 'object' }): void {
+    this.#headsInFlight++;
+    this.#stats.headRequests++;
+    const signal = this.#abort.signal;
+    void withRetry(() => unit.store.head(unit.key, signal), this.#options.retry, signal, () => this.#stats.retries++)
+      .then((info) => {
+        this.#infos[index] = info;
+        if (index === this.#consumerUnit) this.#notify();
+      }, (err: unknown) => this.#fail(toPipemodeError(err)))
+      .finally(() => {
+        this.#headsInFlight--;
+        this.#pump();
+      });
+  }
+
+  async #runPart(part: Part, unit: Unit & { kind: 'object' }, info: ObjectInfo, start: number): Promise<void> {
+    this.#getsInFlight++;
+    this.#stats.getRequests++;
+    const signal = this.#abort.signal;
+    try {
+      const chunks = readRangeWithRetry(unit.store, info, start, start + part.length, this.#options.retry, signal, () => this.#stats.retries++);
+      for await (const chunk of chunks) {
+        if (this.#closed) return;
+        part.chunks.push(chunk);
+        this.#stats.bytesFetched += chunk.length;
+        this.#stats.buffered += chunk.length;
+        if (this.#stats.buffered > this.#stats.peakBuffered) this.#stats.peakBuffered = this.#stats.buffered;
+        if (this.#parts[0] === part) this.#notify();
+      }
+    } catch (err) {
+      this.#fail(toPipemodeError(err));
+    } finally {
+      this.#getsInFlight--;
+      this.#pump();
+    }
+  }
+}
+
+async function* once(buffer: Buffer): AsyncGenerator<Buffer[]> {
+  if (buffer.length > 0) yield [buffer];
+}

@@ -1,0 +1,106 @@
+/**
+ * SageMaker's Pipe-mode FIFOs for one or more channels: `<dir>/<channel>_<N>` for N = 0, 1, …
+ *
+ * Per channel, a loop (the writer state machine of pipe-mode-contract.md §3.7):
+ *   create `<ch>_N` (mode 0600) → start fetching epoch N → wait for a reader (non-blocking
+ *   polls, no thread held) → write the epoch, holding the write end throughout → close (the
+ *   reader sees EOF) or, if the reader closed early, stop fetching → remove `<ch>_N` → N+1.
+ * So `<ch>_0` exists before any consumer needs it and `<ch>_N+1` appears as soon as `<ch>_N` is
+ * done. Channels run independently; readers may take them in any order or at once.
+ *
+ * A reader must not mistake the FIFO closing for a complete epoch when it is not one: if an
+ * epoch stops after its reader attached (a failure, or an abort such as SIGTERM), a marker
+ * `<ch>_N.error` (JSON: code, message) is written before the write end closes. pipemode's readers
+ * check for it at EOF; a supervisor (pipemode train) stops the trainer first. The first failure
+ * stops the other channels and is thrown. Every FIFO this module created is removed on the way out.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { AbortedError, InternalError, isPipemodeError } from '../core/errors.js';
+import type { ChannelStream } from '../stream/channel-stream.js';
+import { createFifo, openFifoForWrite, removeFifo } from './fifo.js';
+import { writeToPipe, type WriteOutcome } from './pipe-writer.js';
+
+export interface EpochEvent {
+  readonly channel: string;
+  readonly epoch: number;
+  readonly path: string;
+}
+
+export interface EpochDoneEvent extends EpochEvent {
+  readonly outcome: WriteOutcome;
+  readonly bytes: number;
+  /** From the reader attaching to the FIFO closing. */
+  readonly seconds: number;
+}
+
+export interface PipeServerOptions {
+  /** Directory for the FIFOs (created if missing). */
+  readonly dir: string;
+  /** Epochs to serve per channel; undefined = until aborted. */
+  readonly epochs: number | undefined;
+  readonly signal?: AbortSignal;
+  /** A FIFO was created and awaits its reader. */
+  readonly onEpochReady?: (e: EpochEvent) => void;
+  readonly onEpochDone?: (e: EpochDoneEvent) => void;
+}
+
+/** Path of a channel's FIFO for one epoch. */
+export function fifoPath(dir: string, channel: string, epoch: number): string {
+  return path.join(dir, `${channel}_${epoch}`);
+}
+
+/** Path of the marker written when an epoch failed. */
+export function errorMarkerPath(dir: string, channel: string, epoch: number): string {
+  return `${fifoPath(dir, channel, epoch)}.error`;
+}
+
+async function serveChannel(stream: ChannelStream, options: PipeServerOptions, signal: AbortSignal): Promise<void> {
+  const name = stream.spec.name;
+  for (let epoch = 0; options.epochs === undefined || epoch < options.epochs; epoch++) {
+    const fifo = fifoPath(options.dir, name, epoch);
+    createFifo(fifo);
+    const bytes = stream.epoch(epoch, signal);
+    try {
+      options.onEpochReady?.({ channel: name, epoch, path: fifo });
+      const fd = await openFifoForWrite(fifo, signal);
+      const started = performance.now();
+      // a reader got part of this epoch: tell it, before it sees EOF, that EOF is not the end
+      const result = await writeToPipe(fd, bytes, { signal, onFailure: (err) => writeErrorMarker(options.dir, name, epoch, err) });
+      options.onEpochDone?.({ channel: name, epoch, path: fifo, ...result, seconds: (performance.now() - started) / 1000 });
+    } catch (err) {
+      bytes.close();
+      throw err;
+    } finally {
+      removeFifo(fifo);
+    }
+  }
+}
+
+function writeErrorMarker(dir: string, channel: string, epoch: number, err: unknown): void {
+  const code = isPipemodeError(err) ? err.code : 'PM_ERR_INTERNAL';
+  const message = err instanceof Error ? err.message : String(err);
+  fs.writeFileSync(errorMarkerPath(dir, channel, epoch), `${JSON.stringify({ code, message })}\n`, { mode: 0o600 });
+}
+
+/**
+ * Serves every channel's FIFOs until each has served `epochs` epochs or `signal` aborts
+ * (resolves normally then). The first failure stops all channels and is thrown.
+ */
+export async function servePipes(streams: readonly ChannelStream[], options: PipeServerOptions): Promise<void> {
+  fs.mkdirSync(options.dir, { recursive: true });
+  const stop = new AbortController();
+  const onAbort = (): void => stop.abort(options.signal?.reason);
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+  if (options.signal?.aborted) onAbort();
+  let first: unknown;
+  try {
+    await Promise.all(streams.map((s) => serveChannel(s, options, stop.signal).catch((err: unknown) => {
+      if (first === undefined && !(err instanceof AbortedError && options.signal?.aborted)) first = err;
+      stop.abort(err);
+    })));
+  } finally {
+    options.signal?.removeEventListener('abort', onAbort);
+  }
+  if (first !== undefined) throw first instanceof Error ? first : new InternalError(`channel failed: ${JSON.stringify(first)}`);
+}

@@ -1,0 +1,133 @@
+/**
+ * The local file system as an object store: one bucket rooted at "/", keys are absolute paths
+ * without the leading slash. Listing walks only the directories that can hold matching keys,
+ * follows symlinks (once per real directory, so cycles end) and sorts by UTF-8 bytes like S3.
+ * Directories themselves are never objects (S3's zero-byte "folder/" markers are skipped too).
+ *
+ * A file's version token is inode:size:mtime; a read checks it with fstat and fails with
+ * ObjectChangedError if the file was replaced, resized or touched since it was listed.
+ */
+import fs from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+import path from 'node:path';
+import {
+  AccessDeniedError, NoSuchKeyError, ObjectChangedError, PipemodeError, StoreProtocolError, throwIfAborted,
+} from '../../core/errors.js';
+import { compareKeys, type ObjectInfo, type ObjectStore } from '../object-store.js';
+
+export interface FileStoreOptions {
+  /** Bytes per read(2) call; each becomes one chunk. @default 1 MiB */
+  readonly readChunkSize?: number;
+}
+
+function versionOf(st: Stats): string {
+  return `${st.ino}:${st.size}:${st.mtimeMs}`;
+}
+
+function mapFsError(err: unknown, uri: string): unknown {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'EISDIR') return new NoSuchKeyError(`no such file: ${uri}`, { uri }, { cause: err });
+  if (code === 'EACCES' || code === 'EPERM') return new AccessDeniedError(`permission denied: ${uri}`, { uri }, { cause: err });
+  if (err instanceof PipemodeError) return err;
+  return new StoreProtocolError(`cannot read ${uri}: ${(err as Error).message}`, { uri }, { cause: err });
+}
+
+export class FileStore implements ObjectStore {
+  readonly #chunkSize: number;
+
+  constructor(options: FileStoreOptions = {}) {
+    this.#chunkSize = options.readChunkSize ?? 1 << 20;
+  }
+
+  uriOf(key: string): string {
+    return `file:///${key}`;
+  }
+
+  async *list(prefix: string, signal?: AbortSignal): AsyncIterable<ObjectInfo> {
+    const found: ObjectInfo[] = [];
+    const slash = prefix.lastIndexOf('/');
+    const startDir = slash === -1 ? '' : prefix.slice(0, slash + 1);
+    const seenDirs = new Set<string>();
+
+    const walk = async (dirKey: string): Promise<void> => {
+      throwIfAborted(signal);
+      const dirPath = `/${dirKey}`;
+      let real: string;
+      let entries: string[];
+      try {
+        real = await fs.realpath(dirPath);
+        if (seenDirs.has(real)) return;
+        seenDirs.add(real);
+        entries = await fs.readdir(dirPath);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT' || code === 'ENOTDIR') return; // like S3: nothing under this prefix
+        throw mapFsError(err, this.uriOf(dirKey));
+      }
+      for (const name of entries) {
+        const key = dirKey + name;
+        // only descend where a matching key can be: key is a prefix of `prefix` or vice versa
+        if (!key.startsWith(prefix) && !prefix.startsWith(key)) continue;
+        let st: Stats;
+        try {
+          st = await fs.stat(`/${key}`);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue; // dangling symlink or raced delete
+          throw mapFsError(err, this.uriOf(key));
+        }
+        if (st.isDirectory()) {
+          if ((key + '/').startsWith(prefix) || prefix.startsWith(key + '/')) await walk(key + '/');
+        } else if (st.isFile() && key.startsWith(prefix)) {
+          found.push({ key, size: st.size, etag: versionOf(st) });
+        }
+      }
+    };
+
+    await walk(startDir);
+    found.sort((a, b) => compareKeys(a.key, b.key));
+    yield* found;
+  }
+
+  async head(key: string): Promise<ObjectInfo> {
+    let st: Stats;
+    try {
+      st = await fs.stat(`/${key}`);
+    } catch (err) {
+      throw mapFsError(err, this.uriOf(key));
+    }
+    if (!st.isFile()) throw new NoSuchKeyError(`not a regular file: ${this.uriOf(key)}`, { uri: this.uriOf(key) });
+    return { key, size: st.size, etag: versionOf(st) };
+  }
+
+  async *read(info: ObjectInfo, start: number, end: number, signal?: AbortSignal): AsyncIterable<Buffer> {
+    const uri = this.uriOf(info.key);
+    let fh: fs.FileHandle;
+    try {
+      fh = await fs.open(path.join('/', info.key), 'r');
+    } catch (err) {
+      throw mapFsError(err, uri);
+    }
+    try {
+      const st = await fh.stat();
+      if (info.etag !== undefined && versionOf(st) !== info.etag) {
+        throw new ObjectChangedError(`${uri} changed after it was listed (size ${info.size} → ${st.size})`, { uri });
+      }
+      let position = start;
+      while (position < end) {
+        throwIfAborted(signal);
+        const want = Math.min(this.#chunkSize, end - position);
+        const buffer = Buffer.allocUnsafeSlow(want);
+        const { bytesRead } = await fh.read(buffer, 0, want, position);
+        if (bytesRead === 0) {
+          throw new ObjectChangedError(`${uri} ended at byte ${position}, expected ${end} (file truncated while reading)`, { uri, offset: position });
+        }
+        position += bytesRead;
+        yield bytesRead === want ? buffer : buffer.subarray(0, bytesRead);
+      }
+    } catch (err) {
+      throw mapFsError(err, uri);
+    } finally {
+      await fh.close();
+    }
+  }
+}

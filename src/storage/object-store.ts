@@ -1,0 +1,35 @@
+/**
+ * The seam between pipemode and where bytes live. Two implementations: `S3Store` (any
+ * S3-compatible service, through the AWS SDK's configuration and signer) and `FileStore` (the
+ * local file system as one bucket rooted at "/"). Both give the same prefix semantics and order.
+ *
+ * `read` is one attempt at a byte range of one object version: it throws typed errors from
+ * core/errors.ts, with `retryable` set on transient ones. Retrying and resuming from the
+ * delivered offset is the caller's job (fetch/read-with-retry.ts), so every store gets it alike.
+ */
+
+export interface ObjectInfo {
+  readonly key: string;
+  readonly size: number;
+  /**
+   * Version token: the S3 ETag, or inode/size/mtime for local files. A read of an object whose
+   * token no longer matches fails with ObjectChangedError.
+   */
+  readonly etag: string | undefined;
+}
+
+export interface ObjectStore {
+  /** Renders a key as a URI for messages: s3://bucket/key or file:///path. */
+  uriOf(key: string): string;
+  /** Every object whose key starts with `prefix`, in ascending UTF-8 byte order of keys. */
+  list(prefix: string, signal?: AbortSignal): AsyncIterable<ObjectInfo>;
+  /** Size and version of one object; NoSuchKeyError if it does not exist. */
+  head(key: string, signal?: AbortSignal): Promise<ObjectInfo>;
+  /** Bytes [start, end) of the object version `info`, as chunks in order. One attempt. */
+  read(info: ObjectInfo, start: number, end: number, signal?: AbortSignal): AsyncIterable<Buffer>;
+}
+
+/** Compares keys by their UTF-8 bytes, the order S3 lists them in. */
+export function compareKeys(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+}

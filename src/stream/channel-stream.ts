@@ -1,0 +1,99 @@
+/**
+ * A channel's byte stream, epoch by epoch: the composition of the data path.
+ *
+ *   items (loaded once) ─▶ planEpoch ─▶ Prefetcher (ranged GETs, memory budget) ─▶ frameUnits
+ *   (gzip, RecordIO) ─▶ batches of Buffers for the pipe writer
+ *
+ * Everything is pulled: the sink asks for the next batch only when it can write it, so a slow
+ * reader stops the fetching. Closing the stream early (reader gone) aborts requests in flight.
+ */
+import type { ChannelSpec } from '../channel/channel-spec.js';
+import { Prefetcher, FetchStats, checkFetchOptions, type FetchOptions } from '../fetch/prefetcher.js';
+import { loadItems } from '../manifest/load-items.js';
+import type { Item, Unit } from '../manifest/unit.js';
+import { describeUnit } from '../manifest/unit.js';
+import { planEpoch } from '../plan/epoch-plan.js';
+import { RECORDIO_MAX_LENGTH } from '../records/recordio.js';
+import type { Stores } from '../storage/stores.js';
+import { frameUnits, tooLargeForRecordIO } from './frame-units.js';
+import { ConfigError } from '../core/errors.js';
+
+export interface HostPosition {
+  /** 0-based rank of this host. @default 0 */
+  readonly hostRank: number;
+  /** @default 1 */
+  readonly hostCount: number;
+}
+
+export function checkHostPosition(host: HostPosition): void {
+  if (!Number.isSafeInteger(host.hostCount) || host.hostCount < 1) throw new ConfigError(`host count must be a positive integer, got ${host.hostCount}`, { field: 'hostCount' });
+  if (!Number.isSafeInteger(host.hostRank) || host.hostRank < 0 || host.hostRank >= host.hostCount) {
+    throw new ConfigError(`host rank must be 0-${host.hostCount - 1} (0-based), got ${host.hostRank}`, { field: 'hostRank' });
+  }
+}
+
+/** One epoch's framed bytes, pulled as batches of Buffers. */
+export interface EpochBytes extends AsyncIterable<Buffer[]> {
+  /** Stops fetching and frees buffers; safe to call at any time, more than once. */
+  close(): void;
+}
+
+export class ChannelStream {
+  readonly spec: ChannelSpec;
+  readonly items: readonly Item[];
+  readonly stats = new FetchStats();
+  readonly #fetch: FetchOptions;
+  readonly #host: HostPosition;
+
+  private constructor(spec: ChannelSpec, items: readonly Item[], fetch: FetchOptions, host: HostPosition) {
+    this.spec = spec;
+    this.items = items;
+    this.#fetch = fetch;
+    this.#host = host;
+  }
+
+  /** Lists (or reads the manifest of) the channel and checks what can be checked before streaming. */
+  static async open(spec: ChannelSpec, stores: Stores, fetch: FetchOptions, host: HostPosition, signal?: AbortSignal): Promise<ChannelStream> {
+    checkFetchOptions(fetch);
+    checkHostPosition(host);
+    const items = await loadItems(spec, stores, fetch.retry, signal);
+    if (spec.recordWrapper === 'RecordIO' && spec.compression !== 'Gzip') {
+      for (const unit of items.flat()) {
+        const size = unit.kind === 'inline' ? unit.bytes.length : unit.info?.size;
+        if (size !== undefined && size > RECORDIO_MAX_LENGTH) throw tooLargeForRecordIO(describeUnit(unit), size);
+      }
+    }
+    return new ChannelStream(spec, items, fetch, host);
+  }
+
+  /** The units this host streams in `epoch`, in order. */
+  unitsOf(epoch: number): Unit[] {
+    return planEpoch(this.items, {
+      seed: this.spec.shuffleSeed,
+      epoch,
+      distribution: this.spec.distribution,
+      hostRank: this.#host.hostRank,
+      hostCount: this.#host.hostCount,
+    }).flat();
+  }
+
+  /**
+   * The framed bytes of one epoch. Fetching starts at once, so data is ready when a reader
+   * arrives; `close()` (or `signal`) stops it whether or not iteration has begun.
+   */
+  epoch(epoch: number, signal?: AbortSignal): EpochBytes {
+    const prefetcher = new Prefetcher(this.unitsOf(epoch), this.#fetch, this.stats, signal);
+    const framed = frameUnits(prefetcher, {
+      compression: this.spec.compression,
+      recordWrapper: this.spec.recordWrapper,
+      maxInflatedBytes: this.#fetch.memoryBudget,
+    });
+    return {
+      [Symbol.asyncIterator]: () => framed,
+      close: () => {
+        prefetcher.close();
+        framed.return(undefined).catch(() => {});
+      },
+    };
+  }
+}
