@@ -19,9 +19,11 @@
  *
  * One consumer only: iterate the prefetcher, and drain each unit's chunks before the next unit.
  */
+import { setMaxListeners } from 'node:events';
 import { AbortedError, ConfigError, PipemodeError, StoreProtocolError } from '../core/errors.js';
 import type { ObjectInfo } from '../storage/object-store.js';
 import type { Unit } from '../manifest/unit.js';
+import { ChunkCollector } from './chunk-collector.js';
 import { DEFAULT_RETRY_POLICY, readRangeWithRetry, withRetry, type RetryPolicy } from './retry.js';
 
 export interface FetchOptions {
@@ -121,6 +123,7 @@ export class Prefetcher implements AsyncIterable<UnitData> {
     this.#options = options;
     this.#stats = stats;
     this.#infos = units.map((u) => (u.kind === 'object' ? u.info : undefined));
+    setMaxListeners(0, this.#abort.signal); // one listener per request in flight
     this.#outerSignal = signal;
     this.#onOuterAbort = () => this.#fail(new AbortedError('fetch aborted', {}, { cause: signal?.reason }));
     signal?.addEventListener('abort', this.#onOuterAbort, { once: true });
@@ -259,15 +262,18 @@ export class Prefetcher implements AsyncIterable<UnitData> {
     this.#getsInFlight++;
     this.#stats.getRequests++;
     const signal = this.#abort.signal;
+    const collector = new ChunkCollector(part.length, (chunk) => {
+      part.chunks.push(chunk);
+      this.#stats.buffered += chunk.length;
+      if (this.#stats.buffered > this.#stats.peakBuffered) this.#stats.peakBuffered = this.#stats.buffered;
+      if (this.#parts[0] === part) this.#notify();
+    });
     try {
       const chunks = readRangeWithRetry(unit.store, info, start, start + part.length, this.#options.retry, signal, () => this.#stats.retries++);
       for await (const chunk of chunks) {
         if (this.#closed) return;
-        part.chunks.push(chunk);
         this.#stats.bytesFetched += chunk.length;
-        this.#stats.buffered += chunk.length;
-        if (this.#stats.buffered > this.#stats.peakBuffered) this.#stats.peakBuffered = this.#stats.buffered;
-        if (this.#parts[0] === part) this.#notify();
+        collector.push(chunk);
       }
     } catch (err) {
       this.#fail(toPipemodeError(err));

@@ -3,7 +3,8 @@
  * often carry no position, so the text is re-scanned with jsonc-parser (strict JSON settings) once
  * JSON.parse has failed.
  */
-import { parse, printParseErrorCode, type ParseError } from 'jsonc-parser';
+import { createRequire } from 'node:module';
+import type * as Jsonc from 'jsonc-parser';
 
 export interface JsonErrorLocation {
   readonly line: number;
@@ -13,7 +14,9 @@ export interface JsonErrorLocation {
 }
 
 export function jsonErrorLocation(text: string): JsonErrorLocation | undefined {
-  const errors: ParseError[] = [];
+  // loaded only when JSON.parse has already failed
+  const { parse, printParseErrorCode } = createRequire(import.meta.url)('jsonc-parser') as typeof Jsonc;
+  const errors: Jsonc.ParseError[] = [];
   parse(text, errors, { disallowComments: true, allowTrailingComma: false, allowEmptyContent: false });
   const first = errors[0];
   if (first === undefined) return undefined;

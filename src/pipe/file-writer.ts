@@ -5,6 +5,7 @@
  */
 import fs from 'node:fs';
 import { promisify } from 'node:util';
+import { ioBuffers } from '../core/buffer-pool.js';
 import type { BatchSource, WriteResult } from './pipe-writer.js';
 
 const writev = promisify(fs.writev);
@@ -25,6 +26,7 @@ export async function writeToFile(fd: number, source: BatchSource): Promise<Writ
           if (written > 0) pending[0] = (pending[0] as Buffer).subarray(written);
         }
       }
+      for (const b of batch) ioBuffers.release(b);
     }
   } finally {
     source.close();

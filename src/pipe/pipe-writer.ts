@@ -2,7 +2,8 @@
  * Writes a stream of Buffer batches into a pipe or FIFO fd through net.Socket: libuv polls the
  * non-blocking fd with epoll, so a stalled reader costs no thread, only the memory the pull
  * model already bounds. Each batch is written with cork/uncork, i.e. one writev(2) of many
- * chunks, and the next batch is pulled only after 'drain' — that is the backpressure.
+ * chunks, and the next batch is pulled only after 'drain' — that is the backpressure. A chunk's
+ * buffer goes back to the I/O pool once the kernel has taken it.
  *
  * The pipe buffer is enlarged to 1 MiB first (when the kernel allows it): with 64 KiB pipes the
  * writer and reader wake each other every 64 KiB, the main throughput limit measured.
@@ -14,6 +15,7 @@
  */
 import net from 'node:net';
 import { AbortedError, FifoError, PipemodeError } from '../core/errors.js';
+import { ioBuffers } from '../core/buffer-pool.js';
 import { setPipeSize } from './libc.js';
 
 export const PIPE_BUFFER_BYTES = 1 << 20;
@@ -78,7 +80,9 @@ export async function writeToPipe(fd: number, source: BatchSource, hooks: WriteH
       socket.cork();
       let ok = true;
       for (const chunk of batch) {
-        ok = socket.write(chunk);
+        ok = socket.write(chunk, (err) => {
+          if (err === undefined || err === null) ioBuffers.release(chunk);
+        });
         bytes += chunk.length;
       }
       socket.uncork();

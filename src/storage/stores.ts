@@ -1,24 +1,56 @@
 /**
  * Finds the store for a source URI: one FileStore for the local file system, one S3Store per
- * bucket sharing a single S3Access (SDK client, signer, connection pool). S3 is set up only
- * when an s3:// URI is first used, so local-only runs never touch AWS configuration.
+ * bucket sharing a single S3Access (SDK client, signer, connection pool). The AWS SDK is loaded
+ * only when an s3:// URI is first used (it costs ~150 ms of start-up), so local-only runs never
+ * load it or touch AWS configuration.
  */
 import type { SourceUri } from '../channel/source-uri.js';
-import type { ObjectStore } from './object-store.js';
-import { FileStore, type FileStoreOptions } from './file/file-store.js';
-import { S3Access, type S3AccessOptions } from './s3/s3-access.js';
-import { S3Store, type S3StoreOptions } from './s3/s3-store.js';
+import type { ObjectInfo, ObjectStore } from './object-store.js';
+import { FileStore } from './file/file-store.js';
+import type { S3Access, S3AccessOptions } from './s3/s3-access.js';
+import type { S3StoreOptions } from './s3/s3-store.js';
 
 export interface StoresOptions {
   readonly s3?: S3AccessOptions & S3StoreOptions;
-  readonly file?: FileStoreOptions;
+}
+
+/** An ObjectStore whose implementation is created on first use. */
+class LazyStore implements ObjectStore {
+  readonly #uriPrefix: string;
+  readonly #load: () => Promise<ObjectStore>;
+  #store: Promise<ObjectStore> | undefined;
+
+  constructor(uriPrefix: string, load: () => Promise<ObjectStore>) {
+    this.#uriPrefix = uriPrefix;
+    this.#load = load;
+  }
+
+  #get(): Promise<ObjectStore> {
+    return (this.#store ??= this.#load());
+  }
+
+  uriOf(key: string): string {
+    return this.#uriPrefix + key;
+  }
+
+  async *list(prefix: string, signal?: AbortSignal): AsyncIterable<ObjectInfo> {
+    yield* (await this.#get()).list(prefix, signal);
+  }
+
+  async head(key: string, signal?: AbortSignal): Promise<ObjectInfo> {
+    return (await this.#get()).head(key, signal);
+  }
+
+  async *read(info: ObjectInfo, start: number, end: number, signal?: AbortSignal): AsyncIterable<Buffer> {
+    yield* (await this.#get()).read(info, start, end, signal);
+  }
 }
 
 export class Stores {
   readonly #options: StoresOptions;
   #file: FileStore | undefined;
-  #access: S3Access | undefined;
-  readonly #buckets = new Map<string, S3Store>();
+  #access: Promise<S3Access> | undefined;
+  readonly #buckets = new Map<string, ObjectStore>();
 
   constructor(options: StoresOptions = {}) {
     this.#options = options;
@@ -26,18 +58,22 @@ export class Stores {
 
   /** The store holding `uri`'s objects; `uri.key` is the key (or prefix) within it. */
   storeFor(uri: SourceUri): ObjectStore {
-    if (uri.kind === 'file') return (this.#file ??= new FileStore(this.#options.file));
-    let store = this.#buckets.get(uri.bucket);
+    if (uri.kind === 'file') return (this.#file ??= new FileStore());
+    const bucket = uri.bucket;
+    let store = this.#buckets.get(bucket);
     if (store === undefined) {
-      this.#access ??= new S3Access(this.#options.s3);
-      store = new S3Store(uri.bucket, this.#access, this.#options.s3);
-      this.#buckets.set(uri.bucket, store);
+      store = new LazyStore(`s3://${bucket}/`, async () => {
+        const [{ S3Access }, { S3Store }] = await Promise.all([import('./s3/s3-access.js'), import('./s3/s3-store.js')]);
+        this.#access ??= Promise.resolve(new S3Access(this.#options.s3));
+        return new S3Store(bucket, await this.#access, this.#options.s3);
+      });
+      this.#buckets.set(bucket, store);
     }
     return store;
   }
 
   /** Closes pooled connections so the process can exit. */
   close(): void {
-    this.#access?.destroy();
+    void this.#access?.then((a) => a.destroy());
   }
 }

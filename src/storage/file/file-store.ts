@@ -4,6 +4,7 @@
  * follows symlinks (once per real directory, so cycles end) and sorts by UTF-8 bytes like S3.
  * Directories themselves are never objects (S3's zero-byte "folder/" markers are skipped too).
  *
+ * Reads go into pooled 1 MiB buffers (core/buffer-pool.ts) that the pipe writer recycles.
  * A file's version token is inode:size:mtime; a read checks it with fstat and fails with
  * ObjectChangedError if the file was replaced, resized or touched since it was listed.
  */
@@ -13,12 +14,8 @@ import path from 'node:path';
 import {
   AccessDeniedError, NoSuchKeyError, ObjectChangedError, PipemodeError, StoreProtocolError, throwIfAborted,
 } from '../../core/errors.js';
+import { ioBuffers } from '../../core/buffer-pool.js';
 import { compareKeys, type ObjectInfo, type ObjectStore } from '../object-store.js';
-
-export interface FileStoreOptions {
-  /** Bytes per read(2) call; each becomes one chunk. @default 1 MiB */
-  readonly readChunkSize?: number;
-}
 
 function versionOf(st: Stats): string {
   return `${st.ino}:${st.size}:${st.mtimeMs}`;
@@ -33,12 +30,6 @@ function mapFsError(err: unknown, uri: string): unknown {
 }
 
 export class FileStore implements ObjectStore {
-  readonly #chunkSize: number;
-
-  constructor(options: FileStoreOptions = {}) {
-    this.#chunkSize = options.readChunkSize ?? 1 << 20;
-  }
-
   uriOf(key: string): string {
     return `file:///${key}`;
   }
@@ -115,14 +106,14 @@ export class FileStore implements ObjectStore {
       let position = start;
       while (position < end) {
         throwIfAborted(signal);
-        const want = Math.min(this.#chunkSize, end - position);
-        const buffer = Buffer.allocUnsafeSlow(want);
+        const want = Math.min(ioBuffers.size, end - position);
+        const buffer = ioBuffers.acquire();
         const { bytesRead } = await fh.read(buffer, 0, want, position);
         if (bytesRead === 0) {
           throw new ObjectChangedError(`${uri} ended at byte ${position}, expected ${end} (file truncated while reading)`, { uri, offset: position });
         }
         position += bytesRead;
-        yield bytesRead === want ? buffer : buffer.subarray(0, bytesRead);
+        yield buffer.subarray(0, bytesRead);
       }
     } catch (err) {
       throw mapFsError(err, uri);

@@ -2,8 +2,9 @@
  * Everything S3 needs that comes from the AWS SDK v3: configuration (AWS_REGION, profiles,
  * AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL), the credential chain, endpoint resolution and SigV4
  * signing. The SDK client serves listing and HEAD; the hot GET path signs with the SDK's own
- * signer and sends through node:http with a keep-alive agent, which costs about a third of the
- * CPU per GiB of a full SDK GetObject (node-dataplane.md §3, §5).
+ * signer and sends through a lean keep-alive client (lean-http.ts) for http:// endpoints, or
+ * node:https for https:// ones: both far cheaper per GiB than a full SDK GetObject
+ * (node-dataplane.md §3, §5).
  *
  * Custom endpoints (Ceph, MinIO, ...) get path-style addressing and, when no region is configured,
  * "us-east-1". Checksums are computed or validated only WHEN_REQUIRED: non-AWS stores reject or
@@ -16,6 +17,7 @@ import { SignatureV4 } from '@smithy/signature-v4';
 import { Hash } from '@smithy/hash-node';
 import { HttpRequest } from '@smithy/protocol-http';
 import { ConfigError } from '../../core/errors.js';
+import { LeanHttpPool } from './lean-http.js';
 
 export interface S3AccessOptions {
   /** Endpoint URL; default from AWS_ENDPOINT_URL_S3, then AWS_ENDPOINT_URL, else AWS itself. */
@@ -66,6 +68,7 @@ export class S3Access {
   readonly #httpAgent: http.Agent;
   readonly #httpsAgent: https.Agent;
   readonly #bases = new Map<string, Promise<BucketBase>>();
+  readonly #leanPools = new Map<string, LeanHttpPool>();
 
   constructor(options: S3AccessOptions = {}) {
     this.#options = options;
@@ -169,7 +172,19 @@ export class S3Access {
     };
   }
 
+  /** The lean keep-alive pool for a plain-http host (see lean-http.ts). */
+  leanPool(hostname: string, port: number): LeanHttpPool {
+    const key = `${hostname}:${port}`;
+    let pool = this.#leanPools.get(key);
+    if (pool === undefined) {
+      pool = new LeanHttpPool(hostname, port, this.#options.maxSockets ?? 64);
+      this.#leanPools.set(key, pool);
+    }
+    return pool;
+  }
+
   destroy(): void {
+    for (const pool of this.#leanPools.values()) pool.destroy();
     void this.#setup?.then(({ client }) => client.destroy(), () => {});
     this.#httpAgent.destroy();
     this.#httpsAgent.destroy();

@@ -1,15 +1,16 @@
 /**
  * One bucket of an S3-compatible store. Listing and HEAD go through the SDK client (which retries
- * them itself); `read` is a single signed ranged GET over node:http, pinned to the listed version
- * with If-Match, whose body is checked against Content-Range and Content-Length so that a
- * truncated or over-long response can never pass as data.
+ * them itself); `read` is a single signed ranged GET — over the lean client for http://
+ * endpoints, node:https otherwise — pinned to the listed version with If-Match, whose response
+ * is checked against Content-Range and Content-Length so that a truncated or over-long body can
+ * never pass as data.
  */
-import http from 'node:http';
+import type http from 'node:http';
 import https from 'node:https';
 import { HeadObjectCommand, paginateListObjectsV2 } from '@aws-sdk/client-s3';
 import { AbortedError, StoreProtocolError, TransientStoreError } from '../../core/errors.js';
 import { compareKeys, type ObjectInfo, type ObjectStore } from '../object-store.js';
-import type { S3Access } from './s3-access.js';
+import type { S3Access, SignedGet } from './s3-access.js';
 import { errorFromException, errorFromStatus } from './s3-errors.js';
 
 export interface S3StoreOptions {
@@ -22,8 +23,8 @@ function usableEtag(etag: string | undefined): string | undefined {
   return etag === undefined || etag === '' || etag.startsWith('W/') ? undefined : etag;
 }
 
-/** Reads the S3 error code from a (small) XML error body. */
-async function errorCode(res: http.IncomingMessage): Promise<string | undefined> {
+/** Reads a (small) error body. */
+async function errorBodyOf(res: http.IncomingMessage): Promise<string | undefined> {
   let body = '';
   res.setEncoding('utf8');
   try {
@@ -34,7 +35,7 @@ async function errorCode(res: http.IncomingMessage): Promise<string | undefined>
   } catch {
     return undefined;
   }
-  return /<Code>([^<]+)<\/Code>/.exec(body)?.[1];
+  return body;
 }
 
 export class S3Store implements ObjectStore {
@@ -91,24 +92,52 @@ export class S3Store implements ObjectStore {
     const etag = usableEtag(info.etag);
     if (etag !== undefined) headers['if-match'] = etag;
     const get = await this.#access.signGet(this.#bucket, info.key, headers);
-    const transport = get.protocol === 'https:' ? https : http;
-    const req = transport.request({
-      method: 'GET',
-      protocol: get.protocol,
-      hostname: get.hostname,
-      port: get.port,
-      path: get.path,
-      headers: get.headers,
-      agent: get.agent,
-    });
+    const check = (status: number, header: (name: string) => string | undefined, errorBody: string | undefined): void => {
+      const requestId = header('x-amz-request-id');
+      if (status !== 206 && status !== 200) {
+        throw errorFromStatus(status, errorBody === undefined ? undefined : /<Code>([^<]+)<\/Code>/.exec(errorBody)?.[1], uri, requestId);
+      }
+      const wanted = end - start;
+      if (status === 206) {
+        const range = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(header('content-range') ?? '');
+        if (range === null || Number(range[1]) !== start || Number(range[2]) !== end - 1) {
+          throw new StoreProtocolError(`${uri}: asked for bytes ${start}-${end - 1}, got Content-Range "${header('content-range') ?? ''}"`, { uri, requestId });
+        }
+      } else if (start !== 0 || Number(header('content-length')) !== wanted) {
+        // a 200 is fine only when the range covered the whole object
+        throw new StoreProtocolError(`${uri}: the server ignored the Range header (HTTP 200 for bytes ${start}-${end - 1})`, { uri, requestId });
+      }
+    };
+    try {
+      if (get.protocol === 'http:') {
+        const pool = this.#access.leanPool(get.hostname, get.port ?? 80);
+        yield* pool.get({ hostname: get.hostname, port: get.port ?? 80, path: get.path, headers: get.headers }, (head, errorBody) => {
+          check(head.status, (name) => head.headers.get(name), errorBody);
+          return end - start;
+        }, this.#idleTimeoutMs, signal);
+      } else {
+        yield* this.#readHttps(get, end - start, check, signal);
+      }
+    } catch (err) {
+      if (signal?.aborted) throw new AbortedError('read aborted', {}, { cause: signal.reason });
+      throw errorFromException(err, uri);
+    }
+  }
+
+  /** The same GET through node:https (TLS endpoints such as AWS itself). */
+  async *#readHttps(
+    get: SignedGet, wanted: number,
+    check: (status: number, header: (name: string) => string | undefined, errorBody: string | undefined) => void,
+    signal?: AbortSignal,
+  ): AsyncIterable<Buffer> {
+    const req = https.request({ method: 'GET', hostname: get.hostname, port: get.port, path: get.path, headers: get.headers, agent: get.agent });
     // destroy() without an error argument: an error would also be emitted on a keep-alive socket
-    // that may already be back in the pool with no listener; the catch below classifies instead
+    // that may already be back in the pool with no listener; the caller classifies instead
     const onAbort = (): void => {
       req.destroy();
     };
     signal?.addEventListener('abort', onAbort, { once: true });
     let timedOut = false;
-    // no byte for idleTimeoutMs, whether waiting for headers or body: give this attempt up
     req.setTimeout(this.#idleTimeoutMs, () => {
       timedOut = true;
       req.destroy();
@@ -120,42 +149,21 @@ export class S3Store implements ObjectStore {
         req.once('error', reject);
         req.end();
       });
-      const requestId = res.headers['x-amz-request-id'] as string | undefined;
-      if (res.statusCode !== 206 && res.statusCode !== 200) {
-        throw errorFromStatus(res.statusCode ?? 0, await errorCode(res), uri, requestId);
-      }
-      const wanted = end - start;
-      if (res.statusCode === 206) {
-        const range = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(res.headers['content-range'] ?? '');
-        if (range === null || Number(range[1]) !== start || Number(range[2]) !== end - 1) {
-          throw new StoreProtocolError(`${uri}: asked for bytes ${start}-${end - 1}, got Content-Range "${res.headers['content-range'] ?? ''}"`, { uri, requestId });
-        }
-      } else if (start !== 0) {
-        throw new StoreProtocolError(`${uri}: the server ignored the Range header (HTTP 200 for bytes ${start}-${end - 1})`, { uri, requestId });
-      }
-      // a 200 (Range ignored, start 0) carries the whole object: take the first `wanted` bytes;
-      // leaving the loop early destroys the response, so no half-read socket returns to the pool
+      const header = (name: string): string | undefined => {
+        const v = res.headers[name];
+        return Array.isArray(v) ? v[0] : v;
+      };
+      check(res.statusCode ?? 0, header, res.statusCode === 200 || res.statusCode === 206 ? undefined : await errorBodyOf(res));
       let received = 0;
       for await (const chunk of res as AsyncIterable<Buffer>) {
-        if (received + chunk.length <= wanted) {
-          received += chunk.length;
-          yield chunk;
-          continue;
-        }
-        if (res.statusCode === 206) {
-          throw new StoreProtocolError(`${uri}: response is longer than its Content-Range ${start}-${end - 1}`, { uri, requestId });
-        }
-        yield chunk.subarray(0, wanted - received);
-        received = wanted;
-        break;
+        received += chunk.length;
+        if (received > wanted) throw new StoreProtocolError(`response is longer than the ${wanted} bytes asked for`);
+        yield chunk;
       }
-      if (received < wanted) {
-        throw new TransientStoreError(`${uri}: response ended after ${received} of ${wanted} bytes`, { uri, requestId });
-      }
+      if (received < wanted) throw new TransientStoreError(`response ended after ${received} of ${wanted} bytes`);
     } catch (err) {
-      if (signal?.aborted) throw new AbortedError('read aborted', {}, { cause: signal.reason });
-      if (timedOut) throw new TransientStoreError(`${uri}: no data for ${this.#idleTimeoutMs} ms`, { uri }, { cause: err });
-      throw errorFromException(err, uri);
+      if (timedOut) throw new TransientStoreError(`no data for ${this.#idleTimeoutMs} ms`, {}, { cause: err });
+      throw err;
     } finally {
       signal?.removeEventListener('abort', onAbort);
     }
