@@ -8,7 +8,7 @@
  * did-you-mean hint. Extensions: S3Uri may also be file:///path or a local path.
  * Not supported (clear error): FileSystemDataSource, S3DataType Converse.
  */
-import { z } from 'zod';
+import * as v from 'valibot';
 import { ConfigError } from '../core/errors.js';
 import { validate } from '../core/validate.js';
 import { parseSourceUri, type SourceUri } from './source-uri.js';
@@ -44,45 +44,36 @@ const LONG_MIN = -(2n ** 63n);
 const LONG_MAX = 2n ** 63n - 1n;
 
 /** ShuffleConfig.Seed is a Java long: accept a safe-integer number or a decimal string. */
-const seedSchema = z.union([z.number(), z.string()]).transform((value, ctx) => {
-  if (typeof value === 'number' && !Number.isSafeInteger(value)) {
-    ctx.addIssue({ code: 'custom', message: 'must be an integer; write seeds beyond 2^53 as a string' });
-    return z.NEVER;
-  }
-  if (typeof value === 'string' && !/^-?\d{1,19}$/.test(value)) {
-    ctx.addIssue({ code: 'custom', message: 'must be a decimal integer' });
-    return z.NEVER;
-  }
-  const seed = BigInt(value);
-  if (seed < LONG_MIN || seed > LONG_MAX) {
-    ctx.addIssue({ code: 'custom', message: 'must fit in a signed 64-bit integer' });
-    return z.NEVER;
-  }
-  return seed;
+const seedSchema = v.pipe(
+  v.union([v.number(), v.string()]),
+  v.check((value) => typeof value === 'string' || Number.isSafeInteger(value), 'must be an integer; write seeds beyond 2^53 as a string'),
+  v.check((value) => typeof value === 'number' || /^-?\d{1,19}$/.test(value), 'must be a decimal integer'),
+  v.transform((value) => BigInt(value)),
+  v.check((seed) => seed >= LONG_MIN && seed <= LONG_MAX, 'must fit in a signed 64-bit integer'),
+);
+
+const s3DataSourceSchema = v.strictObject({
+  S3DataType: v.picklist(['S3Prefix', 'ManifestFile', 'AugmentedManifestFile', 'Converse']),
+  S3Uri: v.pipe(v.string(), v.minLength(1), v.maxLength(1024)),
+  S3DataDistributionType: v.optional(v.picklist(['FullyReplicated', 'ShardedByS3Key'])),
+  AttributeNames: v.optional(v.pipe(v.array(v.pipe(v.string(), v.minLength(1), v.maxLength(256))), v.maxLength(16, 'at most 16 attribute names'))),
+  InstanceGroupNames: v.optional(v.pipe(v.array(v.pipe(v.string(), v.minLength(1), v.maxLength(64))), v.maxLength(5, 'at most 5 instance groups'))),
 });
 
-const s3DataSourceSchema = z.strictObject({
-  S3DataType: z.enum(['S3Prefix', 'ManifestFile', 'AugmentedManifestFile', 'Converse']),
-  S3Uri: z.string().min(1).max(1024),
-  S3DataDistributionType: z.enum(['FullyReplicated', 'ShardedByS3Key']).optional(),
-  AttributeNames: z.array(z.string().min(1).max(256)).max(16).optional(),
-  InstanceGroupNames: z.array(z.string().min(1).max(64)).max(5).optional(),
-});
-
-export const channelSchema = z.strictObject({
-  ChannelName: z.string().min(1).max(64).regex(CHANNEL_NAME, 'must match [A-Za-z0-9.-_]+'),
-  DataSource: z.strictObject({
-    S3DataSource: s3DataSourceSchema.optional(),
-    FileSystemDataSource: z.unknown().optional(),
+export const channelSchema = v.strictObject({
+  ChannelName: v.pipe(v.string(), v.minLength(1), v.maxLength(64, 'at most 64 characters'), v.regex(CHANNEL_NAME, 'must match [A-Za-z0-9.-_]+')),
+  DataSource: v.strictObject({
+    S3DataSource: v.optional(s3DataSourceSchema),
+    FileSystemDataSource: v.optional(v.unknown()),
   }),
-  ContentType: z.string().max(256).optional(),
-  CompressionType: z.enum(['None', 'Gzip']).optional(),
-  RecordWrapperType: z.enum(['None', 'RecordIO']).optional(),
-  InputMode: z.enum(['Pipe', 'File', 'FastFile']).optional(),
-  ShuffleConfig: z.strictObject({ Seed: seedSchema }).optional(),
+  ContentType: v.optional(v.pipe(v.string(), v.maxLength(256))),
+  CompressionType: v.optional(v.picklist(['None', 'Gzip'])),
+  RecordWrapperType: v.optional(v.picklist(['None', 'RecordIO'])),
+  InputMode: v.optional(v.picklist(['Pipe', 'File', 'FastFile'])),
+  ShuffleConfig: v.optional(v.strictObject({ Seed: seedSchema })),
 });
 
-export type ChannelInput = z.input<typeof channelSchema>;
+export type ChannelInput = v.InferInput<typeof channelSchema>;
 
 /** Validates one Channel object; `what` names it in errors (e.g. a file name). */
 export function resolveChannel(input: unknown, what = 'channel', cwd?: string): ChannelSpec {

@@ -29,11 +29,11 @@ export function readSpecFile(file: string): unknown {
   }
   // loaded on demand: most runs read no YAML, and it costs ~30 ms of start-up
   const YAML = createRequire(import.meta.url)('yaml') as typeof Yaml;
-  const doc = YAML.parseDocument(text, { prettyErrors: false });
+  const doc = YAML.parseDocument(text);
   const error = doc.errors[0];
   if (error !== undefined) {
     const pos = error.linePos?.[0];
-    throw new SpecFileError(`${file}${pos ? `:${pos.line}:${pos.col}` : ''}: invalid YAML: ${error.message}`, {
+    throw new SpecFileError(`${file}${pos ? `:${pos.line}:${pos.col}` : ''}: invalid YAML: ${error.message.split(/ at line \d+|\n/)[0] ?? ''}`, {
       file, line: pos?.line, column: pos?.col,
     });
   }

@@ -43,4 +43,4 @@ export class BufferPool {
 }
 
 /** Pool of 1 MiB read buffers shared by the file store and the pipe writer. */
-export const ioBuffers = new BufferPool(1 << 20, 256);
+export const ioBuffers = new BufferPool(2 << 20, 128);

@@ -67,6 +67,8 @@ class Connection {
   readonly #scratch = Buffer.allocUnsafe(HEADER_SCRATCH);
   pending: Pending | undefined;
   reused = false;
+  /** Whether any byte of a response arrived on this connection during the current request. */
+  answered = false;
   closed = false;
   /** The server asked to close, or the response could not be delimited: no reuse. */
   #closeAfter = false;
@@ -109,6 +111,7 @@ class Connection {
 
   #onRead(n: number, buf: Uint8Array): boolean {
     const p = this.pending;
+    this.answered = true;
     if (p === undefined || p.done) {
       // bytes nobody asked for (or after the body): the connection is out of step
       this.socket.destroy();
@@ -221,6 +224,7 @@ class Connection {
       current: undefined, filled: 0, queue: [], done: false, error: undefined, wake: undefined,
     };
     this.pending = p;
+    this.answered = false;
     const onAbort = (): void => this.#fail(new AbortedError('read aborted'));
     signal?.addEventListener('abort', onAbort, { once: true });
     this.#timeoutMs = timeoutMs;
@@ -230,7 +234,14 @@ class Connection {
       for (const [name, value] of Object.entries(request.headers)) text += `${name}: ${value}\r\n`;
       this.socket.write(`${text}\r\n`);
       for (;;) {
-        if (p.error !== undefined) throw p.error;
+        if (p.error !== undefined) {
+          // hand over the body bytes that did arrive (in order, after a valid head), so a retry
+          // resumes right after them instead of at the last full buffer
+          yield* p.queue.splice(0);
+          if (p.current !== undefined && p.filled > 0 && p.errorBody === undefined) yield p.current.subarray(0, p.filled);
+          p.current = undefined;
+          throw p.error;
+        }
         const chunk = p.queue.shift();
         if (chunk !== undefined) {
           if (p.queue.length < MAX_QUEUED && this.socket.isPaused()) {
@@ -324,7 +335,7 @@ export class LeanHttpPool {
         }
       } catch (err) {
         // a reused idle connection the server had closed: try once more on a fresh one
-        const stale = conn.reused && !yielded && err instanceof TransientStoreError && !(signal?.aborted ?? false);
+        const stale = conn.reused && !conn.answered && !yielded && err instanceof TransientStoreError && !(signal?.aborted ?? false);
         if (!stale) throw err;
         this.#release(conn);
         conn = this.#connect();
