@@ -32,7 +32,8 @@ function channelOptions(cmd: Command): Command {
     .option('--part-size <size>', 'bytes per ranged GET', '8MiB')
     .option('--max-requests <n>', 'concurrent GET requests per channel', '16')
     .option('--max-attempts <n>', 'attempts per request before giving up', '10')
-    .option('--endpoint-url <url>', 'S3 endpoint (default: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, or AWS)');
+    .option('--endpoint-url <url>', 'S3 endpoint (default: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, or AWS)')
+    .option('--no-zero-copy', 'never splice local files into the pipe; always read and write them');
 }
 
 export async function main(argv: readonly string[]): Promise<number> {

@@ -128,6 +128,15 @@ export const ERROR_CLASSES = [
   RecordTooLargeError, GzipError, MemoryBudgetError, FifoError, AbortedError, InternalError,
 ] as const;
 
+/** Rebuilds a typed error from its code (errors that crossed a thread or process boundary). */
+export function errorFromCode(code: string, message: string, details: ErrorDetails = {}): PipemodeError {
+  for (const Cls of ERROR_CLASSES) {
+    const err = new Cls(message, details);
+    if (err.code === code) return err;
+  }
+  return new InternalError(message, { ...details, code });
+}
+
 export function isPipemodeError(err: unknown): err is PipemodeError {
   return err instanceof PipemodeError;
 }

@@ -19,7 +19,8 @@ import path from 'node:path';
 import { AbortedError, InternalError, isPipemodeError } from '../core/errors.js';
 import type { ChannelStream } from '../stream/channel-stream.js';
 import { createFifo, openFifoForWrite, removeFifo } from './fifo.js';
-import { writeToPipe, type WriteOutcome } from './pipe-writer.js';
+import type { WriteOutcome } from './pipe-writer.js';
+import { closeEpoch, openEpoch, writeEpoch } from './epoch-writer.js';
 
 export interface EpochEvent {
   readonly channel: string;
@@ -40,6 +41,8 @@ export interface PipeServerOptions {
   /** Epochs to serve per channel; undefined = until aborted. */
   readonly epochs: number | undefined;
   readonly signal?: AbortSignal;
+  /** Splice local files into the FIFOs (no user-space copy) when possible. @default true */
+  readonly zeroCopy?: boolean;
   /** A FIFO was created and awaits its reader. */
   readonly onEpochReady?: (e: EpochEvent) => void;
   readonly onEpochDone?: (e: EpochDoneEvent) => void;
@@ -60,16 +63,16 @@ async function serveChannel(stream: ChannelStream, options: PipeServerOptions, s
   for (let epoch = 0; options.epochs === undefined || epoch < options.epochs; epoch++) {
     const fifo = fifoPath(options.dir, name, epoch);
     createFifo(fifo);
-    const bytes = stream.epoch(epoch, signal);
+    const source = openEpoch(stream, epoch, options.zeroCopy ?? true, signal);
     try {
       options.onEpochReady?.({ channel: name, epoch, path: fifo });
       const fd = await openFifoForWrite(fifo, signal);
       const started = performance.now();
       // a reader got part of this epoch: tell it, before it sees EOF, that EOF is not the end
-      const result = await writeToPipe(fd, bytes, { signal, onFailure: (err) => writeErrorMarker(options.dir, name, epoch, err) });
+      const result = await writeEpoch(fd, source, { signal, onFailure: (err) => writeErrorMarker(options.dir, name, epoch, err) });
       options.onEpochDone?.({ channel: name, epoch, path: fifo, ...result, seconds: (performance.now() - started) / 1000 });
     } catch (err) {
-      bytes.close();
+      closeEpoch(source);
       throw err;
     } finally {
       removeFifo(fifo);

@@ -1,7 +1,8 @@
 /**
- * The two libc calls Node lacks: mkfifo(3) (no fs.mkfifo; spawning mkfifo(1) costs ~2 ms) and
+ * The libc calls Node lacks: mkfifo(3) (no fs.mkfifo; spawning mkfifo(1) costs ~2 ms),
  * fcntl(F_SETPIPE_SZ), which enlarges a pipe's buffer from 64 KiB to 1 MiB — the biggest single
- * throughput lever measured (node-dataplane.md §1: 1.3 → 3.9 GiB/s). Bound through koffi, whose
+ * throughput lever measured (node-dataplane.md §1: 1.3 → 3.9 GiB/s) — and splice(2) with poll(2)
+ * and write(2) for the zero-copy file → pipe path (splice-worker.ts). Bound through koffi, whose
  * npm package ships prebuilt binaries (no compiler at install).
  */
 import os from 'node:os';
@@ -13,6 +14,9 @@ const F_GETPIPE_SZ = 1032;
 interface Libc {
   mkfifo(path: string, mode: number): number;
   fcntl(fd: number, cmd: number, arg: number): number;
+  splice(fdIn: number, offIn: [bigint], fdOut: number, offOut: null, len: number, flags: number): number | bigint;
+  poll(fds: [{ fd: number; events: number; revents: number }], nfds: number, timeoutMs: number): number;
+  write(fd: number, buf: Uint8Array, len: number): number | bigint;
 }
 
 let libc: Libc | undefined;
@@ -20,9 +24,13 @@ let libc: Libc | undefined;
 function load(): Libc {
   if (libc === undefined) {
     const lib = koffi.load('libc.so.6');
+    koffi.struct('pollfd', { fd: 'int', events: 'short', revents: 'short' });
     libc = {
       mkfifo: lib.func('int mkfifo(const char *path, uint32_t mode)') as Libc['mkfifo'],
       fcntl: lib.func('int fcntl(int fd, int cmd, int arg)') as Libc['fcntl'],
+      splice: lib.func('long splice(int fd_in, _Inout_ int64_t *off_in, int fd_out, void *off_out, size_t len, unsigned int flags)') as Libc['splice'],
+      poll: lib.func('int poll(_Inout_ pollfd *fds, unsigned long nfds, int timeout)') as Libc['poll'],
+      write: lib.func('long write(int fd, const uint8_t *buf, size_t count)') as Libc['write'],
     };
   }
   return libc;
@@ -38,7 +46,44 @@ function errnoError(call: string, path?: string): NodeJS.ErrnoException {
   return err;
 }
 
-const ERRNO_NAMES = new Map(Object.entries(os.constants.errno).map(([name, n]) => [n, name]));
+/** errno → name; the first name wins where two share a number (EAGAIN, not EWOULDBLOCK). */
+const ERRNO_NAMES = new Map<number, string>();
+for (const [name, n] of Object.entries(os.constants.errno)) if (!ERRNO_NAMES.has(n)) ERRNO_NAMES.set(n, name);
+
+/** The errno name of the last failed libc call made through this module (e.g. "EAGAIN"). */
+export function lastErrno(): string {
+  const errno = koffi.errno();
+  return ERRNO_NAMES.get(errno) ?? `E${errno}`;
+}
+
+const SPLICE_F_MOVE = 1;
+const SPLICE_F_NONBLOCK = 2;
+
+/**
+ * Moves up to `len` bytes from file `fdIn` at `offset[0]` (advanced in place) into pipe `fdOut`
+ * without copying them through user space. Returns the bytes moved, 0 at end of file, or -1
+ * with lastErrno() set (EAGAIN: the pipe is full; EPIPE: no reader; EINVAL: not spliceable).
+ */
+export function splice(fdIn: number, offset: [bigint], fdOut: number, len: number): number {
+  return Number(load().splice(fdIn, offset, fdOut, null, len, SPLICE_F_MOVE | SPLICE_F_NONBLOCK));
+}
+
+/** write(2): bytes written or -1 (see lastErrno()). */
+export function write(fd: number, data: Uint8Array): number {
+  return Number(load().write(fd, data, data.length));
+}
+
+const POLLOUT = 4;
+const POLLERR = 8;
+
+/** Waits up to `timeoutMs` for `fd` to accept writes: 'ready', 'timeout', or 'gone' (no reader). */
+export function waitWritable(fd: number, timeoutMs: number): 'ready' | 'timeout' | 'gone' {
+  const fds: [{ fd: number; events: number; revents: number }] = [{ fd, events: POLLOUT, revents: 0 }];
+  const n = load().poll(fds, 1, timeoutMs);
+  if (n <= 0) return 'timeout';
+  if ((fds[0].revents & POLLERR) !== 0) return 'gone';
+  return 'ready';
+}
 
 /** mkfifo(3); throws an ErrnoException (code EEXIST, EACCES, ...) on failure. */
 export function mkfifo(path: string, mode: number): void {

@@ -4,6 +4,7 @@ import { formatBytes } from '../../core/byte-size.js';
 import type { Logger } from '../../core/log.js';
 import { writeToFile } from '../../pipe/file-writer.js';
 import { writeToPipe } from '../../pipe/pipe-writer.js';
+import { openEpoch, writeEpoch } from '../../pipe/epoch-writer.js';
 import { ChannelStream } from '../../stream/channel-stream.js';
 import { Stores } from '../../storage/stores.js';
 import { catChannel, fetchOptions, hostPosition, intFlag, type ChannelFlags, type FetchFlags } from '../options.js';
@@ -12,6 +13,8 @@ export interface CatFlags extends ChannelFlags, FetchFlags {
   readonly channel?: string;
   readonly epoch?: string;
   readonly endpointUrl?: string;
+  /** --no-zero-copy */
+  readonly zeroCopy?: boolean;
 }
 
 export async function catCommand(source: string | undefined, flags: CatFlags, log: Logger): Promise<void> {
@@ -24,9 +27,16 @@ export async function catCommand(source: string | undefined, flags: CatFlags, lo
     const stream = await ChannelStream.open(spec, stores, fetch, host);
     log.debug(`${spec.uri}: ${stream.items.length} items, epoch ${epoch} streams ${stream.unitsOf(epoch).length} units`);
     const started = performance.now();
-    const bytes = stream.epoch(epoch);
     const st = fs.fstatSync(1);
-    const result = st.isFIFO() || st.isSocket() ? await writeToPipe(1, bytes) : await writeToFile(1, bytes);
+    let result;
+    if (st.isFIFO()) {
+      // a second descriptor for the same pipe, non-blocking for net.Socket or splice, so that
+      // stdout itself (shared with the shell) keeps its flags and stays open
+      const fd = fs.openSync('/proc/self/fd/1', fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
+      result = await writeEpoch(fd, openEpoch(stream, epoch, flags.zeroCopy !== false), {});
+    } else {
+      result = st.isSocket() ? await writeToPipe(1, stream.epoch(epoch)) : await writeToFile(1, stream.epoch(epoch));
+    }
     const seconds = (performance.now() - started) / 1000;
     log.debug(`${formatBytes(result.bytes)} in ${seconds.toFixed(2)} s` +
       `${result.outcome === 'reader-gone' ? ' (the reader closed early)' : ''}; ${stream.stats.getRequests} GETs, ` +

@@ -15,6 +15,8 @@ export interface PipeFlags extends ChannelFlags, FetchFlags {
   readonly channel: readonly string[];
   readonly epochs?: string;
   readonly endpointUrl?: string;
+  /** --no-zero-copy */
+  readonly zeroCopy?: boolean;
 }
 
 export async function pipeCommand(flags: PipeFlags, log: Logger): Promise<void> {
@@ -37,6 +39,7 @@ export async function pipeCommand(flags: PipeFlags, log: Logger): Promise<void> 
       dir: flags.dir,
       epochs,
       signal: stop.signal,
+      zeroCopy: flags.zeroCopy !== false,
       onEpochReady: (e) => log.info(`${e.path}: ready`),
       onEpochDone: (e) => {
         const rate = e.seconds > 0 ? ` (${formatBytes(e.bytes / e.seconds)}/s)` : '';

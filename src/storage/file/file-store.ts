@@ -17,7 +17,8 @@ import {
 import { ioBuffers } from '../../core/buffer-pool.js';
 import { compareKeys, type ObjectInfo, type ObjectStore } from '../object-store.js';
 
-function versionOf(st: Stats): string {
+/** A local file's version token: inode, size and mtime (any change means a different object). */
+export function fileVersion(st: Stats): string {
   return `${st.ino}:${st.size}:${st.mtimeMs}`;
 }
 
@@ -69,7 +70,7 @@ export class FileStore implements ObjectStore {
         if (st.isDirectory()) {
           if ((key + '/').startsWith(prefix) || prefix.startsWith(key + '/')) await walk(key + '/');
         } else if (st.isFile() && key.startsWith(prefix)) {
-          found.push({ key, size: st.size, etag: versionOf(st) });
+          found.push({ key, size: st.size, etag: fileVersion(st) });
         }
       }
     };
@@ -87,7 +88,7 @@ export class FileStore implements ObjectStore {
       throw mapFsError(err, this.uriOf(key));
     }
     if (!st.isFile()) throw new NoSuchKeyError(`not a regular file: ${this.uriOf(key)}`, { uri: this.uriOf(key) });
-    return { key, size: st.size, etag: versionOf(st) };
+    return { key, size: st.size, etag: fileVersion(st) };
   }
 
   async *read(info: ObjectInfo, start: number, end: number, signal?: AbortSignal): AsyncIterable<Buffer> {
@@ -100,7 +101,7 @@ export class FileStore implements ObjectStore {
     }
     try {
       const st = await fh.stat();
-      if (info.etag !== undefined && versionOf(st) !== info.etag) {
+      if (info.etag !== undefined && fileVersion(st) !== info.etag) {
         throw new ObjectChangedError(`${uri} changed after it was listed (size ${info.size} → ${st.size})`, { uri });
       }
       let position = start;

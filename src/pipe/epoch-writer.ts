@@ -1,0 +1,45 @@
+/**
+ * Chooses how one epoch reaches its pipe. When every unit is a local file or an inline value and
+ * no object needs inflating, the epoch is spliced (zero-copy, splice-writer.ts); otherwise its
+ * framed bytes come from the prefetcher and are written through net.Socket (pipe-writer.ts).
+ * `open` happens before the reader arrives (the prefetcher starts fetching at once); `write`
+ * once it has; `close` if the epoch is abandoned before `write`.
+ */
+import { FileStore } from '../storage/file/file-store.js';
+import type { ChannelStream, EpochBytes } from '../stream/channel-stream.js';
+import { spliceToPipe, type SpliceSegment } from './splice-writer.js';
+import { writeToPipe, type WriteHooks, type WriteResult } from './pipe-writer.js';
+
+export type EpochSource =
+  | { readonly kind: 'splice'; readonly segments: readonly SpliceSegment[]; readonly recordio: boolean }
+  | { readonly kind: 'stream'; readonly bytes: EpochBytes };
+
+/** The epoch's units as splice segments, or undefined when some unit needs the fetch path. */
+export function spliceSegments(stream: ChannelStream, epoch: number): SpliceSegment[] | undefined {
+  const segments: SpliceSegment[] = [];
+  for (const unit of stream.unitsOf(epoch)) {
+    if (unit.kind === 'inline') {
+      segments.push({ kind: 'bytes', data: unit.bytes });
+    } else if (unit.store instanceof FileStore && stream.spec.compression === 'None') {
+      segments.push({ kind: 'file', path: `/${unit.key}`, uri: unit.store.uriOf(unit.key), version: unit.info?.etag, size: unit.info?.size });
+    } else {
+      return undefined;
+    }
+  }
+  return segments;
+}
+
+export function openEpoch(stream: ChannelStream, epoch: number, zeroCopy: boolean, signal?: AbortSignal): EpochSource {
+  const segments = zeroCopy ? spliceSegments(stream, epoch) : undefined;
+  if (segments !== undefined) return { kind: 'splice', segments, recordio: stream.spec.recordWrapper === 'RecordIO' };
+  return { kind: 'stream', bytes: stream.epoch(epoch, signal) };
+}
+
+/** Writes the epoch into the pipe `fd` (owned and closed here). */
+export function writeEpoch(fd: number, source: EpochSource, hooks: WriteHooks): Promise<WriteResult> {
+  return source.kind === 'splice' ? spliceToPipe(fd, source.segments, source.recordio, hooks) : writeToPipe(fd, source.bytes, hooks);
+}
+
+export function closeEpoch(source: EpochSource): void {
+  if (source.kind === 'stream') source.bytes.close();
+}

@@ -1,0 +1,144 @@
+/**
+ * Worker thread of the zero-copy path (splice-writer.ts): streams local files into a pipe with
+ * splice(2), so file pages move into the pipe without passing through user space. It runs on its
+ * own thread because waiting for a slow reader means blocking in poll(2), which must hold neither
+ * the event loop nor a libuv threadpool thread. It checks the abort flag at least every 100 ms.
+ *
+ * Input (workerData): SpliceJob plus `abort`, an Int32Array over a SharedArrayBuffer (1 = stop).
+ * Output (one message): { type: 'complete' | 'reader-gone' | 'aborted', bytes } or
+ * { type: 'error', code, message, details }.
+ */
+import fs from 'node:fs';
+import { parentPort, workerData } from 'node:worker_threads';
+import { RECORDIO_MAX_LENGTH, recordioHeader, recordioPadding } from '../records/recordio.js';
+import { fileVersion } from '../storage/file/file-store.js';
+import { lastErrno, splice, waitWritable, write } from './libc.js';
+import type { SpliceJob } from './splice-writer.js';
+
+class Stop extends Error {
+  constructor(readonly outcome: 'reader-gone' | 'aborted') {
+    super(outcome);
+  }
+}
+
+class Failure extends Error {
+  constructor(readonly code: string, message: string, readonly details: Record<string, string | number> = {}) {
+    super(message);
+  }
+}
+
+const job = workerData as SpliceJob & { abort: Int32Array };
+const pipe = job.fd;
+let bytes = 0;
+
+function checkAbort(): void {
+  if (Atomics.load(job.abort, 0) === 1) throw new Stop('aborted');
+}
+
+/** Blocks (in this thread) until the pipe takes more, the reader leaves, or we are told to stop. */
+function awaitRoom(): void {
+  for (;;) {
+    checkAbort();
+    const state = waitWritable(pipe, 100);
+    if (state === 'gone') throw new Stop('reader-gone');
+    if (state === 'ready') return;
+  }
+}
+
+function onWriteError(what: string): void {
+  const errno = lastErrno();
+  if (errno === 'EAGAIN') return awaitRoom();
+  if (errno === 'EPIPE') throw new Stop('reader-gone');
+  if (errno === 'EINTR') return undefined;
+  throw new Failure('PM_ERR_FIFO', `${what} failed: ${errno}`);
+}
+
+function writeAll(data: Uint8Array): void {
+  let offset = 0;
+  while (offset < data.length) {
+    checkAbort();
+    const n = write(pipe, data.subarray(offset));
+    if (n > 0) {
+      offset += n;
+      bytes += n;
+    } else {
+      onWriteError('write to the pipe');
+    }
+  }
+}
+
+/** Copies [position, end) of `fd` through a buffer, for files splice(2) refuses (EINVAL). */
+function copyRest(fd: number, position: number, end: number, uri: string): void {
+  const buffer = Buffer.allocUnsafe(1 << 20);
+  while (position < end) {
+    const n = fs.readSync(fd, buffer, 0, Math.min(buffer.length, end - position), position);
+    if (n === 0) throw new Failure('PM_ERR_OBJECT_CHANGED', `${uri} ended at byte ${position}, expected ${end} (file truncated while reading)`, { uri, offset: position });
+    writeAll(buffer.subarray(0, n));
+    position += n;
+  }
+}
+
+function streamFile(path: string, uri: string, version: string | undefined, size: number | undefined): void {
+  let fd: number;
+  try {
+    fd = fs.openSync(path, 'r');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new Failure('PM_ERR_NO_SUCH_KEY', `no such file: ${uri}`, { uri });
+    if (code === 'EACCES' || code === 'EPERM') throw new Failure('PM_ERR_ACCESS_DENIED', `permission denied: ${uri}`, { uri });
+    throw new Failure('PM_ERR_STORE_PROTOCOL', `cannot read ${uri}: ${code ?? String(err)}`, { uri });
+  }
+  try {
+    const st = fs.fstatSync(fd);
+    if (!st.isFile()) throw new Failure('PM_ERR_NO_SUCH_KEY', `not a regular file: ${uri}`, { uri });
+    if ((version !== undefined && fileVersion(st) !== version) || (size !== undefined && st.size !== size)) {
+      throw new Failure('PM_ERR_OBJECT_CHANGED', `${uri} changed after it was listed`, { uri });
+    }
+    const end = st.size;
+    if (job.recordio) {
+      if (end > RECORDIO_MAX_LENGTH) {
+        throw new Failure('PM_ERR_RECORD_TOO_LARGE', `${uri} is ${end} bytes; a RecordIO record holds at most ${RECORDIO_MAX_LENGTH} bytes (2^29 - 1). Split the object or use RecordWrapperType None`, { uri, size: end });
+      }
+      writeAll(recordioHeader(end));
+    }
+    const offset: [bigint] = [0n];
+    while (Number(offset[0]) < end) {
+      checkAbort();
+      const n = splice(fd, offset, pipe, Math.min(1 << 20, end - Number(offset[0])));
+      if (n > 0) {
+        bytes += n;
+      } else if (n === 0) {
+        throw new Failure('PM_ERR_OBJECT_CHANGED', `${uri} ended at byte ${offset[0]}, expected ${end} (file truncated while reading)`, { uri, offset: Number(offset[0]) });
+      } else if (lastErrno() === 'EINVAL' || lastErrno() === 'ENOSYS') {
+        copyRest(fd, Number(offset[0]), end, uri);
+        break;
+      } else {
+        onWriteError(`splice of ${uri}`);
+      }
+    }
+    if (job.recordio) writeAll(recordioPadding(end));
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+function run(): void {
+  for (const segment of job.segments) {
+    if (segment.kind === 'bytes') {
+      if (job.recordio) writeAll(recordioHeader(segment.data.length));
+      writeAll(segment.data);
+      if (job.recordio) writeAll(recordioPadding(segment.data.length));
+    } else {
+      streamFile(segment.path, segment.uri, segment.version, segment.size);
+    }
+  }
+}
+
+try {
+  run();
+  parentPort?.postMessage({ type: 'complete', bytes });
+} catch (err) {
+  if (err instanceof Stop) parentPort?.postMessage({ type: err.outcome, bytes });
+  else if (err instanceof Failure) parentPort?.postMessage({ type: 'error', code: err.code, message: err.message, details: err.details, bytes });
+  else parentPort?.postMessage({ type: 'error', code: 'PM_ERR_INTERNAL', message: String((err as Error).stack ?? err), details: {}, bytes });
+}
