@@ -30,6 +30,6 @@ export { Prng } from './plan/prng.js';
 export { Prefetcher, FetchStats, DEFAULT_FETCH_OPTIONS, type FetchOptions, type UnitData } from './fetch/prefetcher.js';
 export { DEFAULT_RETRY_POLICY, type RetryPolicy } from './fetch/retry.js';
 export { RECORDIO_MAGIC, RECORDIO_MAX_LENGTH, recordioHeader, recordioPadding } from './records/recordio.js';
-export { ChannelStream, type EpochBytes, type HostPosition } from './stream/channel-stream.js';
+export { ChannelStream, type EpochBytes, type HostPosition, type Split } from './stream/channel-stream.js';
 export { servePipes, fifoPath, errorMarkerPath, type PipeServerOptions, type EpochEvent, type EpochDoneEvent } from './pipe/channel-pipes.js';
 export { writeToPipe, type WriteResult, type WriteOutcome } from './pipe/pipe-writer.js';

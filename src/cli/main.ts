@@ -68,7 +68,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       .description('serve SageMaker Pipe-mode FIFOs DIR/<channel>_<epoch> until the epochs are done or SIGINT/SIGTERM')
       .requiredOption('--dir <dir>', 'directory for the FIFOs, e.g. /opt/ml/input/data')
       .addOption(new Option('--channel <spec>', 'NAME=SOURCE, or a Channel spec file (repeatable)').argParser((v: string, prev: string[] = []) => [...prev, v]).makeOptionMandatory())
-      .option('--epochs <n>', 'epochs to serve per channel (default: until stopped)'),
+      .option('--epochs <n>', 'epochs to serve per channel (default: until stopped)')
+      .option('--fifos-per-channel <k>', 'serve each channel as K FIFOs <channel>_<epoch>_<k>, one per reader process (pipemode extension)'),
   ).action(async (flags: PipeFlags) => {
     await pipeCommand(flags, logger());
   });

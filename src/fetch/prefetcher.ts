@@ -57,7 +57,7 @@ export class FetchStats {
   /** Bytes received and not yet handed over, now and at most. */
   buffered = 0;
   peakBuffered = 0;
-  /** Reserved for parts in flight or buffered, now and at most (bounded by the budget). */
+  /** Reserved for parts in flight or buffered, now and at most (each prefetcher stays within its budget). */
   reserved = 0;
   peakReserved = 0;
   getRequests = 0;
@@ -113,6 +113,8 @@ export class Prefetcher implements AsyncIterable<UnitData> {
   #closed = false;
   /** Bytes of the front part already handed over (their reservation is released). */
   #deliveredOfFront = 0;
+  /** Budget held by this prefetcher's parts. */
+  #reserved = 0;
   #wake: (() => void) | undefined;
   readonly #onOuterAbort: () => void;
   readonly #outerSignal: AbortSignal | undefined;
@@ -138,7 +140,7 @@ export class Prefetcher implements AsyncIterable<UnitData> {
     this.#outerSignal?.removeEventListener('abort', this.#onOuterAbort);
     this.#abort.abort();
     for (const part of this.#parts) this.#stats.buffered -= part.chunks.reduce((n, c) => n + c.length, 0);
-    this.#stats.reserved -= this.#parts.reduce((n, p) => n + p.length, 0) - this.#deliveredOfFront;
+    this.#reserve(-(this.#parts.reduce((n, p) => n + p.length, 0) - this.#deliveredOfFront));
     this.#parts.length = 0;
     this.#notify();
   }
@@ -175,7 +177,7 @@ export class Prefetcher implements AsyncIterable<UnitData> {
       delivered += n;
       this.#deliveredOfFront += n;
       this.#stats.buffered -= n;
-      this.#stats.reserved -= n;
+      this.#reserve(-n);
       this.#stats.bytesDelivered += n;
       // bookkeeping before the yield: a consumer that stops pulling once it has `size` bytes
       // must not leave a finished part at the head of the queue
@@ -213,6 +215,16 @@ export class Prefetcher implements AsyncIterable<UnitData> {
     this.#notify();
   }
 
+  /**
+   * Reserves (or, negative, releases) budget. The budget is this prefetcher's own; the shared
+   * stats only add it up (several prefetchers may report into one FetchStats).
+   */
+  #reserve(bytes: number): void {
+    this.#reserved += bytes;
+    this.#stats.reserved += bytes;
+    if (this.#stats.reserved > this.#stats.peakReserved) this.#stats.peakReserved = this.#stats.reserved;
+  }
+
   /** Starts whatever HEADs and GETs the limits allow. */
   #pump(): void {
     if (this.#closed || this.#error !== undefined) return;
@@ -233,11 +245,10 @@ export class Prefetcher implements AsyncIterable<UnitData> {
       }
       if (info === undefined) break; // its HEAD is on the way
       const length = Math.min(partSize, info.size - this.#partOffset);
-      if (this.#stats.reserved + length > memoryBudget) break;
+      if (this.#reserved + length > memoryBudget) break;
       const part: Part = { unitIndex: this.#partUnit, length, chunks: [] };
       this.#parts.push(part);
-      this.#stats.reserved += length;
-      this.#stats.peakReserved = Math.max(this.#stats.peakReserved, this.#stats.reserved);
+      this.#reserve(length);
       void this.#runPart(part, unit, info, this.#partOffset);
       this.#partOffset += length;
     }

@@ -8,6 +8,10 @@
  * So `<ch>_0` exists before any consumer needs it and `<ch>_N+1` appears as soon as `<ch>_N` is
  * done. Channels run independently; readers may take them in any order or at once.
  *
+ * Extension: with `fifosPerChannel` K > 1, each channel is served as K independent FIFO series
+ * `<ch>_<N>_<k>` (k = 0 … K-1), each carrying a disjoint share of the epoch's items (dealt
+ * round-robin), so K reader processes (e.g. DataLoader workers) each read their own FIFO.
+ *
  * A reader must not mistake the FIFO closing for a complete epoch when it is not one: if an
  * epoch stops after its reader attached (a failure, or an abort such as SIGTERM), a marker
  * `<ch>_N.error` (JSON: code, message) is written before the write end closes. pipemode's readers
@@ -17,7 +21,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { AbortedError, InternalError, isPipemodeError } from '../core/errors.js';
-import type { ChannelStream } from '../stream/channel-stream.js';
+import type { ChannelStream, Split } from '../stream/channel-stream.js';
 import { createFifo, openFifoForWrite, removeFifo } from './fifo.js';
 import type { WriteOutcome } from './pipe-writer.js';
 import { closeEpoch, openEpoch, writeEpoch } from './epoch-writer.js';
@@ -43,33 +47,35 @@ export interface PipeServerOptions {
   readonly signal?: AbortSignal;
   /** Splice local files into the FIFOs (no user-space copy) when possible. @default true */
   readonly zeroCopy?: boolean;
+  /** FIFOs per channel and epoch (pipemode extension; see above). @default 1 */
+  readonly fifosPerChannel?: number;
   /** A FIFO was created and awaits its reader. */
   readonly onEpochReady?: (e: EpochEvent) => void;
   readonly onEpochDone?: (e: EpochDoneEvent) => void;
 }
 
-/** Path of a channel's FIFO for one epoch. */
-export function fifoPath(dir: string, channel: string, epoch: number): string {
-  return path.join(dir, `${channel}_${epoch}`);
+/** Path of a channel's FIFO for one epoch (and, for a split channel, one part). */
+export function fifoPath(dir: string, channel: string, epoch: number, split?: Split): string {
+  return path.join(dir, split === undefined || split.count === 1 ? `${channel}_${epoch}` : `${channel}_${epoch}_${split.index}`);
 }
 
 /** Path of the marker written when an epoch failed. */
-export function errorMarkerPath(dir: string, channel: string, epoch: number): string {
-  return `${fifoPath(dir, channel, epoch)}.error`;
+export function errorMarkerPath(dir: string, channel: string, epoch: number, split?: Split): string {
+  return `${fifoPath(dir, channel, epoch, split)}.error`;
 }
 
-async function serveChannel(stream: ChannelStream, options: PipeServerOptions, signal: AbortSignal): Promise<void> {
+async function serveChannel(stream: ChannelStream, split: Split, options: PipeServerOptions, signal: AbortSignal): Promise<void> {
   const name = stream.spec.name;
   for (let epoch = 0; options.epochs === undefined || epoch < options.epochs; epoch++) {
-    const fifo = fifoPath(options.dir, name, epoch);
+    const fifo = fifoPath(options.dir, name, epoch, split);
     createFifo(fifo);
-    const source = openEpoch(stream, epoch, options.zeroCopy ?? true, signal);
+    const source = openEpoch(stream, epoch, options.zeroCopy ?? true, signal, split);
     try {
       options.onEpochReady?.({ channel: name, epoch, path: fifo });
       const fd = await openFifoForWrite(fifo, signal);
       const started = performance.now();
       // a reader got part of this epoch: tell it, before it sees EOF, that EOF is not the end
-      const result = await writeEpoch(fd, source, { signal, onFailure: (err) => writeErrorMarker(options.dir, name, epoch, err) });
+      const result = await writeEpoch(fd, source, { signal, onFailure: (err) => writeErrorMarker(`${fifo}.error`, err) });
       options.onEpochDone?.({ channel: name, epoch, path: fifo, ...result, seconds: (performance.now() - started) / 1000 });
     } catch (err) {
       closeEpoch(source);
@@ -80,10 +86,10 @@ async function serveChannel(stream: ChannelStream, options: PipeServerOptions, s
   }
 }
 
-function writeErrorMarker(dir: string, channel: string, epoch: number, err: unknown): void {
+function writeErrorMarker(file: string, err: unknown): void {
   const code = isPipemodeError(err) ? err.code : 'PM_ERR_INTERNAL';
   const message = err instanceof Error ? err.message : String(err);
-  fs.writeFileSync(errorMarkerPath(dir, channel, epoch), `${JSON.stringify({ code, message })}\n`, { mode: 0o600 });
+  fs.writeFileSync(file, `${JSON.stringify({ code, message })}\n`, { mode: 0o600 });
 }
 
 /**
@@ -98,7 +104,9 @@ export async function servePipes(streams: readonly ChannelStream[], options: Pip
   if (options.signal?.aborted) onAbort();
   let first: unknown;
   try {
-    await Promise.all(streams.map((s) => serveChannel(s, options, stop.signal).catch((err: unknown) => {
+    const count = options.fifosPerChannel ?? 1;
+    const series = streams.flatMap((s) => Array.from({ length: count }, (_, index) => ({ s, split: { index, count } })));
+    await Promise.all(series.map(({ s, split }) => serveChannel(s, split, options, stop.signal).catch((err: unknown) => {
       if (first === undefined && !(err instanceof AbortedError && options.signal?.aborted)) first = err;
       stop.abort(err);
     })));

@@ -6,7 +6,7 @@
  * once it has; `close` if the epoch is abandoned before `write`.
  */
 import { FileStore } from '../storage/file/file-store.js';
-import type { ChannelStream, EpochBytes } from '../stream/channel-stream.js';
+import type { ChannelStream, EpochBytes, Split } from '../stream/channel-stream.js';
 import { spliceToPipe, type SpliceSegment } from './splice-writer.js';
 import { writeToPipe, type WriteHooks, type WriteResult } from './pipe-writer.js';
 
@@ -15,9 +15,9 @@ export type EpochSource =
   | { readonly kind: 'stream'; readonly bytes: EpochBytes };
 
 /** The epoch's units as splice segments, or undefined when some unit needs the fetch path. */
-export function spliceSegments(stream: ChannelStream, epoch: number): SpliceSegment[] | undefined {
+export function spliceSegments(stream: ChannelStream, epoch: number, split?: Split): SpliceSegment[] | undefined {
   const segments: SpliceSegment[] = [];
-  for (const unit of stream.unitsOf(epoch)) {
+  for (const unit of stream.unitsOf(epoch, split)) {
     if (unit.kind === 'inline') {
       segments.push({ kind: 'bytes', data: unit.bytes });
     } else if (unit.store instanceof FileStore && stream.spec.compression === 'None') {
@@ -29,10 +29,10 @@ export function spliceSegments(stream: ChannelStream, epoch: number): SpliceSegm
   return segments;
 }
 
-export function openEpoch(stream: ChannelStream, epoch: number, zeroCopy: boolean, signal?: AbortSignal): EpochSource {
-  const segments = zeroCopy ? spliceSegments(stream, epoch) : undefined;
+export function openEpoch(stream: ChannelStream, epoch: number, zeroCopy: boolean, signal?: AbortSignal, split?: Split): EpochSource {
+  const segments = zeroCopy ? spliceSegments(stream, epoch, split) : undefined;
   if (segments !== undefined) return { kind: 'splice', segments, recordio: stream.spec.recordWrapper === 'RecordIO' };
-  return { kind: 'stream', bytes: stream.epoch(epoch, signal) };
+  return { kind: 'stream', bytes: stream.epoch(epoch, signal, split) };
 }
 
 /** Writes the epoch into the pipe `fd` (owned and closed here). */

@@ -32,6 +32,14 @@ export function checkHostPosition(host: HostPosition): void {
   }
 }
 
+/** Part `index` (0-based) of a channel split into `count` FIFOs. */
+export interface Split {
+  readonly index: number;
+  readonly count: number;
+}
+
+const WHOLE: Split = Object.freeze({ index: 0, count: 1 });
+
 /** One epoch's framed bytes, pulled as batches of Buffers. */
 export interface EpochBytes extends AsyncIterable<Buffer[]> {
   /** Stops fetching and frees buffers; safe to call at any time, more than once. */
@@ -66,23 +74,30 @@ export class ChannelStream {
     return new ChannelStream(spec, items, fetch, host);
   }
 
-  /** The units this host streams in `epoch`, in order. */
-  unitsOf(epoch: number): Unit[] {
-    return planEpoch(this.items, {
+  /**
+   * The units this host streams in `epoch`, in order. With `split` (a pipemode extension: several
+   * FIFOs per channel, one per reader process), only part `split.index` of `split.count`: the
+   * host's items dealt round-robin, so the parts are disjoint and together are the whole epoch.
+   */
+  unitsOf(epoch: number, split: Split = WHOLE): Unit[] {
+    const items = planEpoch(this.items, {
       seed: this.spec.shuffleSeed,
       epoch,
       distribution: this.spec.distribution,
       hostRank: this.#host.hostRank,
       hostCount: this.#host.hostCount,
-    }).flat();
+    });
+    return (split.count === 1 ? items : items.filter((_, i) => i % split.count === split.index)).flat();
   }
 
   /**
    * The framed bytes of one epoch. Fetching starts at once, so data is ready when a reader
    * arrives; `close()` (or `signal`) stops it whether or not iteration has begun.
    */
-  epoch(epoch: number, signal?: AbortSignal): EpochBytes {
-    const prefetcher = new Prefetcher(this.unitsOf(epoch), this.#fetch, this.stats, signal);
+  epoch(epoch: number, signal?: AbortSignal, split: Split = WHOLE): EpochBytes {
+    // the parts of a split channel share its memory budget
+    const fetch = split.count === 1 ? this.#fetch : { ...this.#fetch, memoryBudget: Math.max(this.#fetch.partSize, Math.floor(this.#fetch.memoryBudget / split.count)) };
+    const prefetcher = new Prefetcher(this.unitsOf(epoch, split), fetch, this.stats, signal);
     const framed = frameUnits(prefetcher, {
       compression: this.spec.compression,
       recordWrapper: this.spec.recordWrapper,

@@ -110,3 +110,34 @@ test('FIFOs nobody opens block neither the process nor its exit (more channels t
   assert.equal(code, 0);
   assert.deepEqual(fs.readdirSync(dir), []);
 });
+
+test('--fifos-per-channel 3: three readers get disjoint shares that together are the whole epoch', async () => {
+  const dir = tmpDir();
+  const src = await writeS3(contents);
+  const pm = startPipemode(['pipe', '--dir', dir, '--channel', `train=${src.raw}`, '--fifos-per-channel', '3', '--epochs', '2',
+    '--shuffle-seed', '3', '--record-wrapper', 'RecordIO', '--part-size', '1MiB', '--memory-budget', '6MiB']);
+  const closed = once(pm, 'close');
+  const records = (data: Buffer): string[] => {
+    const out: string[] = [];
+    for (let p = 0; p < data.length;) {
+      const n = data.readUInt32LE(p + 4);
+      out.push(sha256(data.subarray(p + 8, p + 8 + n)));
+      p += 8 + n + ((4 - (n % 4)) % 4);
+    }
+    return out;
+  };
+  for (const epoch of [0, 1]) {
+    // each part read by its own process, all at once, as DataLoader workers would
+    const parts = await Promise.all([0, 1, 2].map(async (k) => {
+      const file = path.join(dir, `train_${epoch}_${k}`);
+      await waitFor(file);
+      return fs.promises.readFile(file);
+    }));
+    const all = parts.flatMap(records).sort();
+    assert.deepEqual(all, [...contents.values()].map((b) => sha256(b)).sort(), `epoch ${epoch}`);
+    assert.ok(parts.every((p) => p.length > 0));
+  }
+  const [code] = await closed as [number];
+  assert.equal(code, 0);
+  assert.deepEqual(fs.readdirSync(dir), []);
+});

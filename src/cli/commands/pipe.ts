@@ -14,6 +14,7 @@ export interface PipeFlags extends ChannelFlags, FetchFlags {
   readonly dir: string;
   readonly channel: readonly string[];
   readonly epochs?: string;
+  readonly fifosPerChannel?: string;
   readonly endpointUrl?: string;
   /** --no-zero-copy */
   readonly zeroCopy?: boolean;
@@ -24,6 +25,7 @@ export async function pipeCommand(flags: PipeFlags, log: Logger): Promise<void> 
   const fetch = fetchOptions(flags);
   const host = hostPosition(flags);
   const epochs = intFlag(flags.epochs, '--epochs', 1, Number.MAX_SAFE_INTEGER);
+  const fifosPerChannel = intFlag(flags.fifosPerChannel, '--fifos-per-channel', 1, 64) ?? 1;
   const stop = new AbortController();
   const onSignal = (signal: NodeJS.Signals): void => {
     log.info(`${signal}: stopping`);
@@ -40,6 +42,7 @@ export async function pipeCommand(flags: PipeFlags, log: Logger): Promise<void> 
       epochs,
       signal: stop.signal,
       zeroCopy: flags.zeroCopy !== false,
+      fifosPerChannel,
       onEpochReady: (e) => log.info(`${e.path}: ready`),
       onEpochDone: (e) => {
         const rate = e.seconds > 0 ? ` (${formatBytes(e.bytes / e.seconds)}/s)` : '';
