@@ -13,10 +13,16 @@ export const EXIT = Object.freeze({
   USAGE: 2,
   /** The data cannot be found or read: empty prefix, bad manifest, no such key/bucket, access denied. */
   SOURCE: 3,
-  /** Streaming failed part-way: object changed, retries exhausted, bad gzip, record too large, store misbehaved. */
+  /** Streaming failed part-way: object changed, retries exhausted, bad gzip, record too large, store misbehaved, corrupt records or convert input. */
   STREAM: 4,
   /** A FIFO could not be created or opened. */
   FIFO: 5,
+  /** `train`: the training command failed (the job is Failed with an AlgorithmError). */
+  TRAINER_FAILED: 10,
+  /** `train`: the job was stopped (SIGINT/SIGTERM). */
+  STOPPED: 11,
+  /** `train`: the job ran past MaxRuntimeInSeconds and was stopped. */
+  MAX_RUNTIME: 12,
 });
 
 const BY_CODE: Readonly<Record<string, number>> = {
@@ -36,8 +42,11 @@ const BY_CODE: Readonly<Record<string, number>> = {
   PM_ERR_GZIP: EXIT.STREAM,
   PM_ERR_MEMORY_BUDGET: EXIT.STREAM,
   PM_ERR_FIFO: EXIT.FIFO,
+  PM_ERR_UNSAFE_KEY: EXIT.SOURCE,
   PM_ERR_ABORTED: EXIT.OK,
   PM_ERR_INTERNAL: EXIT.INTERNAL,
+  PM_ERR_RECORD_FORMAT: EXIT.STREAM,
+  PM_ERR_INPUT_FORMAT: EXIT.STREAM,
 };
 
 export function exitCodeFor(err: unknown): number {

@@ -8,6 +8,8 @@ import { createLogger, type LogLevel } from '../core/log.js';
 import { isPipemodeError } from '../core/errors.js';
 import { catCommand, type CatFlags } from './commands/cat.js';
 import { pipeCommand, type PipeFlags } from './commands/pipe.js';
+import { trainCommand, type TrainFlags } from './commands/train.js';
+import { describeCommand } from './commands/describe.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -73,6 +75,34 @@ export async function main(argv: readonly string[]): Promise<number> {
   ).action(async (flags: PipeFlags) => {
     await pipeCommand(flags, logger());
   });
+
+  program.command('train')
+    .description('run a SageMaker CreateTrainingJob request here: the training-container contract, File and Pipe modes, outputs')
+    .argument('<job>', 'CreateTrainingJob request, JSON or YAML')
+    .argument('[command...]', 'the training command, after "--" (default: AlgorithmSpecification.ContainerEntrypoint + ContainerArguments)')
+    .option('--base-dir <dir>', 'base dir of the host run here, e.g. /opt/ml (default: <jobs-dir>/<job>/algo-<i>)')
+    .option('--jobs-dir <dir>', 'where job folders go', '.pipemode/jobs')
+    .option('--hosts <n>', 'run N hosts here (algo-1 … algo-N; default: ResourceConfig.InstanceCount)')
+    .option('--host-rank <i>', 'run only host I (0-based) of a job spread over machines')
+    .option('--host-count <n>', 'number of hosts of a job spread over machines')
+    .option('--stop-grace <seconds>', 'time between SIGTERM and SIGKILL when stopping', '120')
+    .option('--checkpoint-interval <seconds>', 'how often checkpoints are synced while training runs', '10')
+    .option('--fifos-per-channel <k>', 'serve each Pipe channel as K FIFOs <channel>_<epoch>_<k> (pipemode extension)')
+    .option('--memory-budget <size>', 'bytes fetched ahead per Pipe channel', '128MiB')
+    .option('--part-size <size>', 'bytes per ranged GET', '8MiB')
+    .option('--max-requests <n>', 'concurrent GET requests per channel', '16')
+    .option('--max-attempts <n>', 'attempts per request before giving up', '10')
+    .action(async (job: string, command: string[], flags: TrainFlags) => {
+      exitCode = await trainCommand(job, command, flags, logger());
+    });
+
+  program.command('describe')
+    .description('print a job\'s record (like DescribeTrainingJob) as JSON')
+    .argument('<job>', 'job name (looked up in --jobs-dir) or job folder')
+    .option('--jobs-dir <dir>', 'where job folders are', '.pipemode/jobs')
+    .action((job: string, flags: { jobsDir?: string }) => {
+      describeCommand(job, flags);
+    });
 
   try {
     await program.parseAsync(argv, { from: 'user' });

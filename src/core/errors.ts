@@ -115,6 +115,25 @@ export class AbortedError extends PipemodeError {
   readonly code = 'PM_ERR_ABORTED';
 }
 
+/**
+ * Record bytes do not follow their format (bad RecordIO magic or part flags, a TFRecord CRC
+ * mismatch, malformed protobuf, input that ends inside a record). `details` give the format, the
+ * 0-based `record` index and the byte `offset` in the stream where decoding failed.
+ */
+export class RecordFormatError extends PipemodeError {
+  readonly code = 'PM_ERR_RECORD_FORMAT';
+}
+
+/** A `convert` input (CSV row, JSON line) cannot be turned into a record; `details` name the file and line. */
+export class InputFormatError extends PipemodeError {
+  readonly code = 'PM_ERR_INPUT_FORMAT';
+}
+
+/** An object key cannot become a file below the channel directory ("..", absolute, empty segments). */
+export class UnsafeKeyError extends PipemodeError {
+  readonly code = 'PM_ERR_UNSAFE_KEY';
+}
+
 /** A bug in pipemode: an invariant did not hold. Please report it. */
 export class InternalError extends PipemodeError {
   readonly code = 'PM_ERR_INTERNAL';
@@ -126,6 +145,7 @@ export const ERROR_CLASSES = [
   NoSuchKeyError, NoSuchBucketError, AccessDeniedError, ObjectChangedError,
   TransientStoreError, RetriesExhaustedError, StoreProtocolError,
   RecordTooLargeError, GzipError, MemoryBudgetError, FifoError, AbortedError, InternalError,
+  RecordFormatError, InputFormatError, UnsafeKeyError,
 ] as const;
 
 /** Rebuilds a typed error from its code (errors that crossed a thread or process boundary). */

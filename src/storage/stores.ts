@@ -6,6 +6,7 @@
  */
 import type { SourceUri } from '../channel/source-uri.js';
 import type { ObjectInfo, ObjectStore } from './object-store.js';
+import type { ObjectWriter } from './object-writer.js';
 import { FileStore } from './file/file-store.js';
 import type { S3Access, S3AccessOptions } from './s3/s3-access.js';
 import type { S3StoreOptions } from './s3/s3-store.js';
@@ -70,6 +71,17 @@ export class Stores {
       this.#buckets.set(bucket, store);
     }
     return store;
+  }
+
+  /** A writer for the bucket (or local file system) holding `uri`. */
+  async writerFor(uri: SourceUri): Promise<ObjectWriter> {
+    if (uri.kind === 'file') {
+      const { FileObjectWriter } = await import('./file/file-object-writer.js');
+      return new FileObjectWriter();
+    }
+    const [{ S3Access }, { S3ObjectWriter }] = await Promise.all([import('./s3/s3-access.js'), import('./s3/s3-object-writer.js')]);
+    this.#access ??= Promise.resolve(new S3Access(this.#options.s3));
+    return new S3ObjectWriter(uri.bucket, await this.#access);
   }
 
   /** Closes pooled connections so the process can exit. */

@@ -60,6 +60,12 @@ export class ChannelStream {
     this.#host = host;
   }
 
+  /** The same channel (same listing, no new request) as seen by another host. */
+  forHost(host: HostPosition): ChannelStream {
+    checkHostPosition(host);
+    return new ChannelStream(this.spec, this.items, this.#fetch, host);
+  }
+
   /** Lists (or reads the manifest of) the channel and checks what can be checked before streaming. */
   static async open(spec: ChannelSpec, stores: Stores, fetch: FetchOptions, host: HostPosition, signal?: AbortSignal): Promise<ChannelStream> {
     checkFetchOptions(fetch);

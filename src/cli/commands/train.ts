@@ -1,0 +1,103 @@
+/**
+ * `pipemode train JOB.json|JOB.yaml [-- COMMAND ARGS…]`: runs a CreateTrainingJob request here
+ * (runner/run-job.ts). Exit status: 0 Completed; 10 Failed because the training command failed;
+ * 11 Stopped; 12 MaxRuntimeExceeded; a failure of pipemode's own (bad data, upload) exits with that
+ * error's code (3, 4, 5); a bad request exits 2 before anything starts.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { readSpecFile } from '../../channel/spec-file.js';
+import { ConfigError, errorFromCode } from '../../core/errors.js';
+import type { Logger } from '../../core/log.js';
+import { resolveJob } from '../../runner/job-spec.js';
+import { runJob } from '../../runner/run-job.js';
+import { EXIT, exitCodeFor } from '../exit-codes.js';
+import { fetchOptions, intFlag, type FetchFlags } from '../options.js';
+
+export interface TrainFlags extends FetchFlags {
+  readonly baseDir?: string;
+  readonly jobsDir?: string;
+  readonly hosts?: string;
+  readonly stopGrace?: string;
+  readonly fifosPerChannel?: string;
+  readonly checkpointInterval?: string;
+}
+
+export const DEFAULT_JOBS_DIR = '.pipemode/jobs';
+
+export async function trainCommand(file: string, command: readonly string[], flags: TrainFlags, log: Logger): Promise<number> {
+  const job = resolveJob(readSpecFile(file), file);
+  const fetch = fetchOptions(flags);
+  const stopGraceMs = (intFlag(flags.stopGrace, '--stop-grace', 0, 86_400) ?? 120) * 1000;
+  const checkpointIntervalMs = (intFlag(flags.checkpointInterval, '--checkpoint-interval', 1, 86_400) ?? 10) * 1000;
+  const fifosPerChannel = intFlag(flags.fifosPerChannel, '--fifos-per-channel', 1, 64) ?? 1;
+  const localHosts = intFlag(flags.hosts, '--hosts', 1, 64);
+  const hostCount = intFlag(flags.hostCount, '--host-count', 1, 100_000);
+  const hostRank = intFlag(flags.hostRank, '--host-rank', 0, 100_000);
+  if (localHosts !== undefined && (hostCount !== undefined || hostRank !== undefined)) {
+    throw new ConfigError('--hosts runs every host here; --host-rank/--host-count run one host of a job spread over machines: choose one', { field: '--hosts' });
+  }
+  if ((hostCount === undefined) !== (hostRank === undefined)) throw new ConfigError('--host-rank and --host-count go together', { field: '--host-rank' });
+  if (hostRank !== undefined && hostCount !== undefined && hostRank >= hostCount) {
+    throw new ConfigError(`--host-rank is 0-based and must be below --host-count (${hostCount}), got ${hostRank}`, { field: '--host-rank' });
+  }
+  const count = hostCount ?? localHosts ?? job.instanceCount;
+  const ranks = hostRank !== undefined ? [hostRank] : Array.from({ length: count }, (_, i) => i);
+  if (flags.baseDir !== undefined && ranks.length > 1) {
+    throw new ConfigError(`--base-dir is the base dir of one host, but ${ranks.length} hosts run here (use --host-rank, or leave --base-dir out)`, { field: '--base-dir' });
+  }
+  const cmd = command.length > 0 ? command : job.command;
+  if (cmd === undefined || cmd.length === 0) {
+    throw new ConfigError(`${file}: no command to run: set AlgorithmSpecification.ContainerEntrypoint (and ContainerArguments), or give one after "--"${job.trainingImage !== undefined ? ` (TrainingImage ${job.trainingImage} is not pulled: pipemode runs local commands)` : ''}`, {
+      field: 'AlgorithmSpecification.ContainerEntrypoint',
+    });
+  }
+  const jobDir = path.resolve(flags.jobsDir ?? DEFAULT_JOBS_DIR, job.name);
+  if (fs.existsSync(path.join(jobDir, 'job.json'))) {
+    throw new ConfigError(`a job named "${job.name}" already ran here (${jobDir}); job names are unique, as on SageMaker: pick another name or remove that folder`, { field: 'TrainingJobName' });
+  }
+  if (job.trainingImage !== undefined) log.info(`${job.name}: TrainingImage ${job.trainingImage} is not pulled; running ${cmd.join(' ')}`);
+
+  const stop = new AbortController();
+  const kill = new AbortController();
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (stop.signal.aborted) {
+      log.warn(`${signal} again: killing the training processes now`);
+      kill.abort(signal);
+      return;
+    }
+    log.info(`${signal}: stopping the job (SIGTERM to the training processes; SIGKILL after ${stopGraceMs / 1000} s; ${signal} again to kill now)`);
+    stop.abort(signal);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    const { record } = await runJob(job, {
+      jobDir,
+      hosts: { ranks, count },
+      ...(flags.baseDir !== undefined ? { baseDir: flags.baseDir } : {}),
+      command: cmd,
+      stopGraceMs,
+      fetch,
+      fifosPerChannel,
+      checkpointIntervalMs,
+      progress: process.stderr.isTTY,
+      region: process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1',
+      log,
+      signal: stop.signal,
+      killSignal: kill.signal,
+    });
+    const where = record.ModelArtifacts === undefined ? '' : `; model: ${record.ModelArtifacts.S3ModelArtifacts}`;
+    log.info(`${job.name}: ${record.TrainingJobStatus} (${record.SecondaryStatus})${record.FailureReason !== undefined ? `: ${record.FailureReason}` : ''}${where}`);
+    log.info(`${job.name}: details: pipemode describe ${job.name}${flags.jobsDir !== undefined ? ` --jobs-dir ${flags.jobsDir}` : ''}`);
+    if (record.TrainingJobStatus === 'Completed') return EXIT.OK;
+    if (record.SecondaryStatus === 'MaxRuntimeExceeded') return EXIT.MAX_RUNTIME;
+    if (record.TrainingJobStatus === 'Stopped') return EXIT.STOPPED;
+    if (record.FailureReason?.startsWith('AlgorithmError') === true) return EXIT.TRAINER_FAILED;
+    const code = /\[(PM_ERR_[A-Z_]+)\]$/.exec(record.FailureReason ?? '')?.[1];
+    return code === undefined ? EXIT.INTERNAL : exitCodeFor(errorFromCode(code, ''));
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}

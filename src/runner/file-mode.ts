@@ -1,0 +1,106 @@
+/**
+ * File mode (and FastFile until a lazy mount exists): the host's shard of a channel is downloaded
+ * into `input/data/<channel>/` before the training command starts, several objects at a time.
+ *
+ * Local paths follow SageMaker (pipe-mode-contract.md §6.1): for S3Prefix, the key below the
+ * prefix's directory part (`s3://b/data/train` → `train-1.csv`, `train/x.csv`); for ManifestFile,
+ * the full key of each object. A key that would not stay below the channel directory — `..` or `.`
+ * segments, a leading `/`, empty segments, a trailing `/`, NUL — is refused (PM_ERR_UNSAFE_KEY),
+ * never written. Each file is written to a temporary name and renamed when complete; a local
+ * source file is copied (reflinked where the file system can) and checked against its listed
+ * version. Gzip and RecordIO are not applied in File mode, as on SageMaker.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { Readable } from 'node:stream';
+import { ObjectChangedError, UnsafeKeyError } from '../core/errors.js';
+import type { ChannelSpec } from '../channel/channel-spec.js';
+import type { ObjectUnit } from '../manifest/unit.js';
+import { readRangeWithRetry, withRetry, type RetryPolicy } from '../fetch/retry.js';
+import { FileStore, fileVersion } from '../storage/file/file-store.js';
+import type { ObjectInfo } from '../storage/object-store.js';
+import type { ChannelStream } from '../stream/channel-stream.js';
+
+/** The path of an object below its channel directory, or UnsafeKeyError. */
+export function channelRelativePath(spec: ChannelSpec, key: string, uri: string): string {
+  let rel = key;
+  if (spec.dataType === 'S3Prefix') {
+    const prefix = spec.source.key;
+    const dirPart = prefix.slice(0, prefix.lastIndexOf('/') + 1);
+    rel = key.slice(dirPart.length);
+  }
+  const segments = rel.split('/');
+  if (rel === '' || rel.includes('\0') || segments.some((s) => s === '' || s === '.' || s === '..')) {
+    throw new UnsafeKeyError(`refusing to download ${uri}: its key would land at "${rel}", outside or not a file of the channel directory`, { uri });
+  }
+  return rel;
+}
+
+export interface DownloadOptions {
+  readonly concurrency: number;
+  readonly retry: RetryPolicy;
+  readonly signal?: AbortSignal;
+  /** Bytes done so far of the total. */
+  readonly onProgress?: (done: number, total: number) => void;
+}
+
+export interface DownloadResult {
+  readonly files: number;
+  readonly bytes: number;
+}
+
+async function fetchInto(unit: ObjectUnit, info: ObjectInfo, file: string, options: DownloadOptions, onBytes: (n: number) => void): Promise<void> {
+  const tmp = `${file}.pipemode-tmp`;
+  try {
+    if (unit.store instanceof FileStore) {
+      const source = `/${unit.key}`;
+      await fs.promises.copyFile(source, tmp, fs.constants.COPYFILE_FICLONE);
+      const st = await fs.promises.stat(source);
+      if (info.etag !== undefined && fileVersion(st) !== info.etag) {
+        throw new ObjectChangedError(`${unit.store.uriOf(unit.key)} changed while it was being copied`, { uri: unit.store.uriOf(unit.key) });
+      }
+      onBytes(info.size);
+    } else {
+      const body = Readable.from(
+        (async function* () {
+          if (info.size === 0) return;
+          for await (const chunk of readRangeWithRetry(unit.store, info, 0, info.size, options.retry, options.signal)) {
+            onBytes(chunk.length);
+            yield chunk;
+          }
+        })(),
+      );
+      await pipeline(body, fs.createWriteStream(tmp, { mode: 0o600 }));
+    }
+    await fs.promises.rename(tmp, file);
+  } catch (err) {
+    await fs.promises.rm(tmp, { force: true });
+    throw err;
+  }
+}
+
+/** Downloads this host's share of the channel into `dir` (created, mode 0700). */
+export async function downloadChannel(stream: ChannelStream, dir: string, options: DownloadOptions): Promise<DownloadResult> {
+  const units = stream.unitsOf(0).filter((u): u is ObjectUnit => u.kind === 'object');
+  // every path is checked before anything is written
+  const targets = units.map((u) => ({ unit: u, rel: channelRelativePath(stream.spec, u.key, u.store.uriOf(u.key)) }));
+  const infos = await Promise.all(targets.map(async ({ unit }) => unit.info ?? withRetry(() => unit.store.head(unit.key, options.signal), options.retry, options.signal)));
+  const total = infos.reduce((n, i) => n + i.size, 0);
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  let done = 0;
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    for (let i = next++; i < targets.length; i = next++) {
+      const { unit, rel } = targets[i] as (typeof targets)[number];
+      const file = path.join(dir, rel);
+      await fs.promises.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+      await fetchInto(unit, infos[i] as ObjectInfo, file, options, (n) => {
+        done += n;
+        options.onProgress?.(done, total);
+      });
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(options.concurrency, targets.length)) }, worker));
+  return { files: targets.length, bytes: total };
+}

@@ -1,0 +1,109 @@
+/**
+ * A job's artifacts, packed and uploaded as SageMaker does it (pipe-mode-contract.md §8.3):
+ *
+ *   model/        → <S3OutputPath>/<job>/output/model.tar.gz   (or, with CompressionType NONE,
+ *                   each file under <S3OutputPath>/<job>/output/model/)
+ *   output/data/  → <S3OutputPath>/<job>/output/output.tar.gz
+ *
+ * With several hosts, their trees are merged into one archive; where two hosts wrote the same
+ * name, the later host (algo-2 over algo-1) wins, as SageMaker documents. Archives are streamed
+ * (tar → gzip → multipart upload): nothing is held whole in memory or on disk. Entry names are
+ * relative ("model.json", "sub/x"), with portable (uid/gid-free) headers.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import zlib from 'node:zlib';
+import * as tar from 'tar';
+import { appendToKey, formatSourceUri, type SourceUri } from '../channel/source-uri.js';
+import type { Stores } from '../storage/stores.js';
+
+export interface Artifacts {
+  readonly modelUri: string;
+  readonly outputUri: string;
+}
+
+/** `<S3OutputPath>/<job>/output/` as a source URI (no double slash whatever the path ends with). */
+export function outputPrefix(outputPath: SourceUri, jobName: string): SourceUri {
+  const base = outputPath.key === '' || outputPath.key.endsWith('/') ? outputPath : appendToKey(outputPath, '/');
+  return appendToKey(base, `${jobName}/output/`);
+}
+
+/** Files below `dir`, relative, sorted; [] if it does not exist. */
+function filesBelow(dir: string): string[] {
+  if (!fs.existsSync(dir)) return [];
+  return (fs.readdirSync(dir, { recursive: true, withFileTypes: false }) as string[])
+    .filter((rel) => fs.lstatSync(path.join(dir, rel)).isFile())
+    .sort();
+}
+
+/**
+ * One directory holding the union of `dirs` (later ones win), made of hard links (copies across
+ * file systems) in a temp dir; a single directory is returned as it is.
+ */
+function merged(dirs: readonly string[]): { dir: string; cleanup: () => void } {
+  if (dirs.length === 1) return { dir: dirs[0] as string, cleanup: () => {} };
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pipemode-merge-'));
+  for (const dir of dirs) {
+    for (const rel of filesBelow(dir)) {
+      const target = path.join(tmp, rel);
+      fs.mkdirSync(path.dirname(target), { recursive: true });
+      fs.rmSync(target, { force: true });
+      try {
+        fs.linkSync(path.join(dir, rel), target);
+      } catch {
+        fs.copyFileSync(path.join(dir, rel), target);
+      }
+    }
+  }
+  return { dir: tmp, cleanup: () => fs.rmSync(tmp, { recursive: true, force: true }) };
+}
+
+/** A gzipped tar of everything in `dir` (an empty archive if there is nothing). */
+function tarGz(dir: string): Readable {
+  const entries = fs.existsSync(dir) ? fs.readdirSync(dir).sort() : [];
+  // tar refuses an empty file list; an empty archive is just the two zero end-of-archive blocks
+  if (entries.length === 0) return Readable.from([zlib.gzipSync(Buffer.alloc(1024))]);
+  return Readable.from(tar.c({ gzip: true, portable: true, cwd: dir }, entries) as AsyncIterable<Buffer>);
+}
+
+export interface UploadOutputsOptions {
+  readonly jobName: string;
+  /** A folder below `<job>/output/` (hosts of a distributed job other than algo-1 upload apart). */
+  readonly subfolder?: string;
+  readonly outputPath: SourceUri;
+  readonly compressModel: boolean;
+  /** Each host's model/ and output/data/ directories, in host order. */
+  readonly modelDirs: readonly string[];
+  readonly outputDataDirs: readonly string[];
+  readonly stores: Stores;
+  readonly signal?: AbortSignal;
+}
+
+export async function uploadOutputs(options: UploadOutputsOptions): Promise<Artifacts> {
+  const base = outputPrefix(options.outputPath, options.jobName);
+  const prefix = options.subfolder === undefined ? base : appendToKey(base, `${options.subfolder}/`);
+  const writer = await options.stores.writerFor(prefix);
+  const model = merged(options.modelDirs);
+  const data = merged(options.outputDataDirs);
+  try {
+    let modelUri: string;
+    if (options.compressModel) {
+      const key = appendToKey(prefix, 'model.tar.gz').key;
+      await writer.put(key, tarGz(model.dir), options.signal);
+      modelUri = writer.uriOf(key);
+    } else {
+      for (const rel of filesBelow(model.dir)) {
+        await writer.put(appendToKey(prefix, `model/${rel}`).key, fs.createReadStream(path.join(model.dir, rel)), options.signal);
+      }
+      modelUri = formatSourceUri(appendToKey(prefix, 'model/'));
+    }
+    const outputKey = appendToKey(prefix, 'output.tar.gz').key;
+    await writer.put(outputKey, tarGz(data.dir), options.signal);
+    return { modelUri, outputUri: writer.uriOf(outputKey) };
+  } finally {
+    model.cleanup();
+    data.cleanup();
+  }
+}

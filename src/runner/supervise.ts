@@ -1,0 +1,94 @@
+/**
+ * Runs the training command the way SageMaker runs a container, and makes sure nothing of it
+ * outlives the job:
+ *
+ * - the command runs in its own process group, so a stop reaches every process it forked;
+ * - stop = SIGTERM to the group, then SIGKILL after the grace period (SageMaker: `docker stop -t 120`);
+ * - when the command's main process exits, whatever it left running in its group is killed, as a
+ *   container's processes die with it;
+ * - if pipemode itself dies (even by SIGKILL), a tiny guardian process notices its stdin pipe
+ *   from pipemode closing and SIGKILLs the group: no orphaned trainer keeps a GPU busy.
+ *
+ * `exited` resolves with the exit code (128 + signal number when killed by a signal, as a shell
+ * reports it) once the main process has exited.
+ */
+import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import os from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export interface TrainerExit {
+  readonly exitCode: number;
+  readonly signal: NodeJS.Signals | null;
+}
+
+export interface TrainerOptions {
+  readonly command: readonly string[];
+  readonly env: NodeJS.ProcessEnv;
+  readonly cwd?: string;
+  /** 'inherit' (the default) shares pipemode's stdout/stderr; 'pipe' lets the caller prefix lines. */
+  readonly stdio?: 'inherit' | 'pipe';
+}
+
+function killGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+  }
+}
+
+export class Trainer {
+  readonly process: ChildProcess;
+  readonly pid: number;
+  readonly exited: Promise<TrainerExit>;
+  readonly #guardian: ChildProcess;
+  #done = false;
+
+  private constructor(child: ChildProcess, guardian: ChildProcess) {
+    this.process = child;
+    this.pid = child.pid as number;
+    this.#guardian = guardian;
+    this.exited = new Promise((resolve) => {
+      child.once('exit', (code, signal) => {
+        this.#done = true;
+        killGroup(this.pid, 'SIGKILL'); // the container is gone: so is everything it started
+        guardian.stdin?.end();
+        resolve({ exitCode: code ?? 128 + (signal === null ? 0 : (os.constants.signals[signal] ?? 0)), signal });
+      });
+    });
+  }
+
+  /** Starts the command; rejects if it cannot be started (not found, not executable). */
+  static async start(options: TrainerOptions): Promise<Trainer> {
+    const [file, ...args] = options.command;
+    if (file === undefined) throw new Error('no command to run');
+    const stdio: StdioOptions = options.stdio === 'pipe' ? ['ignore', 'pipe', 'pipe'] : ['ignore', 'inherit', 'inherit'];
+    const child = spawn(file, args, { env: options.env, cwd: options.cwd, stdio, detached: true });
+    await new Promise<void>((resolve, reject) => {
+      child.once('spawn', resolve);
+      child.once('error', reject);
+    });
+    const guardian = spawn('sh', ['-c', 'read _ ; kill -KILL "-$1" 2>/dev/null', 'pipemode-guardian', String(child.pid)], {
+      stdio: ['pipe', 'ignore', 'ignore'],
+      detached: true,
+    });
+    guardian.unref();
+    return new Trainer(child, guardian);
+  }
+
+  /** SIGTERM to the group, SIGKILL after `graceMs` if the main process is still running. */
+  async stop(graceMs: number): Promise<TrainerExit> {
+    if (!this.#done) {
+      killGroup(this.pid, 'SIGTERM');
+      const winner = await Promise.race([this.exited.then(() => 'exited' as const), sleep(graceMs).then(() => 'grace' as const)]);
+      if (winner === 'grace') killGroup(this.pid, 'SIGKILL');
+    }
+    return this.exited;
+  }
+
+  /** Ends at once: SIGKILL to the group. */
+  kill(): void {
+    killGroup(this.pid, 'SIGKILL');
+    this.#guardian.stdin?.end();
+  }
+}

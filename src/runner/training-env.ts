@@ -1,0 +1,171 @@
+/**
+ * The environment of the training process: what SageMaker sets (TRAINING_JOB_NAME,
+ * TRAINING_JOB_ARN, the request's Environment) plus the SM_* variables the SageMaker training
+ * toolkit derives from the config files (`Environment.to_env_vars`), in its exact formats:
+ * name = "SM_" + key.upper() with no other change; strings as they are, None as "", anything
+ * else as compact sorted ASCII JSON (python-value.ts). Hyperparameters are json-decoded as the
+ * toolkit does (a value that is not JSON stays a string); `sagemaker_*` keys and
+ * `_tuning_objective_metric` are framework parameters, not user hyperparameters.
+ */
+import os from 'node:os';
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
+import type { ConfigFiles, HostLayout } from './container-layout.js';
+import type { JobSpec } from './job-spec.js';
+import { PyDict, PyInt, parsePython, pythonJson, pythonStr, toPy, type PyValue } from './python-value.js';
+
+const SAGEMAKER_HYPERPARAMETERS = new Set([
+  'sagemaker_program', 'sagemaker_submit_directory', 'sagemaker_enable_cloudwatch_metrics', 'sagemaker_region',
+  'sagemaker_container_log_level', 'sagemaker_job_name', 'default_user_module_name', '_tuning_objective_metric',
+  'sagemaker_s3_output',
+]);
+const LOG_LEVEL_INFO = 20;
+
+function decode(value: string): PyValue {
+  try {
+    return parsePython(value);
+  } catch {
+    return value;
+  }
+}
+
+/** The toolkit's `to_cmd_args`: sorted keys, `--key value` (`-k` for one letter), dicts as k=v,… */
+export function userArgs(hps: readonly (readonly [string, PyValue])[]): string[] {
+  const args: string[] = [];
+  for (const [key, value] of [...hps].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    args.push(key.length > 1 ? `--${key}` : `-${key}`);
+    args.push(value instanceof PyDict
+      ? [...value.entries].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([k, v]) => `${k}=${pythonStr(v, true)}`).join(',')
+      : pythonStr(value));
+  }
+  return args;
+}
+
+/** `nvidia-smi --list-gpus` line count, as the toolkit counts GPUs (0 without a GPU). */
+export function countGpus(): number {
+  try {
+    return execFileSync('nvidia-smi', ['--list-gpus'], { stdio: ['ignore', 'pipe', 'ignore'], timeout: 5000 })
+      .toString().split('\n').filter((l) => l.startsWith('GPU ')).length;
+  } catch {
+    return 0;
+  }
+}
+
+export interface TrainingEnvInput {
+  readonly job: JobSpec;
+  readonly layout: HostLayout;
+  readonly files: ConfigFiles;
+  readonly region: string;
+  readonly gpus: number;
+}
+
+/** The SM_* variables, in the toolkit's formats. */
+export function smVariables({ job, layout, files, gpus }: TrainingEnvInput): Record<string, string> {
+  const all = Object.entries(job.hyperParameters).map(([k, v]) => [k, decode(v)] as const);
+  const framework = all.filter(([k]) => SAGEMAKER_HYPERPARAMETERS.has(k) || k.startsWith('sagemaker_'));
+  const user = all.filter(([k]) => !SAGEMAKER_HYPERPARAMETERS.has(k) && !k.startsWith('sagemaker_'));
+  const frameworkGet = (k: string): PyValue | undefined => framework.find(([name]) => name === k)?.[1];
+  const additional = framework.filter(([k]) => !SAGEMAKER_HYPERPARAMETERS.has(k));
+
+  const rc = files.resourceconfig as { hosts: string[]; current_host: string; current_instance_type: string; current_group_name: string; network_interface_name: string; instance_groups: { instance_group_name: string; hosts: string[] }[] };
+  const channels = job.channels.map((c) => c.name).sort();
+  const channelDirs = new PyDict(job.channels.map((c) => [c.name, path.join(layout.dataDir, c.name)] as const));
+  const program = frameworkGet('sagemaker_program');
+  const moduleName = program === undefined ? 'None' : pythonStr(program).replace(/\.py$/, '');
+  const instanceGroups = rc.instance_groups.map((g) => g.instance_group_name);
+  const currentGroupHosts = rc.instance_groups.find((g) => g.instance_group_name === rc.current_group_name)?.hosts ?? [];
+  const distributionFlags = ['sagemaker_mpi_enabled', 'sagemaker_parameter_server_enabled', 'sagemaker_distributed_dataparallel_enabled',
+    'sagemaker_pytorch_ddp_enabled', 'sagemaker_pytorch_xla_multi_worker_enabled', 'sagemaker_multi_worker_mirrored_strategy_enabled'];
+  const distributionGroups = frameworkGet('sagemaker_distribution_instance_groups')
+    ?? toPy(distributionFlags.some((f) => frameworkGet(f) === true) ? [rc.current_group_name] : []);
+  const distributionHosts = rc.instance_groups.filter((g) => Array.isArray(distributionGroups) && distributionGroups.includes(g.instance_group_name)).flatMap((g) => g.hosts);
+  const masterHost = distributionHosts[0] ?? rc.hosts[0] ?? rc.current_host;
+  const logLevel = frameworkGet('sagemaker_container_log_level') ?? new PyInt(String(LOG_LEVEL_INFO));
+
+  const common: [string, PyValue][] = [
+    ['hosts', toPy(rc.hosts)],
+    ['network_interface_name', rc.network_interface_name],
+    ['hps', new PyDict(user)],
+    ['user_entry_point', program ?? null],
+    ['framework_params', new PyDict(additional)],
+    ['resource_config', toPy(files.resourceconfig)],
+    ['input_data_config', toPy(files.inputdataconfig)],
+    ['output_data_dir', layout.outputDataDir],
+    ['channels', toPy(channels)],
+    ['current_host', rc.current_host],
+    ['current_instance_type', rc.current_instance_type],
+    ['current_instance_group', rc.current_group_name],
+    ['current_instance_group_hosts', toPy(currentGroupHosts)],
+    ['instance_groups', toPy(instanceGroups)],
+    ['instance_groups_dict', new PyDict(rc.instance_groups.map((g) => [g.instance_group_name, toPy(g)] as const))],
+    ['distribution_instance_groups', distributionGroups],
+    ['is_hetero', instanceGroups.length > 1],
+    ['module_name', moduleName],
+    ['log_level', logLevel],
+    ['framework_module', process.env.SAGEMAKER_TRAINING_MODULE ?? null],
+    ['input_dir', path.join(layout.base, 'input')],
+    ['input_config_dir', layout.configDir],
+    ['output_dir', layout.outputDir],
+    ['num_cpus', new PyInt(String(os.cpus().length))],
+    ['num_gpus', new PyInt(String(gpus))],
+    ['model_dir', layout.modelDir],
+    ['module_dir', frameworkGet('sagemaker_submit_directory') === undefined ? layout.codeDir : pythonStr(frameworkGet('sagemaker_submit_directory') as PyValue)],
+  ];
+  const trainingEnv = new PyDict([
+    ['additional_framework_parameters', new PyDict(additional)],
+    ['channel_input_dirs', channelDirs],
+    ['current_host', rc.current_host],
+    ['current_instance_group', rc.current_group_name],
+    ['current_instance_group_hosts', toPy(currentGroupHosts)],
+    ['current_instance_type', rc.current_instance_type],
+    ['distribution_hosts', toPy(distributionHosts)],
+    ['distribution_instance_groups', distributionGroups],
+    ['framework_module', process.env.SAGEMAKER_TRAINING_MODULE ?? null],
+    ['hosts', toPy(rc.hosts)],
+    ['hyperparameters', new PyDict(user)],
+    ['input_config_dir', layout.configDir],
+    ['input_data_config', toPy(files.inputdataconfig)],
+    ['input_dir', path.join(layout.base, 'input')],
+    ['instance_groups', toPy(instanceGroups)],
+    ['instance_groups_dict', new PyDict(rc.instance_groups.map((g) => [g.instance_group_name, toPy(g)] as const))],
+    ['is_hetero', instanceGroups.length > 1],
+    ['is_master', rc.current_host === masterHost],
+    ['is_modelparallel_enabled', null],
+    ['job_name', job.name],
+    ['log_level', logLevel],
+    ['master_hostname', masterHost],
+    ['model_dir', layout.modelDir],
+    ['module_dir', frameworkGet('sagemaker_submit_directory') === undefined ? layout.codeDir : pythonStr(frameworkGet('sagemaker_submit_directory') as PyValue)],
+    ['module_name', moduleName],
+    ['network_interface_name', rc.network_interface_name],
+    ['num_cpus', new PyInt(String(os.cpus().length))],
+    ['num_gpus', new PyInt(String(gpus))],
+    ['output_data_dir', layout.outputDataDir],
+    ['output_dir', layout.outputDir],
+    ['output_intermediate_dir', layout.intermediateDir],
+    ['resource_config', toPy(files.resourceconfig)],
+    ['user_entry_point', program ?? null],
+  ]);
+  const env: [string, PyValue][] = [
+    ...common,
+    ['training_env', trainingEnv],
+    ['user_args', toPy(userArgs(user))],
+    ['output_intermediate_dir', layout.intermediateDir],
+    ...job.channels.map((c) => [`channel_${c.name}`, path.join(layout.dataDir, c.name)] as [string, PyValue]),
+    ...user.map(([k, v]) => [`hp_${k}`, v] as [string, PyValue]),
+  ];
+  const out: Record<string, string> = {};
+  for (const [key, value] of env) out[`SM_${key.toUpperCase()}`] = value === null ? '' : typeof value === 'string' ? value : pythonJson(value);
+  return out;
+}
+
+/** The complete environment of the training process (on top of pipemode's own). */
+export function trainingEnvironment(input: TrainingEnvInput): Record<string, string> {
+  return {
+    ...input.job.environment,
+    SAGEMAKER_BASE_DIR: input.layout.base,
+    TRAINING_JOB_NAME: input.job.name,
+    TRAINING_JOB_ARN: `arn:aws:sagemaker:${input.region}:000000000000:training-job/${input.job.name.toLowerCase()}`,
+    ...smVariables(input),
+  };
+}
