@@ -5,6 +5,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Debian's PyTorch and numpy for the Python reader's tests (they import only under /usr/bin/python3)
+if ! /usr/bin/python3 -c 'import torch, numpy' 2>/dev/null; then
+  if [[ $(id -u) == 0 ]]; then
+    echo "installing python3-torch python3-numpy" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-torch python3-numpy >/dev/null
+  else
+    echo "warning: python3-torch is not installed and this is not root: the PyTorch tests will be skipped" >&2
+    export PIPEMODE_SKIP_TORCH=1
+  fi
+fi
+
 export S3_SERVER_DIR=${S3_SERVER_DIR:-$(mktemp -d /tmp/pipemode-test-rgw.XXXXXX)}
 trap 'scripts/s3-server.sh stop' EXIT
 eval "$(scripts/s3-server.sh start | grep '^S3_')"
