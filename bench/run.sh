@@ -8,6 +8,9 @@
 #   local pipe   pipemode cat DIR/ | reader         vs  cat FILES | reader
 #   S3 FIFO      pipemode cat s3://bench/data/ > FIFO  vs  rclone cat bench:bench/data/ > FIFO
 #                (throw-away Ceph RGW with bluestore on 127.0.0.1, started and stopped here)
+# Then: `pipemode train` time to the trainer's first byte, Pipe vs File mode, same channel
+# (bench/train_first_byte.py), and the Python reader's records/s against a plain readinto loop
+# (readers/python/bench_reader.py).
 # How: bench/harness.py interleaves rounds, takes MiB/s from the reader (open() returning to EOF,
 # writer start-up included), the writer's CPU time and peak RSS from wait4(), checks every run's byte
 # count and, in an untimed first round, each variant's sha256. It prints a table with medians
@@ -94,6 +97,22 @@ main() {
     --results "$BENCH_DIR/results.jsonl" --rounds "$BENCH_ROUNDS" \
     --memory-budget-mib "$BENCH_MEMORY_BUDGET_MIB" --timeout $((60 + BENCH_SIZE_MIB / 10)) "${s3_args[@]}"
   say "per-run results: $BENCH_DIR/results.jsonl"
+
+  echo
+  echo "pipemode train: time to the trainer's first byte (median of 3), Pipe vs File mode, same ${BENCH_SIZE_MIB} MiB channel"
+  local fb=("$DATA_DIR/")
+  [[ $BENCH_S3 == 0 ]] || fb+=("s3://$BUCKET/$PREFIX")
+  for source in "${fb[@]}"; do
+    python3 bench/train_first_byte.py --root "$PWD" --source "$source" --label "$source" --rounds 3 | tee -a "$BENCH_DIR/first-byte.jsonl" |
+      python3 -c 'import json,sys
+for l in sys.stdin:
+    r = json.loads(l); ok = "" if r["mode"] != "Pipe" else ("  PASS (< 0.5 s)" if r["median_s"] < 0.5 else "  FAIL (target < 0.5 s)")
+    print(f"  {r[\"label\"]:<40} {r[\"mode\"]:<5} first byte {r[\"median_s\"]:.3f} s  (runs: {r[\"first_byte_s\"]}){ok}")'
+  done
+
+  echo
+  echo "Python reader (readers/python): records/s from a FIFO against a plain readinto loop over the same FIFO"
+  python3 readers/python/bench_reader.py --sizes 1024,102400 --total-mib 256 --rounds 5
 }
 
 main "$@"

@@ -89,7 +89,7 @@ export async function trainCommand(file: string, command: readonly string[], fla
     });
     const where = record.ModelArtifacts === undefined ? '' : `; model: ${record.ModelArtifacts.S3ModelArtifacts}`;
     log.info(`${job.name}: ${record.TrainingJobStatus} (${record.SecondaryStatus})${record.FailureReason !== undefined ? `: ${record.FailureReason}` : ''}${where}`);
-    log.info(`${job.name}: details: pipemode describe ${job.name}${flags.jobsDir !== undefined ? ` --jobs-dir ${flags.jobsDir}` : ''}`);
+    log.info(`${job.name}: details: pipemode describe ${job.name}${flags.jobsDir !== undefined && flags.jobsDir !== DEFAULT_JOBS_DIR ? ` --jobs-dir ${flags.jobsDir}` : ''}`);
     if (record.TrainingJobStatus === 'Completed') return EXIT.OK;
     if (record.SecondaryStatus === 'MaxRuntimeExceeded') return EXIT.MAX_RUNTIME;
     if (record.TrainingJobStatus === 'Stopped') return EXIT.STOPPED;
