@@ -35,6 +35,7 @@ function channelOptions(cmd: Command): Command {
     .option('--max-requests <n>', 'concurrent GET requests per channel', '16')
     .option('--max-attempts <n>', 'attempts per request before giving up', '10')
     .option('--endpoint-url <url>', 'S3 endpoint (default: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, or AWS)')
+    .option('--read-timeout <seconds>', 'abandon (and retry) a GET that delivers no byte for this long', '30')
     .option('--no-zero-copy', 'never splice local files into the pipe; always read and write them');
 }
 
@@ -92,6 +93,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     .option('--part-size <size>', 'bytes per ranged GET', '8MiB')
     .option('--max-requests <n>', 'concurrent GET requests per channel', '16')
     .option('--max-attempts <n>', 'attempts per request before giving up', '10')
+    .option('--endpoint-url <url>', 'S3 endpoint (default: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, or AWS)')
+    .option('--read-timeout <seconds>', 'abandon (and retry) a GET that delivers no byte for this long', '30')
     .action(async (job: string, command: string[], flags: TrainFlags) => {
       exitCode = await trainCommand(job, command, flags, logger());
     });

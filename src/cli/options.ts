@@ -10,6 +10,7 @@ import { parseByteSize } from '../core/byte-size.js';
 import { ConfigError } from '../core/errors.js';
 import { DEFAULT_FETCH_OPTIONS, type FetchOptions } from '../fetch/prefetcher.js';
 import type { HostPosition } from '../stream/channel-stream.js';
+import type { StoresOptions } from '../storage/stores.js';
 
 /** Channel flags shared by `cat` and `pipe`; undefined = not given. */
 export interface ChannelFlags {
@@ -23,6 +24,8 @@ export interface ChannelFlags {
 }
 
 export interface FetchFlags {
+  readonly endpointUrl?: string;
+  readonly readTimeout?: string;
   readonly memoryBudget?: string;
   readonly partSize?: string;
   readonly maxRequests?: string;
@@ -130,6 +133,17 @@ export function fetchOptions(flags: FetchFlags): FetchOptions {
       maxAttempts: intFlag(flags.maxAttempts, '--max-attempts', 1, 100) ?? DEFAULT_FETCH_OPTIONS.retry.maxAttempts,
     }),
   });
+}
+
+/** Store settings from flags: S3 endpoint, and how long a GET may go without a byte. */
+export function storesOptions(flags: FetchFlags): StoresOptions {
+  const seconds = intFlag(flags.readTimeout, '--read-timeout', 1, 3600);
+  return {
+    s3: {
+      ...(flags.endpointUrl !== undefined ? { endpoint: flags.endpointUrl } : {}),
+      ...(seconds !== undefined ? { idleTimeoutMs: seconds * 1000 } : {}),
+    },
+  };
 }
 
 export function hostPosition(flags: FetchFlags): HostPosition {

@@ -49,6 +49,12 @@ export interface PipeServerOptions {
   readonly zeroCopy?: boolean;
   /** FIFOs per channel and epoch (pipemode extension; see above). @default 1 */
   readonly fifosPerChannel?: number;
+  /**
+   * Runs when an epoch that a reader has started cannot be completed, after the `.error` marker is
+   * written and before the FIFO's write end closes: the reader sees no EOF until this settles.
+   * `pipemode train` stops the training processes here.
+   */
+  readonly beforeFailedEpochCloses?: (err: unknown) => Promise<void>;
   /** A FIFO was created and awaits its reader. */
   readonly onEpochReady?: (e: EpochEvent) => void;
   readonly onEpochDone?: (e: EpochDoneEvent) => void;
@@ -75,7 +81,13 @@ async function serveChannel(stream: ChannelStream, split: Split, options: PipeSe
       const fd = await openFifoForWrite(fifo, signal);
       const started = performance.now();
       // a reader got part of this epoch: tell it, before it sees EOF, that EOF is not the end
-      const result = await writeEpoch(fd, source, { signal, onFailure: (err) => writeErrorMarker(`${fifo}.error`, err) });
+      const result = await writeEpoch(fd, source, {
+        signal,
+        onFailure: async (err) => {
+          writeErrorMarker(`${fifo}.error`, err);
+          await options.beforeFailedEpochCloses?.(err);
+        },
+      });
       options.onEpochDone?.({ channel: name, epoch, path: fifo, ...result, seconds: (performance.now() - started) / 1000 });
     } catch (err) {
       closeEpoch(source);

@@ -42,8 +42,11 @@ export interface WriteHooks {
   readonly signal?: AbortSignal;
   /** Running byte count, after each batch. */
   readonly onProgress?: (bytes: number) => void;
-  /** Called when the source fails, before the fd is closed (so before the reader sees EOF). */
-  readonly onFailure?: (err: unknown) => void;
+  /**
+   * Called when the source fails, before the fd is closed (so before the reader sees EOF); the fd
+   * stays open until the returned promise settles (a supervisor stops the reader first).
+   */
+  readonly onFailure?: (err: unknown) => void | Promise<void>;
 }
 
 /**
@@ -97,7 +100,7 @@ export async function writeToPipe(fd: number, source: BatchSource, hooks: WriteH
     }
   } catch (err) {
     try {
-      hooks.onFailure?.(err);
+      await hooks.onFailure?.(err);
     } finally {
       socket.destroy();
     }

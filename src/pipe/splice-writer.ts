@@ -59,7 +59,7 @@ export async function spliceToPipe(fd: number, segments: readonly SpliceSegment[
     hooks.onProgress?.(result.bytes);
     return { outcome: result.type, bytes: result.bytes };
   } catch (err) {
-    hooks.onFailure?.(err);
+    await hooks.onFailure?.(err);
     throw err;
   } finally {
     hooks.signal?.removeEventListener('abort', stop);

@@ -14,7 +14,7 @@ import { appendToKey, type SourceUri } from '../channel/source-uri.js';
 import type { RetryPolicy } from '../fetch/retry.js';
 import { itemsFromPrefix } from '../manifest/from-prefix.js';
 import type { Logger } from '../core/log.js';
-import { EmptySourceError } from '../core/errors.js';
+import { EmptySourceError, UnsafeKeyError } from '../core/errors.js';
 import type { ObjectWriter } from '../storage/object-writer.js';
 import type { Stores } from '../storage/stores.js';
 import { readRangeWithRetry, withRetry } from '../fetch/retry.js';
@@ -53,7 +53,9 @@ export async function restoreCheckpoints(uri: SourceUri, dir: string, stores: St
   for (const [unit] of items) {
     if (unit?.kind !== 'object') continue;
     const rel = unit.key.slice(prefix.key.length);
-    if (rel.split('/').some((s) => s === '' || s === '.' || s === '..')) continue; // never outside dir
+    if (rel.split('/').some((s) => s === '' || s === '.' || s === '..')) {
+      throw new UnsafeKeyError(`refusing to restore checkpoint ${unit.store.uriOf(unit.key)}: "${rel}" would not land below ${dir}`, { uri: unit.store.uriOf(unit.key) });
+    }
     const file = path.join(dir, rel);
     fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
     const info = unit.info ?? await withRetry(() => unit.store.head(unit.key, signal), retry, signal);

@@ -24,7 +24,7 @@ import type { Logger } from '../core/log.js';
 import type { FetchOptions } from '../fetch/prefetcher.js';
 import { servePipes } from '../pipe/channel-pipes.js';
 import { ChannelStream } from '../stream/channel-stream.js';
-import { Stores } from '../storage/stores.js';
+import { Stores, type StoresOptions } from '../storage/stores.js';
 import { CheckpointSync, restoreCheckpoints } from './checkpoints.js';
 import { configFiles, hostLayout, hostName, writeLayout, type HostLayout } from './container-layout.js';
 import { downloadChannel } from './file-mode.js';
@@ -44,6 +44,7 @@ export interface RunJobOptions {
   readonly command: readonly string[];
   readonly stopGraceMs: number;
   readonly fetch: FetchOptions;
+  readonly stores?: StoresOptions;
   readonly fifosPerChannel: number;
   readonly checkpointIntervalMs: number;
   /** Draw a progress bar for downloads (on a TTY). */
@@ -100,7 +101,7 @@ export async function runJob(job: JobSpec, options: RunJobOptions): Promise<JobO
   const hostDirs = Object.fromEntries(options.hosts.ranks.map((r) => [hostName(r), path.resolve(baseOf(r))]));
   const status = new JobStatus(job, options.region, options.jobDir, hostDirs, (t: Transition) => log.info(`${job.name}: ${t.Status} — ${t.StatusMessage}`));
   status.record.Command = options.command;
-  const stores = new Stores();
+  const stores = new Stores(options.stores);
   const stop = new AbortController(); // stops pipes and downloads once the job ends for any reason
   let stoppedBy: 'signal' | 'runtime' | undefined;
   let clientFailure: unknown;
@@ -180,6 +181,14 @@ export async function runJob(job: JobSpec, options: RunJobOptions): Promise<JobO
         epochs: undefined,
         signal: stop.signal,
         fifosPerChannel: options.fifosPerChannel,
+        // a data failure mid-epoch: stop the trainers while they still wait on the open FIFO, so
+        // none can take the cut-short epoch for a whole one; then the FIFO may close
+        beforeFailedEpochCloses: async (err) => {
+          if (err instanceof AbortedError) return;
+          if (stoppedBy === undefined) clientFailure ??= err;
+          stop.abort(err);
+          await stopAll();
+        },
         onEpochReady: (e) => {
           if (e.epoch === 0 && --pending === 0) ready();
         },

@@ -1,14 +1,16 @@
 /**
  * A fault-injecting HTTP proxy on 127.0.0.1 in front of the test S3 server. It forwards requests
  * unchanged (the Host header too, so SigV4 signatures stay valid) and, for object reads (GETs with
- * a Range header), lets a test decide per request: answer with an error status, reset the
- * connection or end it early after N body bytes, or run a hook (e.g. overwrite the object) first.
+ * a Range header), lets a test decide per request: answer with an error status, stall before
+ * answering, reset the connection or end it early after N body bytes, or run a hook (e.g.
+ * overwrite the object) first.
  */
 import http from 'node:http';
 import type net from 'node:net';
 
 export type Fault =
   | { readonly kind: 'status'; readonly status: number; readonly code: string }
+  | { readonly kind: 'stall'; readonly ms: number }
   | { readonly kind: 'reset'; readonly afterBytes: number }
   | { readonly kind: 'truncate'; readonly afterBytes: number };
 
@@ -54,6 +56,13 @@ export async function startFaultProxy(target: string, options: FaultProxyOptions
         fault = await options.decide?.(read);
       }
       if (fault !== undefined) injected[fault.kind] = (injected[fault.kind] ?? 0) + 1;
+      if (fault?.kind === 'stall') {
+        // hold the request, then serve it normally (if the client is still there)
+        const ms = fault.ms;
+        await new Promise((resolve) => setTimeout(resolve, ms));
+        fault = undefined;
+        if (req.destroyed || res.destroyed) return;
+      }
       if (fault?.kind === 'status') {
         const body = `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${fault.code}</Code><Message>injected</Message></Error>`;
         res.writeHead(fault.status, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(body) });

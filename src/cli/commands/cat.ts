@@ -7,12 +7,11 @@ import { writeToPipe } from '../../pipe/pipe-writer.js';
 import { openEpoch, writeEpoch } from '../../pipe/epoch-writer.js';
 import { ChannelStream } from '../../stream/channel-stream.js';
 import { Stores } from '../../storage/stores.js';
-import { catChannel, fetchOptions, hostPosition, intFlag, type ChannelFlags, type FetchFlags } from '../options.js';
+import { catChannel, fetchOptions, storesOptions, hostPosition, intFlag, type ChannelFlags, type FetchFlags } from '../options.js';
 
 export interface CatFlags extends ChannelFlags, FetchFlags {
   readonly channel?: string;
   readonly epoch?: string;
-  readonly endpointUrl?: string;
   /** --no-zero-copy */
   readonly zeroCopy?: boolean;
 }
@@ -22,7 +21,7 @@ export async function catCommand(source: string | undefined, flags: CatFlags, lo
   const fetch = fetchOptions(flags);
   const host = hostPosition(flags);
   const epoch = intFlag(flags.epoch, '--epoch', 0, Number.MAX_SAFE_INTEGER) ?? 0;
-  const stores = new Stores({ s3: { endpoint: flags.endpointUrl } });
+  const stores = new Stores(storesOptions(flags));
   try {
     const stream = await ChannelStream.open(spec, stores, fetch, host);
     log.debug(`${spec.uri}: ${stream.items.length} items, epoch ${epoch} streams ${stream.unitsOf(epoch).length} units`);

@@ -8,14 +8,13 @@ import type { Logger } from '../../core/log.js';
 import { servePipes } from '../../pipe/channel-pipes.js';
 import { ChannelStream } from '../../stream/channel-stream.js';
 import { Stores } from '../../storage/stores.js';
-import { fetchOptions, hostPosition, intFlag, pipeChannels, type ChannelFlags, type FetchFlags } from '../options.js';
+import { fetchOptions, hostPosition, intFlag, pipeChannels, storesOptions, type ChannelFlags, type FetchFlags } from '../options.js';
 
 export interface PipeFlags extends ChannelFlags, FetchFlags {
   readonly dir: string;
   readonly channel: readonly string[];
   readonly epochs?: string;
   readonly fifosPerChannel?: string;
-  readonly endpointUrl?: string;
   /** --no-zero-copy */
   readonly zeroCopy?: boolean;
 }
@@ -33,7 +32,8 @@ export async function pipeCommand(flags: PipeFlags, log: Logger): Promise<void> 
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
-  const stores = new Stores({ s3: { endpoint: flags.endpointUrl } });
+  process.once('SIGHUP', onSignal); // the terminal went away: stop cleanly too
+  const stores = new Stores(storesOptions(flags));
   try {
     const streams = await Promise.all(specs.map((spec) => ChannelStream.open(spec, stores, fetch, host, stop.signal)));
     for (const s of streams) log.info(`${s.spec.name}: ${s.spec.uri}: ${s.items.length} items`);
@@ -52,6 +52,7 @@ export async function pipeCommand(flags: PipeFlags, log: Logger): Promise<void> 
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    process.off('SIGHUP', onSignal);
     stores.close();
   }
 }

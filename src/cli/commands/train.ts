@@ -12,7 +12,7 @@ import type { Logger } from '../../core/log.js';
 import { resolveJob } from '../../runner/job-spec.js';
 import { runJob } from '../../runner/run-job.js';
 import { EXIT, exitCodeFor } from '../exit-codes.js';
-import { fetchOptions, intFlag, type FetchFlags } from '../options.js';
+import { fetchOptions, intFlag, storesOptions, type FetchFlags } from '../options.js';
 
 export interface TrainFlags extends FetchFlags {
   readonly baseDir?: string;
@@ -71,6 +71,7 @@ export async function trainCommand(file: string, command: readonly string[], fla
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  process.on('SIGHUP', onSignal);
   try {
     const { record } = await runJob(job, {
       jobDir,
@@ -79,6 +80,7 @@ export async function trainCommand(file: string, command: readonly string[], fla
       command: cmd,
       stopGraceMs,
       fetch,
+      stores: storesOptions(flags),
       fifosPerChannel,
       checkpointIntervalMs,
       progress: process.stderr.isTTY,
@@ -99,5 +101,6 @@ export async function trainCommand(file: string, command: readonly string[], fla
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    process.off('SIGHUP', onSignal);
   }
 }
