@@ -20,7 +20,7 @@ interface GlobalFlags {
 }
 
 function channelOptions(cmd: Command): Command {
-  return cmd
+  return fetchFlags(cmd)
     .option('--s3-data-type <type>', 'S3Prefix | ManifestFile | AugmentedManifestFile (default S3Prefix)')
     .option('--attribute-names <a,b>', 'AugmentedManifestFile attributes, in order')
     .option('--compression <type>', 'None | Gzip: inflate each object')
@@ -30,13 +30,18 @@ function channelOptions(cmd: Command): Command {
     .option('--host-rank <i>', 'this host\'s 0-based rank (ShardedByS3Key)')
     .option('--host-count <n>', 'number of hosts (ShardedByS3Key)')
     .option('--content-type <mime>', 'ContentType of the channel')
+    .option('--no-zero-copy', 'never splice local files into the pipe; always read and write them');
+}
+
+/** How data is fetched: every command that reads channels takes these. */
+function fetchFlags(cmd: Command): Command {
+  return cmd
     .option('--memory-budget <size>', 'bytes fetched ahead per channel', '128MiB')
     .option('--part-size <size>', 'bytes per ranged GET', '8MiB')
     .option('--max-requests <n>', 'concurrent GET requests per channel', '16')
     .option('--max-attempts <n>', 'attempts per request before giving up', '10')
     .option('--endpoint-url <url>', 'S3 endpoint (default: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, or AWS)')
-    .option('--read-timeout <seconds>', 'abandon (and retry) a GET that delivers no byte for this long', '30')
-    .option('--no-zero-copy', 'never splice local files into the pipe; always read and write them');
+    .option('--read-timeout <seconds>', 'abandon (and retry) a GET that delivers no byte for this long', '30');
 }
 
 export async function main(argv: readonly string[]): Promise<number> {
@@ -77,7 +82,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     await pipeCommand(flags, logger());
   });
 
-  program.command('train')
+  fetchFlags(program.command('train')
     .description('run a SageMaker CreateTrainingJob request here: the training-container contract, File and Pipe modes, outputs')
     .argument('<job>', 'CreateTrainingJob request, JSON or YAML')
     .argument('[command...]', 'the training command, after "--" (default: AlgorithmSpecification.ContainerEntrypoint + ContainerArguments)')
@@ -88,13 +93,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     .option('--host-count <n>', 'number of hosts of a job spread over machines')
     .option('--stop-grace <seconds>', 'time between SIGTERM and SIGKILL when stopping', '120')
     .option('--checkpoint-interval <seconds>', 'how often checkpoints are synced while training runs', '10')
-    .option('--fifos-per-channel <k>', 'serve each Pipe channel as K FIFOs <channel>_<epoch>_<k> (pipemode extension)')
-    .option('--memory-budget <size>', 'bytes fetched ahead per Pipe channel', '128MiB')
-    .option('--part-size <size>', 'bytes per ranged GET', '8MiB')
-    .option('--max-requests <n>', 'concurrent GET requests per channel', '16')
-    .option('--max-attempts <n>', 'attempts per request before giving up', '10')
-    .option('--endpoint-url <url>', 'S3 endpoint (default: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, or AWS)')
-    .option('--read-timeout <seconds>', 'abandon (and retry) a GET that delivers no byte for this long', '30')
+    .option('--fifos-per-channel <k>', 'serve each Pipe channel as K FIFOs <channel>_<epoch>_<k> (pipemode extension)'))
     .action(async (job: string, command: string[], flags: TrainFlags) => {
       exitCode = await trainCommand(job, command, flags, logger());
     });

@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { planEpoch } from '../../src/plan/epoch-plan.js';
+import { frame } from './recordio.js';
 import { newBucket, put, putAll } from './s3.js';
 
 export const NAMES = [
@@ -126,13 +127,6 @@ export interface Combination {
   readonly hostCount: number;
 }
 
-function recordio(payload: Buffer): Buffer {
-  const header = Buffer.alloc(8);
-  header.writeUInt32LE(0xced7230a, 0);
-  header.writeUInt32LE(payload.length, 4);
-  return Buffer.concat([header, payload, Buffer.alloc((4 - (payload.length % 4)) % 4)]);
-}
-
 /** The bytes pipemode must stream for `c`, computed from first principles. */
 export function expectedStream(contents: ReadonlyMap<string, Buffer>, c: Combination): Buffer {
   const body = (name: string): Buffer => contents.get(name) as Buffer;
@@ -149,7 +143,7 @@ export function expectedStream(contents: ReadonlyMap<string, Buffer>, c: Combina
     seed: c.seed, epoch: c.epoch, hostRank: c.hostRank, hostCount: c.hostCount,
     distribution: c.hostCount > 1 ? 'ShardedByS3Key' : 'FullyReplicated',
   }).flat();
-  return Buffer.concat(c.recordio ? units.map(recordio) : units);
+  return Buffer.concat(c.recordio ? units.map(frame) : units);
 }
 
 /** pipemode cat arguments for `c` against `ds`. */

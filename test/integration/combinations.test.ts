@@ -6,6 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { inParallel, runPipemode, sha256 } from '../helpers/cli.js';
+import { recordDigests } from '../helpers/recordio.js';
 import {
   catArgs, expectedStream, makeContents, writeLocal, writeS3, type Combination, type DataType, type StoredDataset,
 } from '../helpers/dataset.js';
@@ -64,15 +65,7 @@ test('the hosts of a sharded job together stream every object exactly once, loca
     const shards = await Promise.all([0, 1, 2].map((hostRank) =>
       runPipemode(catArgs(ds, { dataType: 'S3Prefix', gzip: false, recordio: true, seed: 5n, epoch: 1, hostRank, hostCount: 3 }))));
     const whole = await runPipemode(catArgs(ds, { dataType: 'S3Prefix', gzip: false, recordio: true, seed: 5n, epoch: 1, hostRank: 0, hostCount: 1 }));
-    const records = (b: Buffer): string[] => {
-      const out: string[] = [];
-      for (let p = 0; p < b.length;) {
-        const n = b.readUInt32LE(p + 4);
-        out.push(sha256(b.subarray(p + 8, p + 8 + n)));
-        p += 8 + n + ((4 - (n % 4)) % 4);
-      }
-      return out.sort();
-    };
+    const records = (b: Buffer): string[] => recordDigests(b).sort();
     assert.deepEqual(shards.flatMap((s) => records(s.stdout)).sort(), records(whole.stdout), ds.kind);
     assert.equal(records(whole.stdout).length, contents.size);
   }

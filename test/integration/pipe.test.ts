@@ -12,6 +12,7 @@ import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ROOT, startPipemode, sha256 } from '../helpers/cli.js';
 import { expectedStream, makeContents, writeLocal, writeS3 } from '../helpers/dataset.js';
+import { recordDigests } from '../helpers/recordio.js';
 
 const READER = path.join(ROOT, 'test/fixtures/pipe_reader.py');
 const contents = makeContents();
@@ -117,15 +118,6 @@ test('--fifos-per-channel 3: three readers get disjoint shares that together are
   const pm = startPipemode(['pipe', '--dir', dir, '--channel', `train=${src.raw}`, '--fifos-per-channel', '3', '--epochs', '2',
     '--shuffle-seed', '3', '--record-wrapper', 'RecordIO', '--part-size', '1MiB', '--memory-budget', '6MiB']);
   const closed = once(pm, 'close');
-  const records = (data: Buffer): string[] => {
-    const out: string[] = [];
-    for (let p = 0; p < data.length;) {
-      const n = data.readUInt32LE(p + 4);
-      out.push(sha256(data.subarray(p + 8, p + 8 + n)));
-      p += 8 + n + ((4 - (n % 4)) % 4);
-    }
-    return out;
-  };
   for (const epoch of [0, 1]) {
     // each part read by its own process, all at once, as DataLoader workers would
     const parts = await Promise.all([0, 1, 2].map(async (k) => {
@@ -133,7 +125,7 @@ test('--fifos-per-channel 3: three readers get disjoint shares that together are
       await waitFor(file);
       return fs.promises.readFile(file);
     }));
-    const all = parts.flatMap(records).sort();
+    const all = parts.flatMap(recordDigests).sort();
     assert.deepEqual(all, [...contents.values()].map((b) => sha256(b)).sort(), `epoch ${epoch}`);
     assert.ok(parts.every((p) => p.length > 0));
   }

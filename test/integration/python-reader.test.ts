@@ -16,6 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { ROOT, sha256, startPipemode } from '../helpers/cli.js';
 import { newBucket, putAll } from '../helpers/s3.js';
+import { frame } from '../helpers/recordio.js';
 
 const PYTHON_DIR = path.join(ROOT, 'readers/python');
 const DIGEST = path.join(PYTHON_DIR, 'tests/channel_digest.py');
@@ -194,14 +195,8 @@ test('SIGTERM to pipe mid-epoch: ChannelReader raises EpochIncompleteError from 
   const interp = interpreters[0];
   assert.ok(interp !== undefined);
   const source = tmp('pipemode-py-big-');
-  const record = (payload: Buffer): Buffer => {
-    const header = Buffer.alloc(8);
-    header.writeUInt32LE(0xced7230a, 0);
-    header.writeUInt32LE(payload.length, 4);
-    return Buffer.concat([header, payload]);
-  };
   const payloads = Array.from({ length: 48 }, () => randomBytes(1 << 20));
-  fs.writeFileSync(path.join(source, 'big.rec'), Buffer.concat(payloads.map(record)));
+  fs.writeFileSync(path.join(source, 'big.rec'), Buffer.concat(payloads.map(frame)));
   const base = tmp('pipemode-py-sig-');
   writeConfig(base, 'train', 'Pipe');
   const pm = await servePipe(['--dir', path.join(base, 'input/data'), '--channel', `train=${source}/`, '--memory-budget', '4MiB', '--part-size', '1MiB']);
@@ -242,13 +237,6 @@ function protobufRecord(values: readonly number[], label: number): Buffer {
   return Buffer.concat([ld(1, entry(values)), ld(2, entry([label]))]);
 }
 
-function recordioFrame(payload: Buffer): Buffer {
-  const header = Buffer.alloc(8);
-  header.writeUInt32LE(0xced7230a, 0);
-  header.writeUInt32LE(payload.length, 4);
-  return Buffer.concat([header, payload, Buffer.alloc((4 - (payload.length % 4)) % 4)]);
-}
-
 /** 9 RecordIO-protobuf objects of 1 to 40 records; returns the objects and every payload's sha256. */
 function protobufObjects(): { objects: Map<string, Buffer>; payloads: string[] } {
   const objects = new Map<string, Buffer>();
@@ -259,7 +247,7 @@ function protobufObjects(): { objects: Map<string, Buffer>; payloads: string[] }
     for (let i = 0; i < 1 + ((o * 13) % 40); i++, label++) {
       const payload = protobufRecord([label, label / 3, -label, o], label);
       payloads.push(sha256(payload));
-      frames.push(recordioFrame(payload));
+      frames.push(frame(payload));
     }
     objects.set(`part-${o}.pbr`, Buffer.concat(frames));
   }

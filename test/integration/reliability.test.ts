@@ -14,6 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Prng } from '../../src/plan/prng.js';
 import { ROOT, runPipemode, sha256, startPipemode } from '../helpers/cli.js';
 import { startFaultProxy, type Fault } from '../helpers/fault-proxy.js';
+import { recordDigests } from '../helpers/recordio.js';
 import { newBucket, put, putAll, s3Endpoint } from '../helpers/s3.js';
 
 const PROBE = path.join(ROOT, 'test/fixtures/trainers/probe.py');
@@ -21,18 +22,6 @@ const MiB = 1 << 20;
 
 function workdir(): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), 'pipemode-rel-'));
-}
-
-/** RecordIO payload digests of a stream, sorted (the multiset of records). */
-function recordDigests(data: Buffer): string[] {
-  const out: string[] = [];
-  for (let p = 0; p < data.length;) {
-    assert.equal(data.readUInt32LE(p), 0xced7230a, `RecordIO magic at byte ${p}`);
-    const n = data.readUInt32LE(p + 4) & (2 ** 29 - 1);
-    out.push(sha256(data.subarray(p + 8, p + 8 + n)));
-    p += 8 + n + ((4 - (n % 4)) % 4);
-  }
-  return out.sort();
 }
 
 async function waitFor(file: string, ms = 30_000): Promise<void> {
@@ -86,7 +75,7 @@ test('soak: 8 shuffled epochs through random 503s, SlowDowns, resets, truncation
       await waitFor(fifo);
       const data = await fs.promises.readFile(fifo);
       assert.ok(!fs.existsSync(`${fifo}.error`), `epoch ${epoch} has no error marker`);
-      assert.deepEqual(recordDigests(data), want, `epoch ${epoch}: every object exactly once`);
+      assert.deepEqual(recordDigests(data).sort(), want, `epoch ${epoch}: every object exactly once`);
       verified += data.length;
     }
     const [code] = await closed as [number];

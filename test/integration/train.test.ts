@@ -15,6 +15,7 @@ import * as tar from 'tar';
 import { ROOT, runPipemode, startPipemode, sha256 } from '../helpers/cli.js';
 import { makeContents, NAMES, writeLocal, writeS3 } from '../helpers/dataset.js';
 import { newBucket, put, s3 } from '../helpers/s3.js';
+import { frame } from '../helpers/recordio.js';
 
 const PROBE = path.join(ROOT, 'test/fixtures/trainers/probe.py');
 const LINEAR = path.join(ROOT, 'examples/linear/train.py');
@@ -322,12 +323,7 @@ function shardRecords(host: string, epochDigest: string): string[] {
   const rank = Number(host.replace('algo-', '')) - 1;
   const sorted = [...NAMES].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
   const mine = sorted.filter((_, i) => i % 3 === rank).map((n) => contents.get(n) as Buffer);
-  const framed = Buffer.concat(mine.map((b) => {
-    const h = Buffer.alloc(8);
-    h.writeUInt32LE(0xced7230a, 0);
-    h.writeUInt32LE(b.length, 4);
-    return Buffer.concat([h, b, Buffer.alloc((4 - (b.length % 4)) % 4)]);
-  }));
+  const framed = Buffer.concat(mine.map(frame));
   assert.equal(epochDigest, createHash('sha256').update(framed).digest('hex'), `${host}'s epoch 0`);
   return mine.map((b) => sha256(b));
 }
