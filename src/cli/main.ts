@@ -10,6 +10,8 @@ import { catCommand, type CatFlags } from './commands/cat.js';
 import { pipeCommand, type PipeFlags } from './commands/pipe.js';
 import { trainCommand, type TrainFlags } from './commands/train.js';
 import { describeCommand } from './commands/describe.js';
+import { registerInspect } from './commands/inspect.js';
+import { registerConvert } from './commands/convert.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -105,6 +107,9 @@ export async function main(argv: readonly string[]): Promise<number> {
     .action((job: string, flags: { jobsDir?: string }) => {
       describeCommand(job, flags);
     });
+
+  registerInspect(program, logger);
+  registerConvert(program, logger);
 
   try {
     await program.parseAsync(argv, { from: 'user' });

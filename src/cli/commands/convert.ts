@@ -8,7 +8,7 @@ import type { Command } from 'commander';
 import { parseByteSize, formatBytes } from '../../core/byte-size.js';
 import { ConfigError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
-import { CONVERT_INPUTS, CONVERT_TARGETS, convertDataset, type ConvertInput, type ConvertTarget } from '../../convert/convert-dataset.js';
+import { CONVERT_INPUTS, CONVERT_TARGETS, convertDataset, type ConvertInput } from '../../convert/convert-dataset.js';
 import { DEFAULT_RETRY_POLICY } from '../../fetch/retry.js';
 import { parseRecordFormat } from '../../records/record-format.js';
 import { Stores } from '../../storage/stores.js';
@@ -35,7 +35,7 @@ function labelColumnFlag(text: string | undefined): number | undefined {
 }
 
 export async function convertCommand(source: string, dest: string, flags: ConvertFlags, log: Logger): Promise<void> {
-  const to = parseRecordFormat(flags.to, '--to', CONVERT_TARGETS) as ConvertTarget;
+  const to = parseRecordFormat(flags.to, '--to', CONVERT_TARGETS);
   let from: ConvertInput | undefined;
   if (flags.from !== undefined) {
     from = CONVERT_INPUTS.find((f) => f === flags.from?.toLowerCase());
