@@ -144,3 +144,15 @@ test('an aborted signal ends the stream with AbortedError', async () => {
 test('options are checked: the budget must hold at least one part', () => {
   assert.throws(() => new Prefetcher([], { ...fast, memoryBudget: fast.partSize - 1 }), { code: 'PM_ERR_CONFIG' });
 });
+
+test('retry backoff doubles from the base and is capped, with jitter in [d/2, d]', async () => {
+  const { backoffDelay } = await import('./retry.js');
+  const policy = { maxAttempts: 20, baseDelayMs: 100, maxDelayMs: 2000 };
+  for (let attempt = 1; attempt <= 20; attempt++) {
+    const ceiling = Math.min(2000, 100 * 2 ** (attempt - 1));
+    for (let i = 0; i < 50; i++) {
+      const d = backoffDelay(policy, attempt);
+      assert.ok(d >= Math.floor(ceiling / 2) && d <= ceiling, `attempt ${attempt}: ${d}`);
+    }
+  }
+});

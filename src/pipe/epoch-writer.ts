@@ -6,12 +6,13 @@
  * once it has; `close` if the epoch is abandoned before `write`.
  */
 import { FileStore } from '../storage/file/file-store.js';
+import type { FetchStats } from '../fetch/prefetcher.js';
 import type { ChannelStream, EpochBytes, Split } from '../stream/channel-stream.js';
 import { spliceToPipe, type SpliceSegment } from './splice-writer.js';
 import { writeToPipe, type WriteHooks, type WriteResult } from './pipe-writer.js';
 
 export type EpochSource =
-  | { readonly kind: 'splice'; readonly segments: readonly SpliceSegment[]; readonly recordio: boolean }
+  | { readonly kind: 'splice'; readonly segments: readonly SpliceSegment[]; readonly recordio: boolean; readonly stats: FetchStats }
   | { readonly kind: 'stream'; readonly bytes: EpochBytes };
 
 /** The epoch's units as splice segments, or undefined when some unit needs the fetch path. */
@@ -31,13 +32,16 @@ export function spliceSegments(stream: ChannelStream, epoch: number, split?: Spl
 
 export function openEpoch(stream: ChannelStream, epoch: number, zeroCopy: boolean, signal?: AbortSignal, split?: Split): EpochSource {
   const segments = zeroCopy ? spliceSegments(stream, epoch, split) : undefined;
-  if (segments !== undefined) return { kind: 'splice', segments, recordio: stream.spec.recordWrapper === 'RecordIO' };
+  if (segments !== undefined) return { kind: 'splice', segments, recordio: stream.spec.recordWrapper === 'RecordIO', stats: stream.stats };
   return { kind: 'stream', bytes: stream.epoch(epoch, signal, split) };
 }
 
 /** Writes the epoch into the pipe `fd` (owned and closed here). */
-export function writeEpoch(fd: number, source: EpochSource, hooks: WriteHooks): Promise<WriteResult> {
-  return source.kind === 'splice' ? spliceToPipe(fd, source.segments, source.recordio, hooks) : writeToPipe(fd, source.bytes, hooks);
+export async function writeEpoch(fd: number, source: EpochSource, hooks: WriteHooks): Promise<WriteResult> {
+  if (source.kind === 'stream') return writeToPipe(fd, source.bytes, hooks);
+  const result = await spliceToPipe(fd, source.segments, source.recordio, hooks);
+  source.stats.bytesDelivered += result.bytes; // the prefetcher counts its own; spliced bytes are counted here
+  return result;
 }
 
 export function closeEpoch(source: EpochSource): void {

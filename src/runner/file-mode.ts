@@ -22,6 +22,9 @@ import { FileStore, fileVersion } from '../storage/file/file-store.js';
 import type { ObjectInfo } from '../storage/object-store.js';
 import type { ChannelStream } from '../stream/channel-stream.js';
 
+/** Longest file name Linux file systems take (bytes). */
+const NAME_MAX = 255;
+
 /** The path of an object below its channel directory, or UnsafeKeyError. */
 export function channelRelativePath(spec: ChannelSpec, key: string, uri: string): string {
   let rel = key;
@@ -33,6 +36,10 @@ export function channelRelativePath(spec: ChannelSpec, key: string, uri: string)
   const segments = rel.split('/');
   if (rel === '' || rel.includes('\0') || segments.some((s) => s === '' || s === '.' || s === '..')) {
     throw new UnsafeKeyError(`refusing to download ${uri}: its key would land at "${rel}", outside or not a file of the channel directory`, { uri });
+  }
+  const long = segments.find((s) => Buffer.byteLength(s) > NAME_MAX);
+  if (long !== undefined) {
+    throw new UnsafeKeyError(`cannot download ${uri}: the name "${long.slice(0, 40)}…" is ${Buffer.byteLength(long)} bytes, more than a file name may have (${NAME_MAX})`, { uri });
   }
   return rel;
 }

@@ -42,6 +42,8 @@ export interface JobRecord {
   LastModifiedTime: string;
   TrainingTimeInSeconds?: number;
   SecondaryStatusTransitions: Transition[];
+  /** pipemode: what each host's Pipe channels streamed (bytes, GET requests, retries after transient failures). */
+  ChannelMetrics?: Record<string, { BytesDelivered: number; GetRequests: number; Retries: number }>;
   /** pipemode: the command run, the exit code of each host's training process, and where each host's base dir is. */
   Command?: readonly string[];
   ExitCodes?: Record<string, number>;

@@ -242,6 +242,14 @@ export async function runJob(job: JobSpec, options: RunJobOptions): Promise<JobO
   }
 
   // Uploading: checkpoints, then model and output archives (also for failed and stopped jobs)
+  const metrics: NonNullable<JobRecord['ChannelMetrics']> = {};
+  for (const h of hosts) {
+    for (const s of h.streams) {
+      if (s.stats.getRequests === 0 && s.stats.bytesDelivered === 0) continue;
+      metrics[`${h.name}/${s.spec.name}`] = { BytesDelivered: s.stats.bytesDelivered, GetRequests: s.stats.getRequests, Retries: s.stats.retries };
+    }
+  }
+  if (Object.keys(metrics).length > 0) status.record.ChannelMetrics = metrics;
   const exitCodes: Record<string, number> = {};
   for (const h of hosts) if (h.exit !== undefined) exitCodes[h.name] = h.exit.exitCode;
   status.record.ExitCodes = exitCodes;

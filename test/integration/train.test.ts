@@ -311,6 +311,11 @@ for (const mode of ['File', 'Pipe']) {
     }
     assert.deepEqual(seen.sort(), want);
     const rec = record(dir, `hosts-${mode.toLowerCase()}`);
+    if (mode === 'Pipe') {
+      const metrics = rec.ChannelMetrics as Record<string, { BytesDelivered: number; GetRequests: number; Retries: number }>;
+      assert.deepEqual(Object.keys(metrics).sort(), ['algo-1/train', 'algo-2/train', 'algo-3/train']);
+      assert.ok(Object.values(metrics).every((m) => m.BytesDelivered > 0 && m.GetRequests > 0 && m.Retries === 0), JSON.stringify(metrics));
+    }
     assert.deepEqual(rec.ModelArtifacts, { S3ModelArtifacts: `s3://${outBucket}/results/hosts-${mode.toLowerCase()}/output/model.tar.gz` });
   });
 }
