@@ -110,6 +110,9 @@ for l in sys.stdin:
     print(f"  {r[\"label\"]:<40} {r[\"mode\"]:<5} first byte {r[\"median_s\"]:.3f} s  (runs: {r[\"first_byte_s\"]}){ok}")'
   done
 
+  # FastFile: the mount against File mode (download + read) and s3fs, 2 GiB and 20,000 × 16 KiB files
+  [[ $BENCH_S3 == 0 ]] || BENCH_DIR=$BENCH_DIR DATA_DIR=$DATA_DIR BENCH_SIZE_MIB=$BENCH_SIZE_MIB bash bench/fastfile.sh
+
   echo
   echo "Python reader (readers/python): records/s from a FIFO against a plain readinto loop over the same FIFO"
   python3 readers/python/bench_reader.py --sizes 1024,102400 --total-mib 256 --rounds 5

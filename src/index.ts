@@ -39,3 +39,7 @@ export { readJobRecord, type JobRecord } from './runner/job-status.js';
 export { ChannelStream, type EpochBytes, type HostPosition, type Split } from './stream/channel-stream.js';
 export { servePipes, fifoPath, errorMarkerPath, type PipeServerOptions, type EpochEvent, type EpochDoneEvent } from './pipe/channel-pipes.js';
 export { writeToPipe, type WriteResult, type WriteOutcome } from './pipe/pipe-writer.js';
+export {
+  mountChannel, cleanStaleMount, fuseUnavailableReason, MountStats, DEFAULT_MOUNT_BUDGET, DEFAULT_MOUNT_REQUESTS,
+  type ChannelMount, type MountOptions,
+} from './mount/index.js';

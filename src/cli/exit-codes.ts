@@ -17,6 +17,8 @@ export const EXIT = Object.freeze({
   STREAM: 4,
   /** A FIFO could not be created or opened. */
   FIFO: 5,
+  /** `mount`: the channel could not be mounted (no FUSE here, no permission, mount point unusable). */
+  MOUNT: 6,
   /** `train`: the training command failed (the job is Failed with an AlgorithmError). */
   TRAINER_FAILED: 10,
   /** `train`: the job was stopped (SIGINT/SIGTERM). */
@@ -47,6 +49,7 @@ const BY_CODE: Readonly<Record<string, number>> = {
   PM_ERR_INTERNAL: EXIT.INTERNAL,
   PM_ERR_RECORD_FORMAT: EXIT.STREAM,
   PM_ERR_INPUT_FORMAT: EXIT.STREAM,
+  PM_ERR_MOUNT: EXIT.MOUNT,
 };
 
 export function exitCodeFor(err: unknown): number {

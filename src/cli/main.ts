@@ -12,6 +12,7 @@ import { trainCommand, type TrainFlags } from './commands/train.js';
 import { describeCommand } from './commands/describe.js';
 import { registerInspect } from './commands/inspect.js';
 import { registerConvert } from './commands/convert.js';
+import { registerMount } from './commands/mount.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -110,6 +111,7 @@ export async function main(argv: readonly string[]): Promise<number> {
 
   registerInspect(program, logger);
   registerConvert(program, logger);
+  registerMount(program, logger);
 
   try {
     await program.parseAsync(argv, { from: 'user' });

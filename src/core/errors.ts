@@ -134,6 +134,15 @@ export class UnsafeKeyError extends PipemodeError {
   readonly code = 'PM_ERR_UNSAFE_KEY';
 }
 
+/**
+ * A channel cannot be mounted (FastFile): FUSE is unavailable here (no /dev/fuse, no permission to
+ * mount, the FUSE module failed to load), the mount point is unusable, or the channel is not an
+ * S3Prefix. `details.reason` says which; callers may fall back to File mode.
+ */
+export class MountError extends PipemodeError {
+  readonly code = 'PM_ERR_MOUNT';
+}
+
 /** A bug in pipemode: an invariant did not hold. Please report it. */
 export class InternalError extends PipemodeError {
   readonly code = 'PM_ERR_INTERNAL';
@@ -145,7 +154,7 @@ export const ERROR_CLASSES = [
   NoSuchKeyError, NoSuchBucketError, AccessDeniedError, ObjectChangedError,
   TransientStoreError, RetriesExhaustedError, StoreProtocolError,
   RecordTooLargeError, GzipError, MemoryBudgetError, FifoError, AbortedError, InternalError,
-  RecordFormatError, InputFormatError, UnsafeKeyError,
+  RecordFormatError, InputFormatError, UnsafeKeyError, MountError,
 ] as const;
 
 /** Rebuilds a typed error from its code (errors that crossed a thread or process boundary). */

@@ -1,5 +1,5 @@
 /**
- * File mode (and FastFile until a lazy mount exists): the host's shard of a channel is downloaded
+ * File mode (and FastFile where FUSE is unavailable): the host's shard of a channel is downloaded
  * into `input/data/<channel>/` before the training command starts, several objects at a time.
  *
  * Local paths follow SageMaker (pipe-mode-contract.md §6.1): for S3Prefix, the key below the

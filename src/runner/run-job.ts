@@ -2,7 +2,8 @@
  * Runs a training job on this machine, host by host as SageMaker would run its containers:
  *
  *   Starting     validate, create each host's base dir and config files, list every channel once
- *   Downloading  File/FastFile channels: download the host's shard (only if there are any)
+ *   Downloading  File channels: download the host's shard (only if there are any); FastFile
+ *                channels are mounted read-only instead (FUSE), or downloaded where FUSE is unavailable
  *   Training     Pipe channels: `<ch>_0` FIFOs exist before the command starts; checkpoints
  *                restored; the command runs (one process per host) under supervision
  *   Uploading    final checkpoint sync; model/ and output/data/ packed and uploaded
@@ -19,9 +20,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
 import { formatBytes } from '../core/byte-size.js';
-import { AbortedError, isPipemodeError } from '../core/errors.js';
+import { AbortedError, MountError, isPipemodeError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { FetchOptions } from '../fetch/prefetcher.js';
+import { mountChannel, type ChannelMount } from '../mount/mount-channel.js';
 import { servePipes } from '../pipe/channel-pipes.js';
 import { ChannelStream } from '../stream/channel-stream.js';
 import { Stores, type StoresOptions } from '../storage/stores.js';
@@ -138,6 +140,7 @@ export async function runJob(job: JobSpec, options: RunJobOptions): Promise<JobO
   runtimeTimer.unref();
 
   const pipes: Promise<void>[] = [];
+  const mounts: ChannelMount[] = [];
   try {
     // Starting: layouts, config files, one listing per channel
     const streams = await Promise.all(job.channels.map((spec) =>
@@ -148,24 +151,40 @@ export async function runJob(job: JobSpec, options: RunJobOptions): Promise<JobO
       hosts.push({ rank, name: hostName(rank), layout, streams: streams.map((s) => s.forHost({ hostRank: rank, hostCount: options.hosts.count })) });
     }
 
-    // Downloading: File and FastFile channels
+    // FastFile channels: mounted read-only at input/data/<channel>; where FUSE cannot be used, downloaded
     const modeOf = (s: ChannelStream): string => s.spec.inputMode ?? job.inputMode;
-    const fileChannels = job.channels.filter((c) => (c.inputMode ?? job.inputMode) !== 'Pipe');
-    if (job.channels.some((c) => (c.inputMode ?? job.inputMode) === 'FastFile')) {
-      log.info(`${job.name}: FastFile channels are downloaded before training, as in File mode (a lazy mount is not available yet)`);
+    const downloads: { host: Host; stream: ChannelStream }[] = [];
+    for (const host of hosts) {
+      for (const s of host.streams) {
+        const mode = modeOf(s);
+        if (mode === 'Pipe') continue;
+        if (mode === 'FastFile') {
+          try {
+            mounts.push(await mountChannel(s, path.join(host.layout.dataDir, s.spec.name), {
+              stores, memoryBudget: Math.max(options.fetch.memoryBudget, 2 * options.fetch.partSize), partSize: options.fetch.partSize,
+              retry: options.fetch.retry, log, signal: stop.signal,
+            }));
+            continue;
+          } catch (err) {
+            if (!(err instanceof MountError)) throw err;
+            log.warn(`${job.name}: ${host.name} ${s.spec.name}: FastFile channel downloaded as in File mode: ${err.message}`);
+          }
+        }
+        downloads.push({ host, stream: s });
+      }
     }
-    if (fileChannels.length > 0) {
+
+    // Downloading: File channels (and FastFile channels that could not be mounted)
+    if (downloads.length > 0) {
       status.transition('Downloading', 'Downloading input data');
       const { DownloadProgress } = await import('./download-progress.js');
       const progress = new DownloadProgress(options.progress, log);
-      for (const host of hosts) {
-        for (const s of host.streams.filter((st) => modeOf(st) !== 'Pipe')) {
-          const bar = progress.start(`${host.name} ${s.spec.name}`);
-          const result = await downloadChannel(s, path.join(host.layout.dataDir, s.spec.name), {
-            concurrency: Math.min(16, options.fetch.maxRequests), retry: options.fetch.retry, signal: stop.signal, onProgress: bar.update,
-          });
-          bar.done(`${result.files} files, ${formatBytes(result.bytes)}`);
-        }
+      for (const { host, stream: s } of downloads) {
+        const bar = progress.start(`${host.name} ${s.spec.name}`);
+        const result = await downloadChannel(s, path.join(host.layout.dataDir, s.spec.name), {
+          concurrency: Math.min(16, options.fetch.maxRequests), retry: options.fetch.retry, signal: stop.signal, onProgress: bar.update,
+        });
+        bar.done(`${result.files} files, ${formatBytes(result.bytes)}`);
       }
     }
 
@@ -237,6 +256,7 @@ export async function runJob(job: JobSpec, options: RunJobOptions): Promise<JobO
     clearTimeout(runtimeTimer);
     stop.abort(new AbortedError('job ended'));
     await Promise.all(pipes);
+    await Promise.all(mounts.map((m) => m.unmount()));
     options.signal?.removeEventListener('abort', onStop);
     options.killSignal?.removeEventListener('abort', onKill);
   }

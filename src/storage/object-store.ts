@@ -16,6 +16,8 @@ export interface ObjectInfo {
    * token no longer matches fails with ObjectChangedError.
    */
   readonly etag: string | undefined;
+  /** Last-modified time in ms since the epoch (S3 LastModified, a file's mtime), where the store gives one. */
+  readonly mtimeMs?: number;
 }
 
 export interface ObjectStore {

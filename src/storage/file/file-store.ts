@@ -70,7 +70,7 @@ export class FileStore implements ObjectStore {
         if (st.isDirectory()) {
           if ((key + '/').startsWith(prefix) || prefix.startsWith(key + '/')) await walk(key + '/');
         } else if (st.isFile() && key.startsWith(prefix)) {
-          found.push({ key, size: st.size, etag: fileVersion(st) });
+          found.push({ key, size: st.size, etag: fileVersion(st), mtimeMs: st.mtimeMs });
         }
       }
     };
@@ -88,7 +88,7 @@ export class FileStore implements ObjectStore {
       throw mapFsError(err, this.uriOf(key));
     }
     if (!st.isFile()) throw new NoSuchKeyError(`not a regular file: ${this.uriOf(key)}`, { uri: this.uriOf(key) });
-    return { key, size: st.size, etag: fileVersion(st) };
+    return { key, size: st.size, etag: fileVersion(st), mtimeMs: st.mtimeMs };
   }
 
   async *read(info: ObjectInfo, start: number, end: number, signal?: AbortSignal): AsyncIterable<Buffer> {

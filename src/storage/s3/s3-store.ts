@@ -66,7 +66,7 @@ export class S3Store implements ObjectStore {
             throw new StoreProtocolError(`listing of ${this.uriOf(prefix)} is not in ascending key order at "${o.Key}"`, { uri: this.uriOf(prefix) });
           }
           previous = o.Key;
-          yield { key: o.Key, size: o.Size ?? 0, etag: usableEtag(o.ETag) };
+          yield { key: o.Key, size: o.Size ?? 0, etag: usableEtag(o.ETag), ...(o.LastModified !== undefined ? { mtimeMs: o.LastModified.getTime() } : {}) };
         }
       }
     } catch (err) {
@@ -80,7 +80,7 @@ export class S3Store implements ObjectStore {
         new HeadObjectCommand({ Bucket: this.#bucket, Key: key }),
         signal !== undefined ? { abortSignal: signal } : {},
       );
-      return { key, size: out.ContentLength ?? 0, etag: usableEtag(out.ETag) };
+      return { key, size: out.ContentLength ?? 0, etag: usableEtag(out.ETag), ...(out.LastModified !== undefined ? { mtimeMs: out.LastModified.getTime() } : {}) };
     } catch (err) {
       throw errorFromException(err, this.uriOf(key));
     }

@@ -1,0 +1,121 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { setImmediate as tick } from 'node:timers/promises';
+import { createLogger } from '../core/log.js';
+import { MemoryStore, ramp } from '../storage/memory/memory-store.js';
+import { ByteBudget } from './byte-budget.js';
+import { ChannelFs, ERRNO, type Attributes } from './channel-fs.js';
+import { MountStats } from './mount-stats.js';
+import { MountTree } from './mount-tree.js';
+import type { FetchContext } from './range-part.js';
+import { RequestSlots } from './request-slots.js';
+
+const KiB = 1024;
+const O_WRONLY = 1;
+const O_RDWR = 2;
+const O_TRUNC = 0o1000;
+
+async function mounted(sizes: number[], budget = 8 * 1024 * KiB): Promise<{ fs: ChannelFs; store: MemoryStore; ctx: FetchContext; logs: string[] }> {
+  const store = new MemoryStore({ chunkSize: 16 * KiB });
+  const names = sizes.map((_, i) => `d/f${String(i).padStart(4, '0')}`);
+  sizes.forEach((size, i) => store.put(names[i] as string, ramp(size, i)));
+  const entries = await Promise.all(names.map(async (key) => ({ store, info: await store.head(key), rel: key.slice(2) })));
+  const ctx: FetchContext = { budget: new ByteBudget(budget), slots: new RequestSlots(8), stats: new MountStats(), retry: { maxAttempts: 2, baseDelayMs: 1, maxDelayMs: 1 } };
+  const logs: string[] = [];
+  const fs = new ChannelFs(MountTree.build(entries, 1_700_000_000_000), ctx, {
+    readAhead: { partSize: 256 * KiB, initialWindow: 64 * KiB, maxWindow: 1024 * KiB },
+    nextFiles: { maxFiles: 64, headBytes: 64 * KiB, maxBytes: 2048 * KiB },
+    uid: 1234, gid: 5678,
+    log: createLogger('error', (l) => logs.push(l)),
+  });
+  return { fs, store, ctx, logs };
+}
+
+async function readWhole(fs: ChannelFs, path: string, size: number): Promise<Buffer> {
+  const h = fs.open(path, 0);
+  assert.ok(h > 0, `open ${path}: ${h}`);
+  const out: Buffer[] = [];
+  for (let pos = 0; ; pos += 32 * KiB) {
+    const b = Buffer.alloc(32 * KiB);
+    const n = await fs.read(h, b, b.length, pos);
+    assert.ok(n >= 0, `read ${path}: ${n}`);
+    if (n === 0) break;
+    out.push(b.subarray(0, n));
+  }
+  assert.equal(fs.release(h), 0);
+  const whole = Buffer.concat(out);
+  assert.equal(whole.length, size);
+  return whole;
+}
+
+test('attributes: files 0444 and folders 0555 of the mounting user, sizes from the listing', async () => {
+  const { fs } = await mounted([10, 0]);
+  const file = fs.getattr('/f0000') as Attributes;
+  assert.equal(file.mode, 0o100444);
+  assert.equal(file.size, 10);
+  assert.equal(file.uid, 1234);
+  assert.equal(file.gid, 5678);
+  assert.equal(file.mtime, 1_700_000_000_000);
+  const root = fs.getattr('/') as Attributes;
+  assert.equal(root.mode, 0o040555);
+  assert.equal(fs.getattr('/missing'), ERRNO.ENOENT);
+  const listing = fs.readdir('/');
+  assert.deepEqual(typeof listing === 'number' ? listing : listing.names, ['f0000', 'f0001']);
+  assert.equal(fs.readdir('/f0000'), ERRNO.ENOTDIR);
+  assert.equal(fs.readdir('/nope'), ERRNO.ENOENT);
+});
+
+test('opening for writing is EROFS, a folder EISDIR, a missing file ENOENT, a bad handle EBADF', async () => {
+  const { fs } = await mounted([10]);
+  assert.equal(fs.open('/f0000', O_WRONLY), ERRNO.EROFS);
+  assert.equal(fs.open('/f0000', O_RDWR), ERRNO.EROFS);
+  assert.equal(fs.open('/f0000', O_TRUNC), ERRNO.EROFS);
+  assert.equal(fs.open('/', 0), ERRNO.EISDIR);
+  assert.equal(fs.open('/x', 0), ERRNO.ENOENT);
+  assert.equal(await fs.read(999, Buffer.alloc(1), 1, 0), ERRNO.EBADF);
+  assert.equal(fs.release(999), ERRNO.EBADF);
+});
+
+test('files read one after another in listing order are prefetched ahead of the reader', async () => {
+  const sizes = Array.from({ length: 100 }, (_, i) => (i % 7) * 1000 + 1);
+  const { fs, ctx } = await mounted(sizes);
+  for (let i = 0; i < sizes.length; i++) assert.ok((await readWhole(fs, `/f${String(i).padStart(4, '0')}`, sizes[i] as number)).equals(ramp(sizes[i] as number, i)));
+  assert.ok(ctx.stats.prefetchHits >= 95, `${ctx.stats.prefetchHits} prefetched files used`);
+  assert.equal(ctx.stats.bytesWasted, 0);
+  assert.equal(ctx.stats.getRequests, sizes.length, 'one GET per file');
+  fs.close();
+  while (ctx.slots.inFlight > 0) await tick();
+  assert.equal(ctx.budget.used, 0);
+});
+
+test('files opened in no particular order are not prefetched', async () => {
+  const sizes = Array.from({ length: 60 }, () => 5000);
+  const { fs, ctx } = await mounted(sizes);
+  for (const i of [37, 2, 51, 14, 44, 8, 29, 58, 21, 3]) await readWhole(fs, `/f${String(i).padStart(4, '0')}`, 5000);
+  assert.equal(ctx.stats.filesPrefetched, 0);
+  fs.close();
+});
+
+test('prefetched files stay within the budget share', async () => {
+  const sizes = Array.from({ length: 200 }, () => 60 * KiB);
+  const { fs, ctx } = await mounted(sizes);
+  for (let i = 0; i < 20; i++) {
+    await readWhole(fs, `/f${String(i).padStart(4, '0')}`, 60 * KiB);
+    assert.ok(ctx.budget.used <= 2048 * KiB + 1024 * KiB, `used ${ctx.budget.used}`);
+  }
+  fs.close();
+  while (ctx.slots.inFlight > 0) await tick();
+  assert.equal(ctx.budget.used, 0);
+});
+
+test('a file that changed after listing reads as EIO, logged once with its code', async () => {
+  const { fs, store, logs, ctx } = await mounted([300 * KiB]);
+  store.put('d/f0000', ramp(300 * KiB, 42));
+  const h = fs.open('/f0000', 0);
+  assert.equal(await fs.read(h, Buffer.alloc(4096), 4096, 0), ERRNO.EIO);
+  assert.equal(await fs.read(h, Buffer.alloc(4096), 4096, 4096), ERRNO.EIO);
+  fs.release(h);
+  assert.equal(logs.length, 1, logs.join(''));
+  assert.match(logs[0] ?? '', /f0000: read failed.*\[PM_ERR_OBJECT_CHANGED\]/);
+  assert.equal(ctx.stats.readErrors, 2);
+});

@@ -1,0 +1,166 @@
+/**
+ * The read-only file system of one FastFile mount, independent of FUSE (fuse-ops.ts adapts it to
+ * the binding; unit tests drive it directly): attributes and folder listings from the MountTree,
+ * file handles each with its ReadAhead, cross-file prefetch (NextFiles), and errors as errnos.
+ *
+ * Semantics: files 0444 and folders 0555, owned by the mounting user; sizes and mtimes from the
+ * listing; every change (write, create, unlink, rename, chmod, truncate, …) fails with EROFS, as
+ * does an open for writing; an unknown path is ENOENT. A read that fails (the object changed since
+ * it was listed, it is gone, retries ran out) is EIO, and its typed error is logged to stderr once
+ * per file and error code, so the reason is on record while the reader sees a plain I/O error —
+ * never wrong or missing bytes.
+ *
+ * Never touch the mount from the process that serves it with synchronous calls: such a call
+ * blocks the one thread that answers the kernel (see mount-channel.ts).
+ */
+import os from 'node:os';
+import { isPipemodeError } from '../core/errors.js';
+import type { Logger } from '../core/log.js';
+import type { MountTree, TreeNode } from './mount-tree.js';
+import { NextFiles, type NextFilesOptions } from './next-files.js';
+import { ReadAhead, type ReadAheadOptions } from './read-ahead.js';
+import type { FetchContext } from './range-part.js';
+
+const E = os.constants.errno;
+/** Negative errnos, as FUSE replies carry them. */
+export const ERRNO = Object.freeze({ ENOENT: -E.ENOENT, EIO: -E.EIO, EROFS: -E.EROFS, EBADF: -E.EBADF, EISDIR: -E.EISDIR, ENOTDIR: -E.ENOTDIR });
+
+/** What getattr reports (the shape fuse-native takes). */
+export interface Attributes {
+  readonly mode: number;
+  readonly size: number;
+  readonly nlink: number;
+  readonly uid: number;
+  readonly gid: number;
+  readonly mtime: number;
+  readonly atime: number;
+  readonly ctime: number;
+  readonly blocks: number;
+  readonly blksize: number;
+}
+
+export interface ChannelFsOptions {
+  readonly readAhead: ReadAheadOptions;
+  readonly nextFiles: NextFilesOptions;
+  readonly uid: number;
+  readonly gid: number;
+  readonly log: Logger;
+}
+
+/** st_blksize: what `cat`, Python and others size their reads by; one FUSE read is at most 128 KiB. */
+const BLOCK_SIZE = 128 * 1024;
+const S_IFDIR = 0o040000;
+const S_IFREG = 0o100000;
+const O_ACCMODE = 3;
+const O_TRUNC = 0o1000;
+
+interface Handle {
+  readonly path: string;
+  readonly reader: ReadAhead;
+}
+
+export class ChannelFs {
+  readonly tree: MountTree;
+  readonly #ctx: FetchContext;
+  readonly #options: ChannelFsOptions;
+  readonly #next: NextFiles;
+  readonly #handles = new Map<number, Handle>();
+  readonly #logged = new Set<string>();
+  #nextHandle = 1;
+
+  constructor(tree: MountTree, ctx: FetchContext, options: ChannelFsOptions) {
+    this.tree = tree;
+    this.#ctx = ctx;
+    this.#options = options;
+    this.#next = new NextFiles(tree.files, ctx, options.nextFiles);
+  }
+
+  /** Open file handles now. */
+  get openHandles(): number {
+    return this.#handles.size;
+  }
+
+  getattr(path: string): Attributes | number {
+    const node = this.tree.lookup(path);
+    return node === undefined ? ERRNO.ENOENT : this.#attributes(node);
+  }
+
+  /** Entry names of a folder, with their attributes (FUSE fills both in one go). */
+  readdir(path: string): { names: string[]; attributes: Attributes[] } | number {
+    const node = this.tree.lookup(path);
+    if (node === undefined) return ERRNO.ENOENT;
+    if (node.kind !== 'dir') return ERRNO.ENOTDIR;
+    return { names: node.names, attributes: node.names.map((n) => this.#attributes(node.children.get(n) as TreeNode)) };
+  }
+
+  /** Opens a file for reading: a handle number, or a negative errno. */
+  open(path: string, flags: number): number {
+    const node = this.tree.lookup(path);
+    if (node === undefined) return ERRNO.ENOENT;
+    if ((flags & O_ACCMODE) !== 0 || (flags & O_TRUNC) !== 0) return ERRNO.EROFS;
+    if (node.kind === 'dir') return ERRNO.EISDIR;
+    this.#ctx.stats.opens++;
+    const head = this.#next.opened(node.index);
+    const handle = this.#nextHandle;
+    this.#nextHandle = this.#nextHandle >= 0x7fffffff ? 1 : this.#nextHandle + 1;
+    this.#handles.set(handle, { path, reader: new ReadAhead(node, this.#ctx, this.#options.readAhead, head) });
+    return handle;
+  }
+
+  /** Reads into `target`: the byte count, or a negative errno. */
+  async read(handle: number, target: Buffer, length: number, position: number): Promise<number> {
+    const h = this.#handles.get(handle);
+    if (h === undefined) return ERRNO.EBADF;
+    this.#ctx.stats.reads++;
+    try {
+      const n = await h.reader.read(target, position, length);
+      this.#ctx.stats.bytesServed += n;
+      return n;
+    } catch (err) {
+      this.#ctx.stats.readErrors++;
+      this.#logOnce(h.path, err);
+      return ERRNO.EIO;
+    }
+  }
+
+  release(handle: number): number {
+    const h = this.#handles.get(handle);
+    if (h === undefined) return ERRNO.EBADF;
+    this.#handles.delete(handle);
+    h.reader.close();
+    return 0;
+  }
+
+  /** Totals for statfs (df): the channel's bytes and files, nothing free. */
+  statfs(): { bsize: number; frsize: number; blocks: number; bfree: number; bavail: number; files: number; ffree: number; favail: number; namemax: number } {
+    return {
+      bsize: BLOCK_SIZE, frsize: 4096, blocks: Math.ceil(this.tree.totalBytes / 4096), bfree: 0, bavail: 0,
+      files: this.tree.files.length, ffree: 0, favail: 0, namemax: 1024,
+    };
+  }
+
+  /** Closes every handle and drops prefetched data (unmount). */
+  close(): void {
+    for (const h of this.#handles.values()) h.reader.close();
+    this.#handles.clear();
+    this.#next.close();
+  }
+
+  #attributes(node: TreeNode): Attributes {
+    const { uid, gid } = this.#options;
+    if (node.kind === 'dir') {
+      return { mode: S_IFDIR | 0o555, size: 4096, nlink: 2 + node.subdirs, uid, gid, mtime: node.mtimeMs, atime: node.mtimeMs, ctime: node.mtimeMs, blocks: 8, blksize: BLOCK_SIZE };
+    }
+    const size = node.info.size;
+    return { mode: S_IFREG | 0o444, size, nlink: 1, uid, gid, mtime: node.mtimeMs, atime: node.mtimeMs, ctime: node.mtimeMs, blocks: Math.ceil(size / 512), blksize: BLOCK_SIZE };
+  }
+
+  #logOnce(path: string, err: unknown): void {
+    const code = isPipemodeError(err) ? err.code : 'PM_ERR_INTERNAL';
+    const key = `${path}\0${code}`;
+    if (this.#logged.has(key)) return;
+    this.#logged.add(key);
+    const message = err instanceof Error ? err.message : String(err);
+    this.#options.log.error(`${path.slice(1)}: read failed, the reader gets EIO: ${message} [${code}]`);
+  }
+}

@@ -1,0 +1,158 @@
+/**
+ * FUSE from Node: the `fuse-native` binding (N-API, prebuilt, ships its own libfuse 2.9, so no
+ * system FUSE package is needed) plus the pieces it lacks, bound from libc through koffi:
+ *
+ * - Unmounting without fusermount. fuse-native unmounts by running `fusermount -uz`, which is not
+ *   installed here (and need not be); pipemode calls umount2(MNT_DETACH) itself, on a libuv worker
+ *   thread — the kernel may send the file system a last request while unmounting, and the main
+ *   thread must be free to answer it. Lazy (detach): the folder is released at once even if a
+ *   reader still holds a file open; that reader's reads go on until it closes or pipemode exits.
+ * - Stale mounts. A mount whose server died (SIGKILL) stays in the mount table and every access
+ *   fails with ENOTCONN; `cleanStaleMount` detaches such a mount so the folder can be used again.
+ * - Knowing why FUSE is unavailable before trying (no /dev/fuse, no permission, no module), so the
+ *   caller gets a MountError that says so and can fall back to File mode.
+ *
+ * Mounting needs root (or a fusermount helper on PATH, which this libfuse uses for unprivileged
+ * mounts). The binding is loaded on first use only: `pipemode` never loads it unless it mounts.
+ */
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+import koffi from 'koffi';
+import { MountError } from '../core/errors.js';
+
+/** The part of fuse-native's class that pipemode uses. */
+export interface FuseInstance {
+  mount(cb: (err: Error | null) => void): void;
+  unmount(cb: (err: Error | null) => void): void;
+}
+
+export type FuseCallback = (result: number, ...values: unknown[]) => void;
+
+export interface FuseConstructor {
+  new (mnt: string, ops: Record<string, (...args: never[]) => void>, opts: Record<string, unknown>): FuseInstance;
+  unmount(mnt: string, cb: (err: Error | null) => void): void;
+}
+
+const MNT_DETACH = 2;
+
+interface Libc {
+  umount2: ((target: string, flags: number) => number) & {
+    async(target: string, flags: number, cb: (err: unknown, result: number) => void): void;
+  };
+}
+
+let libc: Libc | undefined;
+
+function loadLibc(): Libc {
+  libc ??= { umount2: koffi.load('libc.so.6').func('int umount2(const char *target, int flags)') as Libc['umount2'] };
+  return libc;
+}
+
+function errnoName(errno: number): string {
+  for (const [name, n] of Object.entries(os.constants.errno)) if (n === errno) return name;
+  return `E${errno}`;
+}
+
+/** umount2(dir, MNT_DETACH) on a worker thread; resolves to undefined or the errno name. */
+export function detach(dir: string): Promise<string | undefined> {
+  const { umount2 } = loadLibc();
+  return new Promise((resolve) => {
+    umount2.async(dir, MNT_DETACH, (err, result) => {
+      if (err !== null && err !== undefined) resolve(err instanceof Error ? err.message : 'umount2 call failed');
+      else resolve(result === 0 ? undefined : errnoName(koffi.errno()));
+    });
+  });
+}
+
+let fuse: FuseConstructor | undefined;
+
+/** Loads fuse-native (once), with its unmount replaced by umount2; MountError if it cannot load. */
+export function loadFuse(): FuseConstructor {
+  if (fuse !== undefined) return fuse;
+  let Fuse: FuseConstructor;
+  try {
+    Fuse = createRequire(import.meta.url)('fuse-native') as FuseConstructor;
+  } catch (err) {
+    throw new MountError(`FUSE is unavailable: the fuse-native module failed to load (${(err as Error).message.split('\n')[0] ?? ''})`, { reason: 'module' }, { cause: err });
+  }
+  // fuse-native's close() calls this static helper (`fusermount -uz`), then releases its handles
+  Fuse.unmount = (mnt, cb) => {
+    void detach(mnt).then((failed) => cb(failed === undefined || failed === 'EINVAL' ? null : new Error(`umount2(${mnt}) failed: ${failed}`)));
+  };
+  fuse = Fuse;
+  return Fuse;
+}
+
+function onPath(program: string): boolean {
+  return (process.env.PATH ?? '').split(':').some((dir) => dir !== '' && fs.existsSync(path.join(dir, program)));
+}
+
+/** Why FUSE cannot be used here, or undefined if it can (as far as can be known without mounting). */
+export function fuseUnavailableReason(): { reason: string; message: string } | undefined {
+  if (process.platform !== 'linux') return { reason: 'platform', message: `FUSE mounts need Linux (this is ${process.platform})` };
+  if (!fs.existsSync('/dev/fuse')) {
+    return { reason: 'no-device', message: 'FUSE is unavailable: /dev/fuse does not exist (load the fuse kernel module; in a container, add --device /dev/fuse)' };
+  }
+  try {
+    fs.accessSync('/dev/fuse', fs.constants.R_OK | fs.constants.W_OK);
+  } catch {
+    return { reason: 'permission', message: 'FUSE is unavailable: no permission to open /dev/fuse' };
+  }
+  if (process.geteuid?.() !== 0 && !onPath('fusermount')) {
+    return { reason: 'permission', message: 'FUSE is unavailable: mounting needs root, or the fusermount helper on PATH (Debian package fuse)' };
+  }
+  try {
+    loadFuse();
+  } catch (err) {
+    return { reason: 'module', message: (err as Error).message };
+  }
+  return undefined;
+}
+
+/** The mount at `dir` now (from /proc/self/mountinfo): its file system type and source, or undefined. */
+export function mountAt(dir: string): { readonly type: string; readonly source: string } | undefined {
+  let table: string;
+  try {
+    table = fs.readFileSync('/proc/self/mountinfo', 'utf8');
+  } catch {
+    return undefined;
+  }
+  // mountinfo escapes space, tab, newline and backslash as \ooo
+  const unescape = (field: string): string => field.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+  let found: { type: string; source: string } | undefined;
+  for (const line of table.split('\n')) {
+    const fields = line.split(' ');
+    const point = fields[4];
+    if (point === undefined || unescape(point) !== dir) continue;
+    const dash = fields.indexOf('-');
+    // the last line for a mount point is the mount on top
+    found = { type: dash === -1 ? 'unknown' : (fields[dash + 1] ?? 'unknown'), source: dash === -1 ? '' : unescape(fields[dash + 2] ?? '') };
+  }
+  return found;
+}
+
+/** pipemode's mounts show this as their source in the mount table. */
+export const MOUNT_SOURCE = 'pipemode';
+
+/**
+ * Detaches a dead FUSE mount left at `dir` by a process that was killed. Returns true if one was
+ * removed. A live mount, or anything else mounted there, is left alone (MountError).
+ */
+export async function cleanStaleMount(dir: string): Promise<boolean> {
+  const mount = mountAt(dir);
+  if (mount === undefined) return false;
+  let stale = false;
+  try {
+    await fs.promises.stat(dir);
+  } catch (err) {
+    stale = (err as NodeJS.ErrnoException).code === 'ENOTCONN';
+  }
+  if (!stale || !mount.type.startsWith('fuse')) {
+    throw new MountError(`${dir} is already a mount point (${mount.type} ${mount.source}); unmount it first`, { reason: 'mount-point', dir });
+  }
+  const failed = await detach(dir);
+  if (failed !== undefined) throw new MountError(`cannot remove the stale FUSE mount at ${dir}: umount2 failed with ${failed}`, { reason: 'mount-point', dir });
+  return true;
+}

@@ -1,0 +1,201 @@
+/**
+ * FastFile mode: a channel mounted as a read-only folder whose files are fetched on demand.
+ *
+ *   listing (once) ─▶ MountTree ─▶ ChannelFs (handles, ReadAhead, NextFiles) ─▶ fuse-ops ─▶ kernel
+ *
+ * `mountChannel(source, dir)` lists the channel (or takes a ChannelStream's already-listed share of
+ * it, for `pipemode train`), builds the tree, and mounts it at `dir` — a folder that is created if
+ * missing, and freed first if a killed pipemode left a dead mount there. It resolves once the kernel
+ * has the mount; `unmount()` detaches it (idempotent). Only S3Prefix channels can be mounted, as on
+ * SageMaker. When FUSE cannot be used here the promise rejects with MountError before anything is
+ * listed, and its message says why, so a caller can fall back to File mode with a one-line notice.
+ *
+ * Lifecycle: mounting → mounted → unmounted. The process that serves a mount must never read it
+ * with synchronous calls (they would block the only thread that answers the kernel), nor from more
+ * libuv threadpool threads than the pool has (the store may need one to answer).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { resolveChannel, type ChannelSpec } from '../channel/channel-spec.js';
+import { ConfigError, MountError } from '../core/errors.js';
+import { silentLogger, type Logger } from '../core/log.js';
+import { DEFAULT_RETRY_POLICY, type RetryPolicy } from '../fetch/retry.js';
+import { itemsFromPrefix } from '../manifest/from-prefix.js';
+import type { ObjectUnit } from '../manifest/unit.js';
+import { channelRelativePath } from '../runner/file-mode.js';
+import { Stores, type StoresOptions } from '../storage/stores.js';
+import { ChannelStream } from '../stream/channel-stream.js';
+import { ByteBudget } from './byte-budget.js';
+import { ChannelFs } from './channel-fs.js';
+import { cleanStaleMount, detach, fuseUnavailableReason, loadFuse, mountAt, MOUNT_SOURCE, type FuseInstance } from './fuse-binding.js';
+import { fuseOperations } from './fuse-ops.js';
+import { MountStats } from './mount-stats.js';
+import { MountTree, type MountEntry } from './mount-tree.js';
+import { DEFAULT_READ_AHEAD } from './read-ahead.js';
+import { RequestSlots } from './request-slots.js';
+
+export interface MountOptions {
+  /** Bytes fetched ahead for the whole mount: read-ahead plus prefetched files. @default 256 MiB */
+  readonly memoryBudget?: number;
+  /** Largest ranged GET. @default 8 MiB */
+  readonly partSize?: number;
+  /** Ranged GETs in flight at once. @default 32 */
+  readonly maxRequests?: number;
+  /** Read-ahead ceiling per open file. @default 64 MiB (at most half the budget) */
+  readonly maxReadAhead?: number;
+  /** Files prefetched ahead of a reader that opens them in listing order. @default 256 */
+  readonly prefetchFiles?: number;
+  readonly retry?: RetryPolicy;
+  /** Stores to read from; by default the mount makes its own (and closes them on unmount). */
+  readonly stores?: Stores;
+  readonly storesOptions?: StoresOptions;
+  /** Let other users read the mount (FUSE allow_other). @default false: only the mounting user */
+  readonly allowOther?: boolean;
+  /** Where read failures are reported (once per file and error code). */
+  readonly log?: Logger;
+  /** Cancels the listing; once mounted, use unmount(). */
+  readonly signal?: AbortSignal;
+}
+
+export const DEFAULT_MOUNT_BUDGET = 256 * 1024 * 1024;
+/**
+ * 32 GETs: small-file datasets need many requests in flight to hide per-request latency (about
+ * 1-3 ms on a local Ceph, tens of ms on S3); a large file needs about maxReadAhead / partSize.
+ */
+export const DEFAULT_MOUNT_REQUESTS = 32;
+
+export interface ChannelMount {
+  readonly dir: string;
+  /** Files and bytes shown. */
+  readonly files: number;
+  readonly bytes: number;
+  readonly stats: MountStats;
+  /** Bytes reserved from the memory budget now, and at most. */
+  readonly memory: { readonly limit: number; readonly used: number; readonly peak: number };
+  /** Detaches the mount; safe to call more than once. */
+  unmount(): Promise<void>;
+}
+
+function mountSpec(uri: string): ChannelSpec {
+  return resolveChannel({ ChannelName: 'mount', DataSource: { S3DataSource: { S3DataType: 'S3Prefix', S3Uri: uri } } }, 'source');
+}
+
+async function entriesOf(source: ChannelSpec | ChannelStream, stores: Stores, signal: AbortSignal | undefined): Promise<MountEntry[]> {
+  const spec = source instanceof ChannelStream ? source.spec : source;
+  if (spec.dataType !== 'S3Prefix') {
+    throw new MountError(`channel "${spec.name}" is a ${spec.dataType}; FastFile mounts S3Prefix channels only (as on SageMaker)`, { reason: 'data-type' });
+  }
+  let units: ObjectUnit[];
+  if (source instanceof ChannelStream) {
+    units = source.unitsOf(0).filter((u): u is ObjectUnit => u.kind === 'object');
+  } else {
+    const store = stores.storeFor(spec.source);
+    units = (await itemsFromPrefix(store, spec.source.key, signal)).flat().filter((u): u is ObjectUnit => u.kind === 'object');
+  }
+  return units.map((u) => {
+    if (u.info === undefined) throw new MountError(`${u.store.uriOf(u.key)} has no listed size`, { reason: 'data-type' });
+    return { store: u.store, info: u.info, rel: channelRelativePath(spec, u.key, u.store.uriOf(u.key)) };
+  });
+}
+
+function checkOptions(budget: number, partSize: number, maxRequests: number): void {
+  if (!Number.isSafeInteger(partSize) || partSize < 64 * 1024) throw new ConfigError(`part size must be at least 64 KiB, got ${partSize}`, { field: 'partSize' });
+  if (!Number.isSafeInteger(budget) || budget < 2 * partSize) {
+    throw new ConfigError(`mount memory budget (${budget}) must be at least twice the part size (${partSize})`, { field: 'memoryBudget' });
+  }
+  if (!Number.isSafeInteger(maxRequests) || maxRequests < 1 || maxRequests > 1024) throw new ConfigError(`max requests must be 1-1024, got ${maxRequests}`, { field: 'maxRequests' });
+}
+
+/**
+ * Mounts `source` — an S3 URI / local path (S3Prefix semantics), a ChannelSpec, or a ChannelStream
+ * (its host's share, already listed) — read-only at `dir`.
+ */
+export async function mountChannel(source: string | ChannelSpec | ChannelStream, dir: string, options: MountOptions = {}): Promise<ChannelMount> {
+  const budgetBytes = options.memoryBudget ?? DEFAULT_MOUNT_BUDGET;
+  const partSize = options.partSize ?? DEFAULT_READ_AHEAD.partSize;
+  const maxRequests = options.maxRequests ?? DEFAULT_MOUNT_REQUESTS;
+  checkOptions(budgetBytes, partSize, maxRequests);
+  const unavailable = fuseUnavailableReason();
+  if (unavailable !== undefined) throw new MountError(unavailable.message, { reason: unavailable.reason });
+  const Fuse = loadFuse();
+
+  const target = path.resolve(dir);
+  const log = options.log ?? silentLogger;
+  const ownStores = options.stores === undefined;
+  const stores = options.stores ?? new Stores(options.storesOptions);
+  let fuse: FuseInstance | undefined;
+  let channelFs: ChannelFs | undefined;
+  try {
+    const spec = typeof source === 'string' ? mountSpec(source) : source;
+    const tree = MountTree.build(await entriesOf(spec, stores, options.signal), Date.now());
+
+    await cleanStaleMount(target);
+    try {
+      const st = await fs.promises.stat(target);
+      if (!st.isDirectory()) throw new MountError(`cannot mount at ${target}: not a folder`, { reason: 'mount-point', dir: target });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      await fs.promises.mkdir(target, { recursive: true, mode: 0o700 });
+    }
+
+    const stats = new MountStats();
+    const budget = new ByteBudget(budgetBytes);
+    const ctx = { budget, slots: new RequestSlots(maxRequests), retry: options.retry ?? DEFAULT_RETRY_POLICY, stats };
+    const fsInstance = new ChannelFs(tree, ctx, {
+      readAhead: { ...DEFAULT_READ_AHEAD, partSize, maxWindow: options.maxReadAhead ?? DEFAULT_READ_AHEAD.maxWindow },
+      nextFiles: { maxFiles: options.prefetchFiles ?? 256, headBytes: Math.min(2 * 1024 * 1024, partSize), maxBytes: Math.floor(budgetBytes / 4) },
+      uid: process.getuid?.() ?? 0,
+      gid: process.getgid?.() ?? 0,
+      log,
+    });
+    channelFs = fsInstance;
+    const instance = new Fuse(target, fuseOperations(fsInstance), {
+      // fuse-native joins its options into one -o list without escaping: "ro" rides along with
+      // fsname, making the mount read-only in the kernel too (EROFS before any request reaches us)
+      fsname: `${MOUNT_SOURCE},ro`,
+      // the tree never changes while mounted: let the kernel cache names, attributes and pages
+      attrTimeout: 86_400,
+      entryTimeout: 86_400,
+      kernelCache: true,
+      allowOther: options.allowOther === true,
+      // no per-request timeout: reads end by themselves (retries and read timeouts are bounded)
+      timeout: false,
+    });
+    fuse = instance;
+    await new Promise<void>((resolve, reject) => {
+      instance.mount((err) => (err === null || err === undefined ? resolve() : reject(err)));
+    });
+    log.debug(`mounted ${tree.files.length} files (${tree.totalBytes} bytes) at ${target}`);
+
+    let unmounting: Promise<void> | undefined;
+    return {
+      dir: target,
+      files: tree.files.length,
+      bytes: tree.totalBytes,
+      stats,
+      get memory() {
+        return { limit: budget.limit, used: budget.used, peak: budget.peak };
+      },
+      unmount: () => (unmounting ??= (async () => {
+        await new Promise<void>((resolve) => {
+          instance.unmount((err) => {
+            if (err !== null && err !== undefined) log.warn(`unmounting ${target}: ${err.message}`);
+            resolve();
+          });
+        });
+        fsInstance.close();
+        if (ownStores) stores.close();
+      })()),
+    };
+  } catch (err) {
+    channelFs?.close();
+    if (fuse !== undefined && mountAt(target) !== undefined) await detach(target);
+    if (ownStores) stores.close();
+    if (fuse !== undefined && !(err instanceof MountError)) {
+      throw new MountError(`cannot mount at ${target}: ${(err as Error).message} (mounting FUSE needs root, or the fusermount helper, and a kernel that allows it here)`, {
+        reason: 'mount-failed', dir: target,
+      }, { cause: err });
+    }
+    throw err;
+  }
+}

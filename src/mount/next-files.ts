@@ -1,0 +1,107 @@
+/**
+ * Prefetch across files: when files are opened in listing order (a reader walking a folder of
+ * many small files, `cat *`, a DataLoader without shuffling), the first bytes of the next files are
+ * fetched before they are opened — whole files up to `headBytes` — many at once, so the reader
+ * never waits for one GET per file. This is what makes small-file datasets fast; per-file latency
+ * is what makes them slow on s3fs and on SageMaker's own FastFile (performance-anchors.md §1.2).
+ *
+ * Detection: an open of index i counts as in order if i is within ORDER_SLACK of the furthest file
+ * opened so far (several reader processes or threads interleave a little), or if it opens the
+ * first file. Each in-order open doubles the look-ahead (4, 8, … `maxFiles` files); an open
+ * elsewhere drops every prefetched head and starts over. Heads the reader has passed are dropped.
+ * Heads hold at most `maxBytes` together and only start when they fit in the mount's budget; the
+ * reservation of a head passes to the file's ReadAhead when it is opened.
+ */
+import type { FileNode } from './mount-tree.js';
+import { RangePart, type FetchContext } from './range-part.js';
+
+export interface NextFilesOptions {
+  /** Most files prefetched ahead of the furthest one opened. @default 256 */
+  readonly maxFiles: number;
+  /** Bytes prefetched from the start of each file (whole files up to this size). @default 2 MiB */
+  readonly headBytes: number;
+  /** Bytes all prefetched heads may hold together. @default a quarter of the mount's budget */
+  readonly maxBytes: number;
+}
+
+/** How far behind or ahead of the furthest file opened an open still counts as "in order". */
+const ORDER_SLACK = 16;
+
+export class NextFiles {
+  readonly #files: readonly FileNode[];
+  readonly #ctx: FetchContext;
+  readonly #options: NextFilesOptions;
+  readonly #heads = new Map<number, RangePart>();
+  #bytes = 0;
+  /** Furthest index opened, -1 before the first open. */
+  #furthest = -1;
+  /** In-order opens in a row. */
+  #run = 0;
+  /** Next index to prefetch. */
+  #next = 0;
+
+  constructor(files: readonly FileNode[], ctx: FetchContext, options: NextFilesOptions) {
+    this.#files = files;
+    this.#ctx = ctx;
+    this.#options = options;
+  }
+
+  /** Files prefetched and not yet opened. */
+  get pending(): number {
+    return this.#heads.size;
+  }
+
+  /**
+   * File `index` is being opened: returns its prefetched head, if any (the caller now owns it and
+   * must drop it), and prefetches further ahead if files are being opened in order.
+   */
+  opened(index: number): RangePart | undefined {
+    const head = this.#heads.get(index);
+    if (head !== undefined) {
+      this.#heads.delete(index);
+      this.#bytes -= head.length;
+      this.#ctx.stats.prefetchHits++;
+    }
+    const inOrder = this.#furthest === -1 ? index === 0 : index > this.#furthest - ORDER_SLACK && index <= this.#furthest + ORDER_SLACK;
+    if (!inOrder) {
+      this.#run = 0;
+      this.#dropWhere(() => true);
+      this.#furthest = index;
+      this.#next = index + 1;
+      return head;
+    }
+    this.#run++;
+    this.#furthest = Math.max(this.#furthest, index);
+    this.#dropWhere((i) => i < this.#furthest - ORDER_SLACK);
+    this.#next = Math.max(this.#next, this.#furthest + 1);
+    const lookahead = Math.min(this.#options.maxFiles, 2 ** Math.min(this.#run + 1, 30));
+    const limit = Math.min(this.#files.length, this.#furthest + 1 + lookahead);
+    while (this.#next < limit) {
+      const file = this.#files[this.#next] as FileNode;
+      const length = Math.min(file.info.size, this.#options.headBytes);
+      if (length > 0) {
+        if (this.#bytes + length > this.#options.maxBytes || !this.#ctx.budget.tryReserve(length)) break;
+        this.#heads.set(this.#next, new RangePart(file.store, file.info, 0, length, 'ahead', this.#ctx));
+        this.#bytes += length;
+        this.#ctx.stats.filesPrefetched++;
+      }
+      this.#next++;
+    }
+    return head;
+  }
+
+  /** Drops every prefetched head (unmount). */
+  close(): void {
+    this.#dropWhere(() => true);
+  }
+
+  #dropWhere(test: (index: number) => boolean): void {
+    for (const [index, part] of this.#heads) {
+      if (!test(index)) continue;
+      this.#heads.delete(index);
+      this.#bytes -= part.length;
+      part.countWasted(0);
+      part.drop();
+    }
+  }
+}

@@ -1,0 +1,246 @@
+/**
+ * FastFile mode: `pipemode mount` of an S3 prefix (the test Ceph RGW) and of a local folder, read by
+ * real tools — cat, sha256sum, find, random preads, a Python reader — which must see exactly the
+ * source's bytes; unmounting on SIGTERM (also with a file held open), a stale mount left by a
+ * killed pipemode, an object that changed after listing (EIO, never wrong bytes), and a clear
+ * failure where FUSE cannot be used. Skipped only where /dev/fuse does not exist.
+ */
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes, randomInt } from 'node:crypto';
+import { once } from 'node:events';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { BIN, sha256, startPipemode } from '../helpers/cli.js';
+import { makeContents, writeLocal, writeS3 } from '../helpers/dataset.js';
+import { put } from '../helpers/s3.js';
+
+const FUSE = fs.existsSync('/dev/fuse');
+const skip = FUSE ? false : 'no /dev/fuse on this machine: FUSE mounts cannot be tested here';
+
+/** The dataset's awkward names plus a file that takes many read-ahead windows and many small files. */
+function contents(): Map<string, Buffer> {
+  const m = makeContents();
+  m.set('large.bin', randomBytes(24 * 2 ** 20 + 4321));
+  for (let i = 0; i < 150; i++) m.set(`many/${String(i).padStart(4, '0')}.bin`, randomBytes(randomInt(1, 20_000)));
+  return m;
+}
+
+const CONTENTS = contents();
+/** Relative path → sha256, as the mount must show it. */
+const EXPECTED = new Map([...CONTENTS].map(([name, body]) => [name, sha256(body)]));
+
+interface Mounted {
+  readonly child: ChildProcess;
+  readonly dir: string;
+  stderr: string;
+}
+
+function mountPoints(): string {
+  return fs.readFileSync('/proc/self/mountinfo', 'utf8');
+}
+
+function isMounted(dir: string): boolean {
+  return mountPoints().split('\n').some((l) => l.split(' ')[4] === dir);
+}
+
+async function startMount(source: string, dir: string, extra: string[] = []): Promise<Mounted> {
+  const child = startPipemode(['mount', source, dir, ...extra]);
+  const m: Mounted = { child, dir, stderr: '' };
+  child.stderr?.on('data', (d: Buffer) => (m.stderr += d.toString()));
+  for (let i = 0; i < 1500 && !m.stderr.includes('mounted read-only'); i++) {
+    if (child.exitCode !== null) break;
+    await sleep(20);
+  }
+  assert.ok(m.stderr.includes('mounted read-only'), `pipemode mount did not come up: ${m.stderr}`);
+  assert.ok(isMounted(dir), `${dir} is not in the mount table`);
+  return m;
+}
+
+async function stopMount(m: Mounted, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  const closed = once(m.child, 'close');
+  m.child.kill(signal);
+  const [code] = await closed as [number | null];
+  assert.equal(code, 0, m.stderr);
+  assert.ok(!isMounted(m.dir), `${m.dir} is still mounted after ${signal}`);
+}
+
+function tmp(prefix: string): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+/** Every file below `dir` (relative path → sha256) by running sha256sum over `find`'s output. */
+function sha256sumTree(dir: string): Map<string, string> {
+  const out = execFileSync('bash', ['-c', 'cd "$1" && find . -type f -print0 | sort -z | xargs -0 sha256sum', 'sums', dir], { maxBuffer: 64 << 20 }).toString();
+  const sums = new Map<string, string>();
+  for (const line of out.split('\n')) {
+    if (line === '') continue;
+    sums.set(line.slice(66).replace(/^\.\//, ''), line.slice(0, 64));
+  }
+  return sums;
+}
+
+const PYTHON_READER = `
+import hashlib, json, os, sys
+root = sys.argv[1]
+out = {}
+for dirpath, dirnames, filenames in os.walk(root):
+    dirnames.sort()
+    for name in sorted(filenames):
+        p = os.path.join(dirpath, name)
+        h = hashlib.sha256()
+        with open(p, 'rb') as f:
+            while True:
+                b = f.read(1 << 16)
+                if not b:
+                    break
+                h.update(b)
+        out[os.path.relpath(p, root)] = h.hexdigest()
+print(json.dumps(out))
+`;
+
+async function checkReaders(dir: string): Promise<void> {
+  // sha256sum (and find) over every file
+  assert.deepEqual(sha256sumTree(dir), EXPECTED);
+  // find: types, sizes and modes of the tree
+  const listing = execFileSync('find', [dir, '-mindepth', '1', '-printf', '%y %m %s %P\\n']).toString().trim().split('\n').sort();
+  const files = listing.filter((l) => l.startsWith('f '));
+  assert.equal(files.length, CONTENTS.size);
+  for (const line of files) {
+    const [, mode, size, ...rest] = line.split(' ');
+    const name = rest.join(' ');
+    assert.equal(mode, '444', line);
+    assert.equal(Number(size), CONTENTS.get(name)?.length, line);
+  }
+  assert.ok(listing.filter((l) => l.startsWith('d ')).every((l) => l.split(' ')[1] === '555'), 'folders are 0555');
+  assert.ok(listing.includes('d 555 4096 deep/1/2/3/4/5/6/7/8/9'));
+  // cat
+  const catted = execFileSync('cat', [path.join(dir, 'large.bin')], { maxBuffer: 64 << 20 });
+  assert.equal(sha256(catted), EXPECTED.get('large.bin'));
+  // random preads
+  const large = CONTENTS.get('large.bin') as Buffer;
+  const fh = await fs.promises.open(path.join(dir, 'large.bin'), 'r');
+  try {
+    for (let i = 0; i < 200; i++) {
+      const offset = randomInt(0, large.length);
+      const length = randomInt(1, 300_000);
+      const b = Buffer.alloc(length);
+      const { bytesRead } = await fh.read(b, 0, length, offset);
+      assert.equal(bytesRead, Math.min(length, large.length - offset));
+      assert.ok(b.subarray(0, bytesRead).equals(large.subarray(offset, offset + bytesRead)), `pread ${length} at ${offset}`);
+    }
+  } finally {
+    await fh.close();
+  }
+  // a Python reader walking the tree
+  const py = spawnSync('python3', ['-c', PYTHON_READER, dir], { maxBuffer: 64 << 20 });
+  assert.equal(py.status, 0, py.stderr.toString());
+  assert.deepEqual(new Map(Object.entries(JSON.parse(py.stdout.toString()) as Record<string, string>)), EXPECTED);
+  // read-only
+  assert.throws(() => fs.writeFileSync(path.join(dir, 'new.bin'), 'x'), /EROFS/);
+  assert.throws(() => fs.appendFileSync(path.join(dir, 'large.bin'), 'x'), /EROFS/);
+  assert.throws(() => fs.unlinkSync(path.join(dir, 'large.bin')), /EROFS/);
+  assert.throws(() => fs.mkdirSync(path.join(dir, 'newdir')), /EROFS/);
+  assert.throws(() => fs.readFileSync(path.join(dir, 'no-such-file')), /ENOENT/);
+}
+
+describe('FastFile: pipemode mount', { skip }, () => {
+  for (const kind of ['s3', 'local'] as const) {
+    test(`a ${kind === 's3' ? 'Ceph RGW prefix' : 'local folder'} reads exactly right through cat, sha256sum, find, preads and Python; SIGTERM unmounts`, async () => {
+      const ds = kind === 's3' ? await writeS3(CONTENTS) : writeLocal(CONTENTS);
+      const dir = path.join(tmp('pipemode-ff-'), 'mnt');
+      const m = await startMount(ds.raw, dir, ['--memory-budget', '32MiB', '--part-size', '2MiB']);
+      try {
+        await checkReaders(dir);
+      } finally {
+        await stopMount(m);
+      }
+      assert.match(m.stderr, /SIGTERM: unmounted/);
+      assert.doesNotMatch(m.stderr, /error/);
+    });
+  }
+
+  test('an object that changed after listing reads as EIO, with PM_ERR_OBJECT_CHANGED on stderr', async () => {
+    for (const kind of ['s3', 'local'] as const) {
+      const ds = kind === 's3' ? await writeS3(CONTENTS) : writeLocal(CONTENTS);
+      const dir = path.join(tmp('pipemode-ff-'), 'mnt');
+      const m = await startMount(ds.raw, dir);
+      try {
+        const changed = randomBytes(CONTENTS.get('big.bin')?.length ?? 0);
+        if (kind === 's3') {
+          const [, bucket] = /^s3:\/\/([^/]+)\//.exec(ds.raw) ?? [];
+          await put(bucket as string, 'raw/big.bin', changed);
+        } else {
+          fs.writeFileSync(path.join(ds.raw, 'big.bin'), changed);
+        }
+        assert.throws(() => fs.readFileSync(path.join(dir, 'big.bin')), /EIO/, kind);
+        const cat = spawnSync('cat', [path.join(dir, 'big.bin')]);
+        assert.notEqual(cat.status, 0);
+        assert.match(cat.stderr.toString(), /Input\/output error/);
+        // the other files are unaffected
+        assert.equal(sha256(fs.readFileSync(path.join(dir, 'plain a.bin'))), EXPECTED.get('plain a.bin'));
+      } finally {
+        await stopMount(m);
+      }
+      assert.match(m.stderr, /big\.bin: read failed.*\[PM_ERR_OBJECT_CHANGED\]/);
+      assert.equal(m.stderr.match(/read failed/g)?.length, 1, `logged once: ${m.stderr}`);
+    }
+  });
+
+  test('SIGTERM unmounts at once even while a reader holds a file open; SIGINT too', async () => {
+    const ds = writeLocal(CONTENTS);
+    const dir = path.join(tmp('pipemode-ff-'), 'mnt');
+    const m = await startMount(ds.raw, dir);
+    // a "trainer" that opens a file, reads a little and hangs on to it
+    const holder = spawn('python3', ['-c', 'import sys,time; f=open(sys.argv[1],"rb"); f.read(1000); print("open", flush=True); time.sleep(60)', path.join(dir, 'large.bin')], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await once(holder.stdout, 'data');
+    await stopMount(m, 'SIGTERM');
+    holder.kill('SIGKILL');
+    await once(holder, 'close');
+    const again = await startMount(ds.raw, dir);
+    assert.equal(sha256(fs.readFileSync(path.join(dir, 'many/0007.bin'))), EXPECTED.get('many/0007.bin'));
+    await stopMount(again, 'SIGINT');
+  });
+
+  test('a reader killed mid-read leaves the mount working; the mount unmounts cleanly after', async () => {
+    const ds = await writeS3(CONTENTS);
+    const dir = path.join(tmp('pipemode-ff-'), 'mnt');
+    const m = await startMount(ds.raw, dir, ['--memory-budget', '16MiB', '--part-size', '1MiB']);
+    const reader = spawn('bash', ['-c', `while true; do cat "${path.join(dir, 'large.bin')}" > /dev/null; done`], { stdio: 'ignore' });
+    await sleep(300);
+    reader.kill('SIGKILL');
+    await once(reader, 'close');
+    assert.deepEqual(sha256sumTree(dir), EXPECTED);
+    await stopMount(m);
+  });
+
+  test('a mount left by a killed pipemode is cleaned up: by the next mount there, or by pipemode unmount', async () => {
+    const ds = writeLocal(CONTENTS);
+    const dir = path.join(tmp('pipemode-ff-'), 'mnt');
+    const killed = await startMount(ds.raw, dir);
+    killed.child.kill('SIGKILL');
+    await once(killed.child, 'close');
+    assert.ok(isMounted(dir), 'a killed pipemode leaves its mount behind');
+    assert.throws(() => fs.statSync(dir), /ENOTCONN/);
+    const next = await startMount(ds.raw, dir);
+    assert.equal(sha256(fs.readFileSync(path.join(dir, 'zero.bin'))), EXPECTED.get('zero.bin'));
+    next.child.kill('SIGKILL');
+    await once(next.child, 'close');
+    const unmount = spawnSync(process.execPath, [BIN, 'unmount', dir]);
+    assert.equal(unmount.status, 0, unmount.stderr.toString());
+    assert.match(unmount.stderr.toString(), /removed the stale mount/);
+    assert.ok(!isMounted(dir));
+    assert.ok(fs.statSync(dir).isDirectory());
+  });
+
+  test('mounting where FUSE cannot be used fails at once with PM_ERR_MOUNT saying why (exit 6)', { skip: process.getuid?.() !== 0 ? 'needs root to run a command as another user' : false }, () => {
+    const dir = tmp('pipemode-ff-');
+    fs.chmodSync(dir, 0o777);
+    const r = spawnSync(process.execPath, [BIN, 'mount', os.tmpdir(), path.join(dir, 'mnt')], { uid: 65534, gid: 65534, env: { ...process.env, HOME: '/tmp' } });
+    assert.equal(r.status, 6, r.stderr.toString());
+    assert.match(r.stderr.toString(), /FUSE is unavailable: .*\[PM_ERR_MOUNT\]/);
+  });
+});
