@@ -371,3 +371,24 @@ test('bad requests fail before anything runs: exit 2 with the field named', asyn
   r = await train(dir, gzipFile);
   assert.match(r.stderr, /in File mode, where CompressionType and RecordWrapperType must be None/);
 });
+
+test('FastFile mode: the channel is mounted read-only for the trainer (lazily fetched), and unmounted when the job ends', { skip: fs.existsSync('/dev/fuse') ? false : 'no /dev/fuse here' }, async () => {
+  const dir = workdir();
+  const remote = await writeS3(contents);
+  const job = writeJob(dir, {
+    TrainingJobName: 'fastfile',
+    AlgorithmSpecification: { TrainingInputMode: 'FastFile', ContainerEntrypoint: ['python3', PROBE] },
+    InputDataConfig: [{ ChannelName: 'train', DataSource: { S3DataSource: { S3DataType: 'S3Prefix', S3Uri: remote.raw } } }],
+    OutputDataConfig: { S3OutputPath: path.join(dir, 'out') },
+  });
+  const r = await train(dir, job);
+  assert.equal(r.code, 0, r.stderr);
+  assert.doesNotMatch(r.stderr, /Downloading/);
+  const base = path.join(dir, 'jobs', 'fastfile', 'algo-1');
+  const report = JSON.parse(fs.readFileSync(path.join(base, 'model', 'algo-1.json'), 'utf8')) as Report;
+  assert.equal(JSON.parse(report.config.inputdataconfig ?? '{}').train.TrainingInputMode, 'FastFile');
+  assert.deepEqual(report.channels.train?.files, Object.fromEntries(NAMES.map((n) => [n, sha256(contents.get(n) as Buffer)])));
+  const mountPoint = path.join(base, 'input', 'data', 'train');
+  assert.ok(!fs.readFileSync('/proc/mounts', 'utf8').includes(mountPoint), 'unmounted');
+  assert.deepEqual(fs.readdirSync(mountPoint), []);
+});
