@@ -386,7 +386,7 @@ test('FastFile mode: the channel is mounted read-only for the trainer (lazily fe
   assert.doesNotMatch(r.stderr, /Downloading/);
   const base = path.join(dir, 'jobs', 'fastfile', 'algo-1');
   const report = JSON.parse(fs.readFileSync(path.join(base, 'model', 'algo-1.json'), 'utf8')) as Report;
-  assert.equal(JSON.parse(report.config.inputdataconfig ?? '{}').train.TrainingInputMode, 'FastFile');
+  assert.equal((JSON.parse(report.config.inputdataconfig ?? '{}') as Record<string, { TrainingInputMode: string }>).train?.TrainingInputMode, 'FastFile');
   assert.deepEqual(report.channels.train?.files, Object.fromEntries(NAMES.map((n) => [n, sha256(contents.get(n) as Buffer)])));
   const mountPoint = path.join(base, 'input', 'data', 'train');
   assert.ok(!fs.readFileSync('/proc/mounts', 'utf8').includes(mountPoint), 'unmounted');
