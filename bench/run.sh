@@ -23,6 +23,7 @@
 #   BENCH_ROUNDS              timed rounds (default 5)
 #   BENCH_MEMORY_BUDGET_MIB   pipemode --memory-budget (default 128); RSS target = 128 MiB + budget
 #   BENCH_S3=0                skip the S3 pair (no Ceph, no rclone)
+#   BENCH_PARTS               which parts run (default pipe,train,fastfile,reader)
 #   BENCH_S3_SERVER_DIR       Ceph state dir (default /tmp/pipemode-bench-rgw, apart from the tests')
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,6 +33,7 @@ BENCH_SIZE_MIB=${BENCH_SIZE_MIB:-2048}
 BENCH_ROUNDS=${BENCH_ROUNDS:-5}
 BENCH_MEMORY_BUDGET_MIB=${BENCH_MEMORY_BUDGET_MIB:-128}
 BENCH_S3=${BENCH_S3:-1}
+BENCH_PARTS=${BENCH_PARTS:-pipe,train,fastfile,reader}
 DATA_DIR=$BENCH_DIR/data-${BENCH_SIZE_MIB}MiB
 BUCKET=bench
 PREFIX=data/
@@ -93,29 +95,32 @@ main() {
     s3_args=(--s3-url "s3://$BUCKET/$PREFIX" --rclone-path "bench:$BUCKET/$PREFIX"
       --server-pid-dir "$S3_SERVER_DIR/run")
   fi
-  python3 bench/harness.py run "$DATA_DIR" --root "$PWD" --reader "$BENCH_DIR/bin/fiforead" \
+  part() { [[ ",$BENCH_PARTS," == *",$1,"* ]]; }
+  part pipe && python3 bench/harness.py run "$DATA_DIR" --root "$PWD" --reader "$BENCH_DIR/bin/fiforead" \
     --results "$BENCH_DIR/results.jsonl" --rounds "$BENCH_ROUNDS" \
     --memory-budget-mib "$BENCH_MEMORY_BUDGET_MIB" --timeout $((60 + BENCH_SIZE_MIB / 10)) "${s3_args[@]}"
   say "per-run results: $BENCH_DIR/results.jsonl"
 
+  if part train; then
   echo
   echo "pipemode train: time to the trainer's first byte (median of 3), Pipe vs File mode, same ${BENCH_SIZE_MIB} MiB channel"
   local fb=("$DATA_DIR/")
   [[ $BENCH_S3 == 0 ]] || fb+=("s3://$BUCKET/$PREFIX")
   for source in "${fb[@]}"; do
-    python3 bench/train_first_byte.py --root "$PWD" --source "$source" --label "$source" --rounds 3 | tee -a "$BENCH_DIR/first-byte.jsonl" |
-      python3 -c 'import json,sys
-for l in sys.stdin:
-    r = json.loads(l); ok = "" if r["mode"] != "Pipe" else ("  PASS (< 0.5 s)" if r["median_s"] < 0.5 else "  FAIL (target < 0.5 s)")
-    print(f"  {r[\"label\"]:<40} {r[\"mode\"]:<5} first byte {r[\"median_s\"]:.3f} s  (runs: {r[\"first_byte_s\"]}){ok}")'
+    python3 bench/train_first_byte.py --root "$PWD" --source "$source" --label "$source" --rounds 3 --results "$BENCH_DIR/first-byte.jsonl"
   done
+  fi
 
   # FastFile: the mount against File mode (download + read) and s3fs, 2 GiB and 20,000 × 16 KiB files
-  [[ $BENCH_S3 == 0 ]] || BENCH_DIR=$BENCH_DIR DATA_DIR=$DATA_DIR BENCH_SIZE_MIB=$BENCH_SIZE_MIB bash bench/fastfile.sh
+  if part fastfile && [[ $BENCH_S3 != 0 ]]; then
+    BENCH_DIR=$BENCH_DIR DATA_DIR=$DATA_DIR BENCH_SIZE_MIB=$BENCH_SIZE_MIB bash bench/fastfile.sh
+  fi
 
-  echo
-  echo "Python reader (readers/python): records/s from a FIFO against a plain readinto loop over the same FIFO"
-  python3 readers/python/bench_reader.py --sizes 1024,102400 --total-mib 256 --rounds 5
+  if part reader; then
+    echo
+    echo "Python reader (readers/python): records/s from a FIFO against a plain readinto loop over the same FIFO"
+    python3 readers/python/bench_reader.py --sizes 1024,102400 --total-mib 256 --rounds 5
+  fi
 }
 
 main "$@"

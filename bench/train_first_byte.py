@@ -2,10 +2,11 @@
 mode, for the same channel (issue #4: Pipe must stay under 0.5 s whatever the channel's size;
 File mode has to download the whole channel first).
 
-usage: train_first_byte.py --root REPO --source SOURCE [--label L] [--rounds N]
+usage: train_first_byte.py --root REPO --source SOURCE [--label L] [--rounds N] [--results FILE]
 It writes a CreateTrainingJob request per round and mode into a temp dir, runs
 `node bin/pipemode.js train`, and reads the time the trainer recorded for its first byte. Prints
-one JSON line per mode: {"label", "mode", "first_byte_s": [..], "median_s", "job_s": [..]}.
+one line per mode (with PASS/FAIL for Pipe's 0.5 s target) and appends one JSON line per mode to
+FILE: {"label", "mode", "first_byte_s": [..], "median_s", "job_s": [..]}.
 """
 import argparse
 import json
@@ -70,6 +71,7 @@ def main():
     p.add_argument("--source", required=True)
     p.add_argument("--label", default="")
     p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--results")
     a = p.parse_args()
     with tempfile.TemporaryDirectory(prefix="pipemode-fb-") as work:
         results = {"Pipe": [], "File": []}
@@ -78,8 +80,13 @@ def main():
                 results[mode].append(run(a.root, a.source, mode, work, n))
         for mode, runs in results.items():
             fb = [r[0] for r in runs]
-            print(json.dumps({"label": a.label, "mode": mode, "first_byte_s": [round(x, 3) for x in fb],
-                              "median_s": round(statistics.median(fb), 3), "job_s": [round(r[1], 3) for r in runs]}), flush=True)
+            row = {"label": a.label, "mode": mode, "first_byte_s": [round(x, 3) for x in fb],
+                   "median_s": round(statistics.median(fb), 3), "job_s": [round(r[1], 3) for r in runs]}
+            if a.results:
+                with open(a.results, "a") as f:
+                    f.write(json.dumps(row) + "\n")
+            verdict = "" if mode != "Pipe" else ("  PASS (< 0.5 s)" if row["median_s"] < 0.5 else "  FAIL (target < 0.5 s)")
+            print(f"  {a.label:<44} {mode:<5} first byte {row['median_s']:.3f} s (runs {row['first_byte_s']}){verdict}", flush=True)
 
 
 main()

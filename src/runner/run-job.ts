@@ -238,7 +238,9 @@ export async function runJob(job: JobSpec, options: RunJobOptions): Promise<JobO
     const gpus = countGpus();
     for (const host of hosts) {
       const env = { ...process.env, ...trainingEnvironment({ job, layout: host.layout, files: configFiles(job, { rank: host.rank, count: options.hosts.count }), region: options.region, gpus }) };
-      host.trainer = await Trainer.start({ command: options.command, env, stdio: hosts.length > 1 ? 'pipe' : 'inherit' });
+      host.trainer = await Trainer.start({
+        command: options.command, env, stdio: hosts.length > 1 ? 'pipe' : 'inherit', unmountOnDeath: mounts.map((m) => m.dir),
+      });
       if (hosts.length > 1) {
         prefixLines(host.trainer.process.stdout, host.name, process.stdout);
         prefixLines(host.trainer.process.stderr, host.name, process.stderr);

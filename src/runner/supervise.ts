@@ -7,7 +7,9 @@
  * - when the command's main process exits, whatever it left running in its group is killed, as a
  *   container's processes die with it;
  * - if pipemode itself dies (even by SIGKILL), a tiny guardian process notices its stdin pipe
- *   from pipemode closing and SIGKILLs the group: no orphaned trainer keeps a GPU busy.
+ *   from pipemode closing and SIGKILLs the group: no orphaned trainer keeps a GPU busy. It also
+ *   lazily unmounts the job's FastFile mounts, which would otherwise stay behind, served by no one.
+ *   On a normal end pipemode tells it "done" and it exits without doing anything.
  *
  * `exited` resolves with the exit code (128 + signal number when killed by a signal, as a shell
  * reports it) once the main process has exited.
@@ -27,7 +29,12 @@ export interface TrainerOptions {
   readonly cwd?: string;
   /** 'inherit' (the default) shares pipemode's stdout/stderr; 'pipe' lets the caller prefix lines. */
   readonly stdio?: 'inherit' | 'pipe';
+  /** Mount points the guardian unmounts (lazily) if pipemode dies. */
+  readonly unmountOnDeath?: readonly string[];
 }
+
+/** $1: the process group; $2…: mount points. Anything but "done" on stdin (EOF included) means pipemode died. */
+const GUARDIAN = 'read line; [ "$line" = done ] && exit 0; kill -KILL "-$1" 2>/dev/null; shift; for m do umount -l "$m" 2>/dev/null; done';
 
 function killGroup(pid: number, signal: NodeJS.Signals): void {
   try {
@@ -52,7 +59,7 @@ export class Trainer {
       child.once('exit', (code, signal) => {
         this.#done = true;
         killGroup(this.pid, 'SIGKILL'); // the container is gone: so is everything it started
-        guardian.stdin?.end();
+        guardian.stdin?.end('done\n');
         resolve({ exitCode: code ?? 128 + (signal === null ? 0 : (os.constants.signals[signal] ?? 0)), signal });
       });
     });
@@ -68,7 +75,7 @@ export class Trainer {
       child.once('spawn', resolve);
       child.once('error', reject);
     });
-    const guardian = spawn('sh', ['-c', 'read _ ; kill -KILL "-$1" 2>/dev/null', 'pipemode-guardian', String(child.pid)], {
+    const guardian = spawn('sh', ['-c', GUARDIAN, 'pipemode-guardian', String(child.pid), ...(options.unmountOnDeath ?? [])], {
       stdio: ['pipe', 'ignore', 'ignore'],
       detached: true,
     });
@@ -89,6 +96,6 @@ export class Trainer {
   /** Ends at once: SIGKILL to the group. */
   kill(): void {
     killGroup(this.pid, 'SIGKILL');
-    this.#guardian.stdin?.end();
+    this.#guardian.stdin?.end('done\n');
   }
 }

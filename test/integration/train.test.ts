@@ -392,3 +392,31 @@ test('FastFile mode: the channel is mounted read-only for the trainer (lazily fe
   assert.ok(!fs.readFileSync('/proc/mounts', 'utf8').includes(mountPoint), 'unmounted');
   assert.deepEqual(fs.readdirSync(mountPoint), []);
 });
+
+test('FastFile mode: unmounted after a trainer crash, and by the guardian when pipemode itself is killed', { skip: fs.existsSync('/dev/fuse') ? false : 'no /dev/fuse here' }, async () => {
+  const dir = workdir();
+  const local = writeLocal(contents);
+  const request = (name: string, args: string[]): string => {
+    fs.writeFileSync(path.join(dir, `${name}.json`), JSON.stringify({
+      TrainingJobName: name,
+      AlgorithmSpecification: { TrainingInputMode: 'FastFile', ContainerEntrypoint: ['python3', PROBE], ContainerArguments: args },
+      InputDataConfig: [{ ChannelName: 'train', DataSource: { S3DataSource: { S3DataType: 'S3Prefix', S3Uri: local.raw } } }],
+      OutputDataConfig: { S3OutputPath: path.join(dir, 'out') },
+    }));
+    return path.join(dir, `${name}.json`);
+  };
+  const mounted = (name: string): boolean => fs.readFileSync('/proc/mounts', 'utf8').includes(path.join(dir, 'jobs', name, 'algo-1', 'input', 'data', 'train'));
+
+  const crash = await train(dir, request('ff-crash', ['--exit', '2']));
+  assert.equal(crash.code, 10, crash.stderr);
+  assert.ok(!mounted('ff-crash'));
+
+  const pm = startPipemode(['train', request('ff-killed', ['--sleep', '600']), '--jobs-dir', path.join(dir, 'jobs')]);
+  let out = '';
+  pm.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  while (!out.includes('ready')) await sleep(20);
+  assert.ok(mounted('ff-killed'));
+  pm.kill('SIGKILL');
+  for (let i = 0; i < 100 && mounted('ff-killed'); i++) await sleep(50);
+  assert.ok(!mounted('ff-killed'), 'the guardian unmounted the orphaned FastFile mount');
+});
