@@ -56,6 +56,9 @@ def run(root, source, mode, work, n):
     job_file = os.path.join(work, name + ".json")
     with open(job_file, "w") as f:
         json.dump(job, f)
+    # the previous run's File-mode copies are still being written back: let the disk settle first
+    os.sync()
+    time.sleep(1)
     started = time.time()
     subprocess.run(["node", os.path.join(root, "bin", "pipemode.js"), "train", job_file, "--jobs-dir", os.path.join(work, "jobs"), "-q"], check=True)
     ended = time.time()
@@ -72,11 +75,13 @@ def main():
     p.add_argument("--label", default="")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--results")
+    p.add_argument("--modes", default="Pipe,File", help="comma-separated: Pipe, File")
     a = p.parse_args()
+    modes = [m for m in ("Pipe", "File") if m in a.modes.split(",")]
     with tempfile.TemporaryDirectory(prefix="pipemode-fb-") as work:
-        results = {"Pipe": [], "File": []}
+        results = {m: [] for m in modes}
         for n in range(a.rounds):
-            for mode in ("Pipe", "File"):
+            for mode in modes:
                 results[mode].append(run(a.root, a.source, mode, work, n))
         for mode, runs in results.items():
             fb = [r[0] for r in runs]

@@ -1,18 +1,19 @@
 /**
  * The `pipemode` command: argv → validated options → a library call → an exit code. No data-path
  * logic lives here. Everything but channel bytes goes to stderr; exit codes are in exit-codes.ts.
+ * Every command is defined here and its implementation (commands/<name>.ts) loaded only when it
+ * runs: start-up time is on the path to a trainer's first byte.
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { createLogger, type LogLevel } from '../core/log.js';
 import { isPipemodeError } from '../core/errors.js';
-import { catCommand, type CatFlags } from './commands/cat.js';
-import { pipeCommand, type PipeFlags } from './commands/pipe.js';
-import { trainCommand, type TrainFlags } from './commands/train.js';
-import { describeCommand } from './commands/describe.js';
-import { registerInspect } from './commands/inspect.js';
-import { registerConvert } from './commands/convert.js';
-import { registerMount } from './commands/mount.js';
+import type { CatFlags } from './commands/cat.js';
+import type { ConvertFlags } from './commands/convert.js';
+import type { InspectFlags } from './commands/inspect.js';
+import type { MountFlags } from './commands/mount.js';
+import type { PipeFlags } from './commands/pipe.js';
+import type { TrainFlags } from './commands/train.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -71,6 +72,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       .option('--channel <file>', 'SageMaker Channel spec (JSON or YAML); flags override its fields')
       .option('--epoch <n>', 'epoch to stream (shuffle order and shards depend on it)', '0'),
   ).action(async (source: string | undefined, flags: CatFlags) => {
+    const { catCommand } = await import('./commands/cat.js');
     await catCommand(source, flags, logger());
   });
 
@@ -82,6 +84,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       .option('--epochs <n>', 'epochs to serve per channel (default: until stopped)')
       .option('--fifos-per-channel <k>', 'serve each channel as K FIFOs <channel>_<epoch>_<k>, one per reader process (pipemode extension)'),
   ).action(async (flags: PipeFlags) => {
+    const { pipeCommand } = await import('./commands/pipe.js');
     await pipeCommand(flags, logger());
   });
 
@@ -98,6 +101,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     .option('--checkpoint-interval <seconds>', 'how often checkpoints are synced while training runs', '10')
     .option('--fifos-per-channel <k>', 'serve each Pipe channel as K FIFOs <channel>_<epoch>_<k> (pipemode extension)'))
     .action(async (job: string, command: string[], flags: TrainFlags) => {
+      const { trainCommand } = await import('./commands/train.js');
       exitCode = await trainCommand(job, command, flags, logger());
     });
 
@@ -105,13 +109,62 @@ export async function main(argv: readonly string[]): Promise<number> {
     .description('print a job\'s record (like DescribeTrainingJob) as JSON')
     .argument('<job>', 'job name (looked up in --jobs-dir) or job folder')
     .option('--jobs-dir <dir>', 'where job folders are', '.pipemode/jobs')
-    .action((job: string, flags: { jobsDir?: string }) => {
+    .action(async (job: string, flags: { jobsDir?: string }) => {
+      const { describeCommand } = await import('./commands/describe.js');
       describeCommand(job, flags);
     });
 
-  registerInspect(program, logger);
-  registerConvert(program, logger);
-  registerMount(program, logger);
+  program.command('inspect')
+    .description('check a record file or FIFO and print its first records and a summary')
+    .argument('<file>', 'a file or FIFO in the given format ("-" for stdin)')
+    .requiredOption('--format <format>', 'recordio | tfrecord | protobuf (RecordIO-protobuf) | lines')
+    .option('--limit <n>', 'records to preview', '10')
+    .action(async (file: string, flags: InspectFlags) => {
+      const { inspectCommand } = await import('./commands/inspect.js');
+      await inspectCommand(file, flags, logger());
+    });
+
+  program.command('convert')
+    .description('convert a folder or S3 prefix of CSV, JSON lines or files into RecordIO, TFRecord or RecordIO-protobuf shards')
+    .argument('<source>', 's3://bucket/prefix, file:///path or a local path (prefix semantics, as for channels)')
+    .argument('<dest>', 'folder or s3://bucket/prefix/ for the shards part-00000.<ext>, … (must hold no shards yet)')
+    .requiredOption('--to <format>', 'recordio | tfrecord | protobuf (RecordIO-protobuf)')
+    .option('--from <kind>', 'csv | jsonl | files (default: csv if every object ends in .csv, jsonl for .jsonl/.ndjson/.json, else files)')
+    .option('--shard-size <size>', 'bytes per shard', '64MiB')
+    .option('--label-column <n>', 'CSV → protobuf: the label column, 0-based, negative from the end, or "none"', '0')
+    .option('--header', 'CSV: the first line of every file is a header; skip it')
+    .option('--max-attempts <n>', 'attempts per read or upload before giving up', '10')
+    .option('--endpoint-url <url>', 'S3 endpoint (default: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, or AWS)')
+    .action(async (source: string, dest: string, flags: ConvertFlags) => {
+      const { convertCommand } = await import('./commands/convert.js');
+      await convertCommand(source, dest, flags, logger());
+    });
+
+  program.command('mount')
+    .description('FastFile mode: mount a channel read-only at DIR, files fetched on demand, until SIGINT/SIGTERM')
+    .argument('<source>', 's3://bucket/prefix, file:///path or a local path (S3Prefix semantics)')
+    .argument('<dir>', 'mount point (created if missing), e.g. /opt/ml/input/data/train')
+    .option('--memory-budget <size>', 'bytes fetched ahead for the whole mount (read-ahead + prefetched files)', '256MiB')
+    .option('--part-size <size>', 'largest ranged GET', '8MiB')
+    .option('--max-requests <n>', 'ranged GETs in flight at once', '32')
+    .option('--max-read-ahead <size>', 'read-ahead ceiling per open file (at most half the budget)', '64MiB')
+    .option('--prefetch-files <n>', 'files prefetched ahead of a reader that opens them in listing order', '256')
+    .option('--max-attempts <n>', 'attempts per request before giving up', '10')
+    .option('--endpoint-url <url>', 'S3 endpoint (default: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, or AWS)')
+    .option('--read-timeout <seconds>', 'abandon (and retry) a GET that delivers no byte for this long', '30')
+    .addOption(new Option('--allow-other', 'let other users read the mount (FUSE allow_other)'))
+    .action(async (source: string, dir: string, flags: MountFlags) => {
+      const { mountCommand } = await import('./commands/mount.js');
+      await mountCommand(source, dir, flags, logger());
+    });
+
+  program.command('unmount')
+    .description('unmount a pipemode mount, or remove one left behind by a pipemode that was killed')
+    .argument('<dir>', 'mount point')
+    .action(async (dir: string) => {
+      const { unmountCommand } = await import('./commands/mount.js');
+      await unmountCommand(dir, logger());
+    });
 
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setImmediate as tick } from 'node:timers/promises';
 import { createLogger } from '../core/log.js';
-import { MemoryStore, ramp } from '../storage/memory/memory-store.js';
+import { MemoryStore, ramp, type ReadRequest } from '../storage/memory/memory-store.js';
 import { ByteBudget } from './byte-budget.js';
 import { ChannelFs, ERRNO, type Attributes } from './channel-fs.js';
 import { MountStats } from './mount-stats.js';
@@ -15,8 +15,8 @@ const O_WRONLY = 1;
 const O_RDWR = 2;
 const O_TRUNC = 0o1000;
 
-async function mounted(sizes: number[], budget = 8 * 1024 * KiB): Promise<{ fs: ChannelFs; store: MemoryStore; ctx: FetchContext; logs: string[] }> {
-  const store = new MemoryStore({ chunkSize: 16 * KiB });
+async function mounted(sizes: number[], budget = 8 * 1024 * KiB, requests: ReadRequest[] = []): Promise<{ fs: ChannelFs; store: MemoryStore; ctx: FetchContext; logs: string[] }> {
+  const store = new MemoryStore({ chunkSize: 16 * KiB, onRead: (r) => requests.push(r) });
   const names = sizes.map((_, i) => `d/f${String(i).padStart(4, '0')}`);
   sizes.forEach((size, i) => store.put(names[i] as string, ramp(size, i)));
   const entries = await Promise.all(names.map(async (key) => ({ store, info: await store.head(key), rel: key.slice(2) })));
@@ -24,7 +24,7 @@ async function mounted(sizes: number[], budget = 8 * 1024 * KiB): Promise<{ fs: 
   const logs: string[] = [];
   const fs = new ChannelFs(MountTree.build(entries, 1_700_000_000_000), ctx, {
     readAhead: { partSize: 256 * KiB, initialWindow: 64 * KiB, maxWindow: 1024 * KiB },
-    nextFiles: { maxFiles: 64, headBytes: 64 * KiB, maxBytes: 2048 * KiB },
+    nextFiles: { maxFiles: 64, headBytes: 64 * KiB, maxBytes: 2048 * KiB, partSize: 256 * KiB },
     uid: 1234, gid: 5678,
     log: createLogger('error', (l) => logs.push(l)),
   });
@@ -94,6 +94,27 @@ test('files opened in no particular order are not prefetched', async () => {
   for (const i of [37, 2, 51, 14, 44, 8, 29, 58, 21, 3]) await readWhole(fs, `/f${String(i).padStart(4, '0')}`, 5000);
   assert.equal(ctx.stats.filesPrefetched, 0);
   fs.close();
+});
+
+test('a reader streaming through large files has its read-ahead run on into the next file', async () => {
+  const size = 1024 * KiB; // 16 heads' worth: the window (≤ 1 MiB) must spill past each file's end
+  const sizes = Array.from({ length: 6 }, () => size);
+  const requests: ReadRequest[] = [];
+  const { fs, ctx } = await mounted(sizes, 8 * 1024 * KiB, requests);
+  for (let i = 0; i < sizes.length; i++) {
+    const name = `f${String(i).padStart(4, '0')}`;
+    if (i > 0) {
+      while (ctx.slots.inFlight > 0) await tick();
+      // before file i is opened, more than its 64 KiB head has been fetched
+      const fetched = requests.filter((r) => r.key === `d/${name}`).reduce((n, r) => Math.max(n, r.end), 0);
+      assert.ok(fetched > 64 * KiB, `file ${i}: ${fetched} bytes prefetched before it was opened`);
+    }
+    assert.ok((await readWhole(fs, `/${name}`, size)).equals(ramp(size, i)));
+  }
+  assert.equal(ctx.stats.bytesWasted, 0);
+  fs.close();
+  while (ctx.slots.inFlight > 0) await tick();
+  assert.equal(ctx.budget.used, 0);
 });
 
 test('prefetched files stay within the budget share', async () => {

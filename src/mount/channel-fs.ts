@@ -56,6 +56,8 @@ const O_TRUNC = 0o1000;
 
 interface Handle {
   readonly path: string;
+  /** The file's position in listing order. */
+  readonly index: number;
   readonly reader: ReadAhead;
 }
 
@@ -103,7 +105,7 @@ export class ChannelFs {
     const head = this.#next.opened(node.index);
     const handle = this.#nextHandle;
     this.#nextHandle = this.#nextHandle >= 0x7fffffff ? 1 : this.#nextHandle + 1;
-    this.#handles.set(handle, { path, reader: new ReadAhead(node, this.#ctx, this.#options.readAhead, head) });
+    this.#handles.set(handle, { path, index: node.index, reader: new ReadAhead(node, this.#ctx, this.#options.readAhead, head) });
     return handle;
   }
 
@@ -115,6 +117,8 @@ export class ChannelFs {
     try {
       const n = await h.reader.read(target, position, length);
       this.#ctx.stats.bytesServed += n;
+      const spill = h.reader.spill;
+      if (spill > 0) this.#next.extend(h.index + 1, spill);
       return n;
     } catch (err) {
       this.#ctx.stats.readErrors++;

@@ -112,7 +112,7 @@ export function fuseUnavailableReason(): { reason: string; message: string } | u
 }
 
 /** The mount at `dir` now (from /proc/self/mountinfo): its file system type and source, or undefined. */
-export function mountAt(dir: string): { readonly type: string; readonly source: string } | undefined {
+export function mountAt(dir: string): { readonly type: string; readonly source: string; readonly device: string } | undefined {
   let table: string;
   try {
     table = fs.readFileSync('/proc/self/mountinfo', 'utf8');
@@ -121,16 +121,42 @@ export function mountAt(dir: string): { readonly type: string; readonly source: 
   }
   // mountinfo escapes space, tab, newline and backslash as \ooo
   const unescape = (field: string): string => field.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
-  let found: { type: string; source: string } | undefined;
+  let found: { type: string; source: string; device: string } | undefined;
   for (const line of table.split('\n')) {
     const fields = line.split(' ');
     const point = fields[4];
     if (point === undefined || unescape(point) !== dir) continue;
     const dash = fields.indexOf('-');
     // the last line for a mount point is the mount on top
-    found = { type: dash === -1 ? 'unknown' : (fields[dash + 1] ?? 'unknown'), source: dash === -1 ? '' : unescape(fields[dash + 2] ?? '') };
+    found = {
+      type: dash === -1 ? 'unknown' : (fields[dash + 1] ?? 'unknown'),
+      source: dash === -1 ? '' : unescape(fields[dash + 2] ?? ''),
+      device: fields[2] ?? '',
+    };
   }
   return found;
+}
+
+/**
+ * Kernel read-ahead for the FUSE mount at `dir`, in KiB. The kernel gives a FUSE mount 128 KiB, one
+ * FUSE read at a time for a sequential reader; with 512 KiB it keeps four 128 KiB reads in flight,
+ * which makes sequential reads through the mount about 1.35x faster here (docs/benchmarks.md).
+ * Best effort: only root may write /sys/class/bdi; anything else leaves the kernel's default.
+ */
+export const KERNEL_READ_AHEAD_KIB = 512;
+
+export async function raiseKernelReadAhead(dir: string, kib: number = KERNEL_READ_AHEAD_KIB): Promise<boolean> {
+  const device = mountAt(dir)?.device;
+  if (device === undefined || !/^\d+:\d+$/.test(device)) return false;
+  const file = `/sys/class/bdi/${device}/read_ahead_kb`;
+  try {
+    const now = Number((await fs.promises.readFile(file, 'utf8')).trim());
+    if (now >= kib) return true;
+    await fs.promises.writeFile(file, `${kib}\n`);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** pipemode's mounts show this as their source in the mount table. */

@@ -27,7 +27,7 @@ import { Stores, type StoresOptions } from '../storage/stores.js';
 import { ChannelStream } from '../stream/channel-stream.js';
 import { ByteBudget } from './byte-budget.js';
 import { ChannelFs } from './channel-fs.js';
-import { cleanStaleMount, detach, fuseUnavailableReason, loadFuse, mountAt, MOUNT_SOURCE, type FuseInstance } from './fuse-binding.js';
+import { cleanStaleMount, detach, fuseUnavailableReason, loadFuse, mountAt, MOUNT_SOURCE, raiseKernelReadAhead, type FuseInstance } from './fuse-binding.js';
 import { fuseOperations } from './fuse-ops.js';
 import { MountStats } from './mount-stats.js';
 import { MountTree, type MountEntry } from './mount-tree.js';
@@ -143,7 +143,7 @@ export async function mountChannel(source: string | ChannelSpec | ChannelStream,
     const ctx = { budget, slots: new RequestSlots(maxRequests), retry: options.retry ?? DEFAULT_RETRY_POLICY, stats };
     const fsInstance = new ChannelFs(tree, ctx, {
       readAhead: { ...DEFAULT_READ_AHEAD, partSize, maxWindow: options.maxReadAhead ?? DEFAULT_READ_AHEAD.maxWindow },
-      nextFiles: { maxFiles: options.prefetchFiles ?? 256, headBytes: Math.min(2 * 1024 * 1024, partSize), maxBytes: Math.floor(budgetBytes / 4) },
+      nextFiles: { maxFiles: options.prefetchFiles ?? 256, headBytes: Math.min(2 * 1024 * 1024, partSize), maxBytes: Math.floor(budgetBytes / 4), partSize },
       uid: process.getuid?.() ?? 0,
       gid: process.getgid?.() ?? 0,
       log,
@@ -165,6 +165,7 @@ export async function mountChannel(source: string | ChannelSpec | ChannelStream,
     await new Promise<void>((resolve, reject) => {
       instance.mount((err) => (err === null || err === undefined ? resolve() : reject(err)));
     });
+    if (!(await raiseKernelReadAhead(target))) log.debug(`kernel read-ahead of ${target} left at its default`);
     log.debug(`mounted ${tree.files.length} files (${tree.totalBytes} bytes) at ${target}`);
 
     let unmounting: Promise<void> | undefined;

@@ -11,6 +11,12 @@
  * elsewhere drops every prefetched head and starts over. Heads the reader has passed are dropped.
  * Heads hold at most `maxBytes` together and only start when they fit in the mount's budget; the
  * reservation of a head passes to the file's ReadAhead when it is opened.
+ *
+ * Large files: a reader streaming through file i wants its read-ahead window to run on into file
+ * i+1 rather than stop at the end of i (otherwise every file starts with an empty pipeline: slow
+ * first megabytes, one GET latency per file). ChannelFs passes the part of the window that lies
+ * past i's end to `extend`, which grows the heads of the next files, a part at a time, within
+ * the mount's budget only (it is read-ahead, not a head).
  */
 import type { FileNode } from './mount-tree.js';
 import { RangePart, type FetchContext } from './range-part.js';
@@ -22,6 +28,8 @@ export interface NextFilesOptions {
   readonly headBytes: number;
   /** Bytes all prefetched heads may hold together. @default a quarter of the mount's budget */
   readonly maxBytes: number;
+  /** Largest GET when a head is extended by a reader's read-ahead. @default the mount's part size */
+  readonly partSize: number;
 }
 
 /** How far behind or ahead of the furthest file opened an open still counts as "in order". */
@@ -31,7 +39,8 @@ export class NextFiles {
   readonly #files: readonly FileNode[];
   readonly #ctx: FetchContext;
   readonly #options: NextFilesOptions;
-  readonly #heads = new Map<number, RangePart>();
+  /** Prefetched parts of unopened files, each list contiguous from byte 0. */
+  readonly #heads = new Map<number, RangePart[]>();
   #bytes = 0;
   /** Furthest index opened, -1 before the first open. */
   #furthest = -1;
@@ -52,14 +61,14 @@ export class NextFiles {
   }
 
   /**
-   * File `index` is being opened: returns its prefetched head, if any (the caller now owns it and
-   * must drop it), and prefetches further ahead if files are being opened in order.
+   * File `index` is being opened: returns its prefetched parts, if any (the caller now owns them
+   * and must drop them), and prefetches further ahead if files are being opened in order.
    */
-  opened(index: number): RangePart | undefined {
-    const head = this.#heads.get(index);
-    if (head !== undefined) {
+  opened(index: number): RangePart[] {
+    const head = this.#heads.get(index) ?? [];
+    if (head.length > 0) {
       this.#heads.delete(index);
-      this.#bytes -= head.length;
+      for (const part of head) this.#bytes -= part.length;
       this.#ctx.stats.prefetchHits++;
     }
     const inOrder = this.#furthest === -1 ? index === 0 : index > this.#furthest - ORDER_SLACK && index <= this.#furthest + ORDER_SLACK;
@@ -79,9 +88,9 @@ export class NextFiles {
     while (this.#next < limit) {
       const file = this.#files[this.#next] as FileNode;
       const length = Math.min(file.info.size, this.#options.headBytes);
-      if (length > 0) {
+      if (length > 0 && !this.#heads.has(this.#next)) {
         if (this.#bytes + length > this.#options.maxBytes || !this.#ctx.budget.tryReserve(length)) break;
-        this.#heads.set(this.#next, new RangePart(file.store, file.info, 0, length, 'ahead', this.#ctx));
+        this.#heads.set(this.#next, [new RangePart(file.store, file.info, 0, length, 'ahead', this.#ctx)]);
         this.#bytes += length;
         this.#ctx.stats.filesPrefetched++;
       }
@@ -90,18 +99,49 @@ export class NextFiles {
     return head;
   }
 
+  /**
+   * A reader of file `index - 1` reads sequentially and its read-ahead reaches `bytes` past that
+   * file's end: makes sure the files from `index` on have those bytes prefetched (as far as the
+   * mount's budget allows). Cheap when they already have.
+   */
+  extend(index: number, bytes: number): void {
+    if (this.#run === 0) return; // files are not being opened in order: the next one is a guess
+    for (let i = index; bytes > 0 && i < this.#files.length && i <= index + ORDER_SLACK; i++) {
+      const file = this.#files[i] as FileNode;
+      const want = Math.min(file.info.size, bytes);
+      bytes -= file.info.size;
+      if (i <= this.#furthest) continue; // opened already: its own reader fetches it
+      let parts = this.#heads.get(i);
+      let covered = parts?.at(-1)?.end ?? 0;
+      while (covered < want) {
+        const length = Math.min(this.#options.partSize, file.info.size - covered);
+        if (!this.#ctx.budget.tryReserve(length)) return;
+        if (parts === undefined) {
+          parts = [];
+          this.#heads.set(i, parts);
+          this.#ctx.stats.filesPrefetched++;
+        }
+        parts.push(new RangePart(file.store, file.info, covered, covered + length, 'ahead', this.#ctx));
+        this.#bytes += length;
+        covered += length;
+      }
+    }
+  }
+
   /** Drops every prefetched head (unmount). */
   close(): void {
     this.#dropWhere(() => true);
   }
 
   #dropWhere(test: (index: number) => boolean): void {
-    for (const [index, part] of this.#heads) {
+    for (const [index, parts] of this.#heads) {
       if (!test(index)) continue;
       this.#heads.delete(index);
-      this.#bytes -= part.length;
-      part.countWasted(0);
-      part.drop();
+      for (const part of parts) {
+        this.#bytes -= part.length;
+        part.countWasted(0);
+        part.drop();
+      }
     }
   }
 }

@@ -55,14 +55,18 @@ export class ReadAhead {
   #window = 0;
   #closed = false;
 
-  /** `head`: the file's first bytes, already prefetched (its reservation passes to this reader). */
-  constructor(file: FileNode, ctx: FetchContext, options: ReadAheadOptions = DEFAULT_READ_AHEAD, head?: RangePart) {
+  /**
+   * `head`: the file's first bytes, already prefetched as contiguous parts from byte 0 (their
+   * reservations pass to this reader).
+   */
+  constructor(file: FileNode, ctx: FetchContext, options: ReadAheadOptions = DEFAULT_READ_AHEAD, head: readonly RangePart[] = []) {
     this.#file = file;
     this.#ctx = ctx;
     this.#options = options;
-    if (head !== undefined) {
-      this.#parts.push(head);
-      this.#fetchEnd = head.end;
+    const last = head.at(-1);
+    if (last !== undefined) {
+      this.#parts.push(...head);
+      this.#fetchEnd = last.end;
       // a prefetched head means files are being read in order: expect this one to be read through
       this.#window = options.initialWindow;
     }
@@ -95,6 +99,14 @@ export class ReadAhead {
       for (const p of needed) p.unpin();
       this.#trim();
     }
+  }
+
+  /**
+   * Bytes of the read-ahead window that lie past the end of the file: while a reader streams
+   * through the file, the window runs on into the next files (NextFiles.extend). 0 otherwise.
+   */
+  get spill(): number {
+    return this.#window === 0 || this.#closed ? 0 : Math.max(0, this.#lastEnd + this.#window - this.size);
   }
 
   /** Drops every part (the file was closed). */

@@ -21,10 +21,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { AbortedError, InternalError, isPipemodeError } from '../core/errors.js';
-import type { ChannelStream, Split } from '../stream/channel-stream.js';
+import { ChannelStream, type Split } from '../stream/channel-stream.js';
 import { createFifo, openFifoForWrite, removeFifo } from './fifo.js';
 import type { WriteOutcome } from './pipe-writer.js';
-import { closeEpoch, openEpoch, writeEpoch } from './epoch-writer.js';
+import { closeEpoch, openEpoch, writeEpoch, type EpochSource } from './epoch-writer.js';
 
 export interface EpochEvent {
   readonly channel: string;
@@ -70,14 +70,25 @@ export function errorMarkerPath(dir: string, channel: string, epoch: number, spl
   return `${fifoPath(dir, channel, epoch, split)}.error`;
 }
 
-async function serveChannel(stream: ChannelStream, split: Split, options: PipeServerOptions, signal: AbortSignal): Promise<void> {
-  const name = stream.spec.name;
+/**
+ * A channel to serve: a listed ChannelStream, or its name with the listing still under way (the
+ * FIFO `<ch>_0` is created at once, so a trainer can start while the channel is listed; a reader
+ * that opens it early waits for the first byte, and a listing that fails never opens the write
+ * end, so no reader can see EOF).
+ */
+export type PipeChannel = ChannelStream | { readonly name: string; readonly stream: Promise<ChannelStream> };
+
+async function serveChannel(channel: PipeChannel, split: Split, options: PipeServerOptions, signal: AbortSignal): Promise<void> {
+  const name = channel instanceof ChannelStream ? channel.spec.name : channel.name;
   for (let epoch = 0; options.epochs === undefined || epoch < options.epochs; epoch++) {
     const fifo = fifoPath(options.dir, name, epoch, split);
     createFifo(fifo);
-    const source = openEpoch(stream, epoch, options.zeroCopy ?? true, signal, split);
+    let source: EpochSource | undefined;
     try {
       options.onEpochReady?.({ channel: name, epoch, path: fifo });
+      const stream = channel instanceof ChannelStream ? channel : await channel.stream;
+      if (signal.aborted) throw new AbortedError('stopped', {}, { cause: signal.reason });
+      source = openEpoch(stream, epoch, options.zeroCopy ?? true, signal, split);
       const fd = await openFifoForWrite(fifo, signal);
       const started = performance.now();
       // a reader got part of this epoch: tell it, before it sees EOF, that EOF is not the end
@@ -90,7 +101,7 @@ async function serveChannel(stream: ChannelStream, split: Split, options: PipeSe
       });
       options.onEpochDone?.({ channel: name, epoch, path: fifo, ...result, seconds: (performance.now() - started) / 1000 });
     } catch (err) {
-      closeEpoch(source);
+      if (source !== undefined) closeEpoch(source);
       throw err;
     } finally {
       removeFifo(fifo);
@@ -108,7 +119,7 @@ function writeErrorMarker(file: string, err: unknown): void {
  * Serves every channel's FIFOs until each has served `epochs` epochs or `signal` aborts
  * (resolves normally then). The first failure stops all channels and is thrown.
  */
-export async function servePipes(streams: readonly ChannelStream[], options: PipeServerOptions): Promise<void> {
+export async function servePipes(channels: readonly PipeChannel[], options: PipeServerOptions): Promise<void> {
   fs.mkdirSync(options.dir, { recursive: true });
   const stop = new AbortController();
   const onAbort = (): void => stop.abort(options.signal?.reason);
@@ -117,7 +128,7 @@ export async function servePipes(streams: readonly ChannelStream[], options: Pip
   let first: unknown;
   try {
     const count = options.fifosPerChannel ?? 1;
-    const series = streams.flatMap((s) => Array.from({ length: count }, (_, index) => ({ s, split: { index, count } })));
+    const series = channels.flatMap((s) => Array.from({ length: count }, (_, index) => ({ s, split: { index, count } })));
     await Promise.all(series.map(({ s, split }) => serveChannel(s, split, options, stop.signal).catch((err: unknown) => {
       if (first === undefined && !(err instanceof AbortedError && options.signal?.aborted)) first = err;
       stop.abort(err);

@@ -10,6 +10,7 @@
  * source file is copied (reflinked where the file system can) and checked against its listed
  * version. Gzip and RecordIO are not applied in File mode, as on SageMaker.
  */
+import { setMaxListeners } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -87,27 +88,49 @@ async function fetchInto(unit: ObjectUnit, info: ObjectInfo, file: string, optio
   }
 }
 
+/** Runs `task(i)` for i = 0 … count-1, at most `limit` at a time. */
+async function eachLimited(count: number, limit: number, task: (i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    for (let i = next++; i < count; i = next++) await task(i);
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, count)) }, worker));
+}
+
 /** Downloads this host's share of the channel into `dir` (created, mode 0700). */
 export async function downloadChannel(stream: ChannelStream, dir: string, options: DownloadOptions): Promise<DownloadResult> {
   const units = stream.unitsOf(0).filter((u): u is ObjectUnit => u.kind === 'object');
   // every path is checked before anything is written
   const targets = units.map((u) => ({ unit: u, rel: channelRelativePath(stream.spec, u.key, u.store.uriOf(u.key)) }));
-  const infos = await Promise.all(targets.map(async ({ unit }) => unit.info ?? withRetry(() => unit.store.head(unit.key, options.signal), options.retry, options.signal)));
-  const total = infos.reduce((n, i) => n + i.size, 0);
-  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  let done = 0;
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    for (let i = next++; i < targets.length; i = next++) {
+  // every request in flight listens to the caller's signal through this one
+  const abort = new AbortController();
+  setMaxListeners(0, abort.signal);
+  const onAbort = (): void => abort.abort(options.signal?.reason);
+  if (options.signal?.aborted === true) onAbort();
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+  const signal = abort.signal;
+  try {
+    // sizes come with a prefix listing; manifest entries are looked up (HEAD), a bounded number at a time
+    const infos: ObjectInfo[] = [];
+    await eachLimited(targets.length, options.concurrency, async (i) => {
+      const { unit } = targets[i] as (typeof targets)[number];
+      infos[i] = unit.info ?? (await withRetry(() => unit.store.head(unit.key, signal), options.retry, signal));
+    });
+    const total = infos.reduce((n, info) => n + info.size, 0);
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    let done = 0;
+    const fetchOptions = { ...options, signal };
+    await eachLimited(targets.length, options.concurrency, async (i) => {
       const { unit, rel } = targets[i] as (typeof targets)[number];
       const file = path.join(dir, rel);
       await fs.promises.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
-      await fetchInto(unit, infos[i] as ObjectInfo, file, options, (n) => {
+      await fetchInto(unit, infos[i] as ObjectInfo, file, fetchOptions, (n) => {
         done += n;
         options.onProgress?.(done, total);
       });
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(options.concurrency, targets.length)) }, worker));
-  return { files: targets.length, bytes: total };
+    });
+    return { files: targets.length, bytes: total };
+  } finally {
+    options.signal?.removeEventListener('abort', onAbort);
+  }
 }

@@ -15,7 +15,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import zlib from 'node:zlib';
-import * as tar from 'tar';
 import { appendToKey, formatSourceUri, type SourceUri } from '../channel/source-uri.js';
 import type { Stores } from '../storage/stores.js';
 
@@ -61,10 +60,11 @@ function merged(dirs: readonly string[]): { dir: string; cleanup: () => void } {
 }
 
 /** A gzipped tar of everything in `dir` (an empty archive if there is nothing). */
-function tarGz(dir: string): Readable {
+async function tarGz(dir: string): Promise<Readable> {
   const entries = fs.existsSync(dir) ? fs.readdirSync(dir).sort() : [];
   // tar refuses an empty file list; an empty archive is just the two zero end-of-archive blocks
   if (entries.length === 0) return Readable.from([zlib.gzipSync(Buffer.alloc(1024))]);
+  const tar = await import('tar'); // loaded when a job ends, not on the way to its first byte
   return Readable.from(tar.c({ gzip: true, portable: true, cwd: dir }, entries) as AsyncIterable<Buffer>);
 }
 
@@ -91,7 +91,7 @@ export async function uploadOutputs(options: UploadOutputsOptions): Promise<Arti
     let modelUri: string;
     if (options.compressModel) {
       const key = appendToKey(prefix, 'model.tar.gz').key;
-      await writer.put(key, tarGz(model.dir), options.signal);
+      await writer.put(key, await tarGz(model.dir), options.signal);
       modelUri = writer.uriOf(key);
     } else {
       for (const rel of filesBelow(model.dir)) {
@@ -100,7 +100,7 @@ export async function uploadOutputs(options: UploadOutputsOptions): Promise<Arti
       modelUri = formatSourceUri(appendToKey(prefix, 'model/'));
     }
     const outputKey = appendToKey(prefix, 'output.tar.gz').key;
-    await writer.put(outputKey, tarGz(data.dir), options.signal);
+    await writer.put(outputKey, await tarGz(data.dir), options.signal);
     return { modelUri, outputUri: writer.uriOf(outputKey) };
   } finally {
     model.cleanup();

@@ -2,6 +2,7 @@
  * Runs a training job on this machine, host by host as SageMaker would run its containers:
  *
  *   Starting     validate, create each host's base dir and config files, list every channel once
+ *                (a Pipe-only job does not wait for the listing: its trainers start meanwhile)
  *   Downloading  File channels: download the host's shard (only if there are any); FastFile
  *                channels are mounted read-only instead (FUSE), or downloaded where FUSE is unavailable
  *   Training     Pipe channels: `<ch>_0` FIFOs exist before the command starts; checkpoints
@@ -12,7 +13,8 @@
  * Failure handling: a host whose command exits non-zero fails the job (the other hosts are
  * stopped: SIGTERM, SIGKILL after the grace period) with FailureReason
  * "AlgorithmError: <first part of output/failure>, exit code: N". A data failure in a Pipe
- * channel stops the hosts first, so no trainer mistakes the closed FIFO for a complete epoch.
+ * channel (a failed listing included) stops the hosts first, so no trainer mistakes the closed
+ * FIFO for a complete epoch.
  * SIGINT/SIGTERM (the `signal`) and MaxRuntimeInSeconds stop the hosts the same way; outputs are
  * uploaded in every case, as SageMaker does for stopped jobs.
  */
@@ -21,6 +23,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { formatBytes } from '../core/byte-size.js';
 import { AbortedError, MountError, isPipemodeError } from '../core/errors.js';
+import type { ChannelSpec } from '../channel/channel-spec.js';
 import type { Logger } from '../core/log.js';
 import type { FetchOptions } from '../fetch/prefetcher.js';
 import { mountChannel, type ChannelMount } from '../mount/mount-channel.js';
@@ -67,7 +70,8 @@ interface Host {
   readonly rank: number;
   readonly name: string;
   readonly layout: HostLayout;
-  readonly streams: ChannelStream[];
+  /** This host's share of every channel, in job order, once listed. */
+  streams: ChannelStream[];
   trainer?: Trainer;
   exit?: TrainerExit;
   checkpoints?: CheckpointSync;
@@ -142,21 +146,29 @@ export async function runJob(job: JobSpec, options: RunJobOptions): Promise<JobO
   const pipes: Promise<void>[] = [];
   const mounts: ChannelMount[] = [];
   try {
-    // Starting: layouts, config files, one listing per channel
-    const streams = await Promise.all(job.channels.map((spec) =>
-      ChannelStream.open(spec, stores, options.fetch, { hostRank: 0, hostCount: options.hosts.count }, stop.signal)));
+    // Starting: one listing per channel, under way while the layouts and config files are written
+    const listed = Promise.all(job.channels.map((spec) =>
+      ChannelStream.open(spec, stores, options.fetch, { hostRank: 0, hostCount: options.hosts.count }, stop.signal)))
+      .then((streams) => {
+        for (const host of hosts) host.streams = streams.map((s) => s.forHost({ hostRank: host.rank, hostCount: options.hosts.count }));
+      });
+    listed.catch(() => {}); // a failed listing fails the job where it is awaited (below, or in the pipes)
     for (const rank of options.hosts.ranks) {
       const layout = hostLayout(baseOf(rank), job.checkpoint?.localPath);
       writeLayout(layout, configFiles(job, { rank, count: options.hosts.count }), job);
-      hosts.push({ rank, name: hostName(rank), layout, streams: streams.map((s) => s.forHost({ hostRank: rank, hostCount: options.hosts.count })) });
+      hosts.push({ rank, name: hostName(rank), layout, streams: [] });
     }
+    const modeOf = (spec: ChannelSpec): string => spec.inputMode ?? job.inputMode;
+    // File and FastFile channels are complete before the trainer starts, so they need the listing
+    // now; a Pipe-only job starts its trainers while the channels are still being listed (the
+    // trainer's own start-up, often seconds of imports, overlaps pipemode's)
+    if (job.channels.some((spec) => modeOf(spec) !== 'Pipe')) await listed;
 
     // FastFile channels: mounted read-only at input/data/<channel>; where FUSE cannot be used, downloaded
-    const modeOf = (s: ChannelStream): string => s.spec.inputMode ?? job.inputMode;
     const downloads: { host: Host; stream: ChannelStream }[] = [];
     for (const host of hosts) {
       for (const s of host.streams) {
-        const mode = modeOf(s);
+        const mode = modeOf(s.spec);
         if (mode === 'Pipe') continue;
         if (mode === 'FastFile') {
           try {
@@ -190,12 +202,13 @@ export async function runJob(job: JobSpec, options: RunJobOptions): Promise<JobO
 
     // Pipe channels: FIFOs `<ch>_0` exist before any command starts
     for (const host of hosts) {
-      const pipeStreams = host.streams.filter((s) => modeOf(s) === 'Pipe');
-      if (pipeStreams.length === 0) continue;
-      let pending = pipeStreams.length * options.fifosPerChannel;
+      const pipeChannels = job.channels.flatMap((spec, i) =>
+        modeOf(spec) === 'Pipe' ? [{ name: spec.name, stream: listed.then(() => host.streams[i] as ChannelStream) }] : []);
+      if (pipeChannels.length === 0) continue;
+      let pending = pipeChannels.length * options.fifosPerChannel;
       let ready: () => void = () => {};
       const allReady = new Promise<void>((resolve) => (ready = resolve));
-      pipes.push(servePipes(pipeStreams, {
+      pipes.push(servePipes(pipeChannels, {
         dir: host.layout.dataDir,
         epochs: undefined,
         signal: stop.signal,
@@ -233,7 +246,7 @@ export async function runJob(job: JobSpec, options: RunJobOptions): Promise<JobO
     }
 
     // Training
-    if (stoppedBy !== undefined) throw new AbortedError('job stopped before training');
+    if (stoppedBy !== undefined || stop.signal.aborted) throw new AbortedError('job stopped before training');
     status.transition('Training', 'Training image download completed. Training in progress.');
     const gpus = countGpus();
     for (const host of hosts) {
@@ -246,6 +259,8 @@ export async function runJob(job: JobSpec, options: RunJobOptions): Promise<JobO
         prefixLines(host.trainer.process.stderr, host.name, process.stderr);
       }
     }
+    // a stop (signal, runtime, failed channel) while the trainers were starting missed them
+    if (stop.signal.aborted) void stopAll();
     // the first host to fail stops the others
     await Promise.all(hosts.map(async (host) => {
       host.exit = await (host.trainer as Trainer).exited;

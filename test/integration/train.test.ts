@@ -214,6 +214,26 @@ test('a crashing trainer: Failed, with its failure text as FailureReason, exit c
   assert.equal((JSON.parse(described.stdout.toString()) as { FailureReason: string }).FailureReason, rec.FailureReason);
 });
 
+test('Pipe mode: the trainer starts while channels are listed; a listing that fails stops it (no EOF, no hang), Failed with the bucket named', async () => {
+  const dir = workdir();
+  const job = writeJob(dir, {
+    TrainingJobName: 'unlisted',
+    AlgorithmSpecification: { TrainingInputMode: 'Pipe', ContainerEntrypoint: ['python3', PROBE] },
+    InputDataConfig: [
+      { ChannelName: 'train', DataSource: { S3DataSource: { S3DataType: 'S3Prefix', S3Uri: 's3://no-such-bucket-for-pipemode/data/' } } },
+    ],
+    OutputDataConfig: { S3OutputPath: path.join(dir, 'out') },
+  });
+  const r = await train(dir, job);
+  assert.equal(r.code, 3, r.stderr);
+  const rec = record(dir, 'unlisted');
+  assert.equal(rec.TrainingJobStatus, 'Failed');
+  assert.match(rec.FailureReason as string, /^ClientError: .*no-such-bucket-for-pipemode.*\[PM_ERR_NO_SUCH_BUCKET\]/);
+  // the probe waited on train_0 and was stopped: it never saw an epoch end
+  assert.ok(!fs.existsSync(path.join(dir, 'jobs', 'unlisted', 'algo-1', 'model', 'algo-1.json')), 'the trainer never got a (false) complete epoch');
+  assert.deepEqual(fs.readdirSync(path.join(dir, 'jobs', 'unlisted', 'algo-1', 'input', 'data')).filter((n) => /_\d+$/.test(n)), [], 'FIFOs removed');
+});
+
 test('SIGTERM to pipemode: a trainer that ignores SIGTERM is killed after the grace period, with its children; Stopped, exit 11', async () => {
   const dir = workdir();
   const job = writeJob(dir, {

@@ -4,7 +4,6 @@
  * of CSV files, JSON lines or arbitrary files into record shards `DEST/part-NNNNN.<rec|tfrecord|pbr>`
  * (convert/convert-dataset.ts). Progress (one line per shard) and errors go to stderr.
  */
-import type { Command } from 'commander';
 import { parseByteSize, formatBytes } from '../../core/byte-size.js';
 import { ConfigError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
@@ -65,21 +64,4 @@ export async function convertCommand(source: string, dest: string, flags: Conver
   } finally {
     stores.close();
   }
-}
-
-export function registerConvert(program: Command, logger: () => Logger): void {
-  program.command('convert')
-    .description('convert a folder or S3 prefix of CSV, JSON lines or files into RecordIO, TFRecord or RecordIO-protobuf shards')
-    .argument('<source>', 's3://bucket/prefix, file:///path or a local path (prefix semantics, as for channels)')
-    .argument('<dest>', 'folder or s3://bucket/prefix/ for the shards part-00000.<ext>, … (must hold no shards yet)')
-    .requiredOption('--to <format>', 'recordio | tfrecord | protobuf (RecordIO-protobuf)')
-    .option('--from <kind>', 'csv | jsonl | files (default: csv if every object ends in .csv, jsonl for .jsonl/.ndjson/.json, else files)')
-    .option('--shard-size <size>', 'bytes per shard', '64MiB')
-    .option('--label-column <n>', 'CSV → protobuf: the label column, 0-based, negative from the end, or "none"', '0')
-    .option('--header', 'CSV: the first line of every file is a header; skip it')
-    .option('--max-attempts <n>', 'attempts per read or upload before giving up', '10')
-    .option('--endpoint-url <url>', 'S3 endpoint (default: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, or AWS)')
-    .action(async (source: string, dest: string, flags: ConvertFlags) => {
-      await convertCommand(source, dest, flags, logger());
-    });
 }

@@ -8,7 +8,6 @@
  * exit code 4, after the preview of the records before it.
  */
 import fs from 'node:fs';
-import type { Command } from 'commander';
 import { formatBytes } from '../../core/byte-size.js';
 import { AccessDeniedError, NoSuchKeyError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
@@ -112,15 +111,4 @@ export async function inspectCommand(file: string, flags: InspectFlags, log: Log
   const sizes = summary.records === 0 ? 'no records' : `record size min ${summary.min}, mean ${summary.mean.toFixed(1)}, max ${summary.max} bytes`;
   await out.line(`${format}: ${summary.records} records; ${sizes}; ${summary.payloadBytes} bytes of records in ${streamBytes} bytes (${formatBytes(streamBytes)})`);
   log.debug(`${source}: read ${streamBytes} bytes`);
-}
-
-export function registerInspect(program: Command, logger: () => Logger): void {
-  program.command('inspect')
-    .description('check a record file or FIFO and print its first records and a summary')
-    .argument('<file>', 'a file or FIFO in the given format ("-" for stdin)')
-    .requiredOption('--format <format>', 'recordio | tfrecord | protobuf (RecordIO-protobuf) | lines')
-    .option('--limit <n>', 'records to preview', '10')
-    .action(async (file: string, flags: InspectFlags) => {
-      await inspectCommand(file, flags, logger());
-    });
 }

@@ -4,7 +4,6 @@
  * `pipemode unmount DIR` removes a mount left behind by a pipemode that was killed.
  */
 import path from 'node:path';
-import { Option, type Command } from 'commander';
 import { formatBytes, parseByteSize } from '../../core/byte-size.js';
 import { ConfigError, MountError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
@@ -82,31 +81,4 @@ export async function unmountCommand(dir: string, log: Logger): Promise<void> {
   const failed = await detach(target);
   if (failed !== undefined) throw new MountError(`cannot unmount ${target}: umount2 failed with ${failed}`, { reason: 'mount-point', dir: target });
   log.info(`unmounted ${target}`);
-}
-
-/** Adds `mount` and `unmount` to the program. */
-export function registerMount(program: Command, logger: () => Logger): void {
-  program.command('mount')
-    .description('FastFile mode: mount a channel read-only at DIR, files fetched on demand, until SIGINT/SIGTERM')
-    .argument('<source>', 's3://bucket/prefix, file:///path or a local path (S3Prefix semantics)')
-    .argument('<dir>', 'mount point (created if missing), e.g. /opt/ml/input/data/train')
-    .option('--memory-budget <size>', 'bytes fetched ahead for the whole mount (read-ahead + prefetched files)', '256MiB')
-    .option('--part-size <size>', 'largest ranged GET', '8MiB')
-    .option('--max-requests <n>', 'ranged GETs in flight at once', String(DEFAULT_MOUNT_REQUESTS))
-    .option('--max-read-ahead <size>', 'read-ahead ceiling per open file (at most half the budget)', '64MiB')
-    .option('--prefetch-files <n>', 'files prefetched ahead of a reader that opens them in listing order', '256')
-    .option('--max-attempts <n>', 'attempts per request before giving up', '10')
-    .option('--endpoint-url <url>', 'S3 endpoint (default: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, or AWS)')
-    .option('--read-timeout <seconds>', 'abandon (and retry) a GET that delivers no byte for this long', '30')
-    .addOption(new Option('--allow-other', 'let other users read the mount (FUSE allow_other)'))
-    .action(async (source: string, dir: string, flags: MountFlags) => {
-      await mountCommand(source, dir, flags, logger());
-    });
-
-  program.command('unmount')
-    .description('unmount a pipemode mount, or remove one left behind by a pipemode that was killed')
-    .argument('<dir>', 'mount point')
-    .action(async (dir: string) => {
-      await unmountCommand(dir, logger());
-    });
 }
