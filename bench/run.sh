@@ -103,11 +103,11 @@ main() {
 
   if part train; then
   echo
-  echo "pipemode train: time to the trainer's first byte (median of 3), Pipe vs File mode, same ${BENCH_SIZE_MIB} MiB channel"
+  echo "pipemode train: time to the trainer's first byte (median of 5), Pipe vs File mode, same ${BENCH_SIZE_MIB} MiB channel"
   local fb=("$DATA_DIR/")
   [[ $BENCH_S3 == 0 ]] || fb+=("s3://$BUCKET/$PREFIX")
   for source in "${fb[@]}"; do
-    python3 bench/train_first_byte.py --root "$PWD" --source "$source" --label "$source" --rounds 3 --results "$BENCH_DIR/first-byte.jsonl"
+    python3 bench/train_first_byte.py --root "$PWD" --source "$source" --label "$source" --rounds 5 --results "$BENCH_DIR/first-byte.jsonl"
   done
   fi
 

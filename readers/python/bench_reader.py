@@ -11,9 +11,9 @@ serves that file into a fresh FIFO with a writer process and reads it to EOF wit
 
 Each run is timed from open() to EOF and must deliver every byte (plain) or every record (readers);
 an untimed first round checks the sha256 of every record. Records/s for ``plain`` is the number of
-records in the file over its time. Prints ONE JSON line: per size, the median records/s and MiB/s of
-each variant (and every run), ``ratio`` = reader / plain and ``ratio_zero_copy``, and, for the 100 KiB
-size, ``pass`` against the target ratio 0.8.
+records in the file over its time. Prints a table of medians, then ONE JSON line (the last line):
+per size, the median records/s and MiB/s of each variant (and every run), ``ratio`` = reader / plain
+and ``ratio_zero_copy``, and, for the 100 KiB size, ``pass`` against the target ratio 0.8.
 
 Writer: ``cat DATA > FIFO`` by default; ``--writer 'CMD'`` runs CMD through /bin/sh with {fifo},
 {data} (the data file) and {dir} (a folder holding only that file) substituted, e.g.
@@ -184,6 +184,11 @@ def main():
     finally:
         if not args.keep and not args.workdir:
             shutil.rmtree(work, ignore_errors=True)
+    print(f"record size  plain readinto rec/s  pipemode reader rec/s  ratio  zero-copy rec/s  ratio  target (medians of {args.rounds})")
+    for e in results:
+        verdict = "" if "target" not in e else f"  {'PASS' if e['pass'] else 'FAIL'} (>= {e['target']}x)"
+        print(f"{e['record_size']:>9} B  {e['plain']['records_per_s']:>20,}  {e['reader']['records_per_s']:>21,}  {e['ratio']:>5.2f}"
+              f"  {e['zero_copy']['records_per_s']:>15,}  {e['ratio_zero_copy']:>5.2f}{verdict}")
     print(json.dumps({"bench": "python-reader", "format": args.format, "python": platform.python_version(),
                       "executable": sys.executable, "crc32c": pipemode.CRC32C_IMPLEMENTATION,
                       "writer": args.writer or "cat {data} > {fifo}", "buffer_size": args.buffer_size,
