@@ -107,7 +107,7 @@ export class S3ShardSink implements ShardSink {
         }
       },
       close: async () => {
-        const { PutObjectCommand } = await import('@aws-sdk/client-s3');
+        const { PutObjectCommand } = await import('../storage/s3/aws-sdk.js');
         const body = Buffer.concat(pieces, length);
         pieces.length = 0;
         const client = await this.#access.client();

@@ -63,6 +63,20 @@ test('many small objects are fetched concurrently, never more than maxRequests a
   assert.equal(store.peakActive, fast.maxRequests);
 });
 
+test('the first GET is alone and at most 1 MiB; then the full window of parts opens', async () => {
+  const MiB = 1024 * KiB;
+  const seen: { start: number; end: number; activeBefore: number }[] = [];
+  const store: MemoryStore = new MemoryStore({ chunkSize: 256 * KiB, onRead: (r) => seen.push({ start: r.start, end: r.end, activeBefore: store.active }) });
+  store.put('big', ramp(20 * MiB, 5));
+  const options: FetchOptions = { ...fast, partSize: 4 * MiB, memoryBudget: 32 * MiB };
+  const { bodies } = await drain(new Prefetcher(await unitsOf(store, ['big'], true), options));
+  assert.ok(bodies[0]?.equals(ramp(20 * MiB, 5)));
+  assert.deepEqual(seen[0], { start: 0, end: MiB, activeBefore: 0 });
+  assert.equal(seen[1]?.activeBefore, 0, 'the second GET starts after the first ended');
+  assert.deepEqual(seen.slice(1).map((r) => r.end - r.start), [4 * MiB, 4 * MiB, 4 * MiB, 4 * MiB, 3 * MiB]);
+  assert.ok(store.peakActive > 1, 'then parts overlap');
+});
+
 test('a paused consumer holds the fetched-ahead bytes under the memory budget', async () => {
   const store = new MemoryStore();
   const keys = Array.from({ length: 20 }, (_, i) => `big${i}`);

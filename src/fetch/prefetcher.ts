@@ -5,7 +5,9 @@
  * Design (after mountpoint-s3's prefetcher):
  * - Objects are cut into parts of `partSize` bytes. Parts are launched strictly in stream order,
  *   each with its own ranged GET (retried and resumed by readRangeWithRetry), at most
- *   `maxRequests` at a time. Many small objects are therefore in flight together.
+ *   `maxRequests` at a time. Many small objects are therefore in flight together. The very first
+ *   part is at most 1 MiB and goes alone, so the first byte arrives as soon as one small GET can
+ *   bring it; the full window opens when it ends.
  * - Memory is reserved when a part is launched (its full length) and released as the consumer
  *   takes its bytes, so fetched-but-undelivered data plus in-flight reservations never exceed
  *   `memoryBudget` (a single part larger than the whole budget is refused up front). The consumer
@@ -74,6 +76,11 @@ export interface UnitData {
 }
 
 const HEAD_LOOKAHEAD_PER_REQUEST = 4;
+/**
+ * The first GET goes alone and small: the consumer's first byte (a trainer's first batch) does not
+ * share the link or the server's disk with a full window of parts. The window opens when it ends.
+ */
+const FIRST_PART = 1024 * 1024;
 
 interface Part {
   readonly unitIndex: number;
@@ -107,6 +114,8 @@ export class Prefetcher implements AsyncIterable<UnitData> {
   #partUnit = 0;
   #partOffset = 0;
   #getsInFlight = 0;
+  /** Whether the first GET has ended (until then it is the only one). */
+  #windowOpen = false;
   /** The unit the consumer is on; HEAD results for it wake the consumer. */
   #consumerUnit = 0;
   #error: PipemodeError | undefined;
@@ -244,7 +253,8 @@ export class Prefetcher implements AsyncIterable<UnitData> {
         continue;
       }
       if (info === undefined) break; // its HEAD is on the way
-      const length = Math.min(partSize, info.size - this.#partOffset);
+      if (!this.#windowOpen && this.#getsInFlight > 0) break;
+      const length = Math.min(this.#windowOpen ? partSize : Math.min(partSize, FIRST_PART), info.size - this.#partOffset);
       if (this.#reserved + length > memoryBudget) break;
       const part: Part = { unitIndex: this.#partUnit, length, chunks: [] };
       this.#parts.push(part);
@@ -290,6 +300,7 @@ export class Prefetcher implements AsyncIterable<UnitData> {
       this.#fail(toPipemodeError(err));
     } finally {
       this.#getsInFlight--;
+      this.#windowOpen = true;
       this.#pump();
     }
   }

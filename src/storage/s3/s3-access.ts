@@ -12,11 +12,8 @@
  */
 import http from 'node:http';
 import https from 'node:https';
-import { S3Client, HeadObjectCommand } from '@aws-sdk/client-s3';
-import { SignatureV4 } from '@smithy/signature-v4';
-import { Hash } from '@smithy/hash-node';
-import { HttpRequest } from '@smithy/protocol-http';
 import { ConfigError } from '../../core/errors.js';
+import { Hash, HeadObjectCommand, HttpRequest, S3Client, SignatureV4 } from './aws-sdk.js';
 import { LeanHttpPool } from './lean-http.js';
 
 export interface S3AccessOptions {

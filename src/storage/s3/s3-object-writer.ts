@@ -3,10 +3,9 @@
  * 4 at a time, so at most ~32 MiB in memory whatever the size), aborted cleanly on failure.
  * Errors come back typed (s3-errors.ts).
  */
-import { DeleteObjectCommand } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
 import type { Readable } from 'node:stream';
 import type { ObjectWriter } from '../object-writer.js';
+import { DeleteObjectCommand, libStorage } from './aws-sdk.js';
 import type { S3Access } from './s3-access.js';
 import { errorFromException } from './s3-errors.js';
 
@@ -24,6 +23,7 @@ export class S3ObjectWriter implements ObjectWriter {
   }
 
   async put(key: string, body: Readable, signal?: AbortSignal): Promise<void> {
+    const { Upload } = libStorage();
     const upload = new Upload({
       client: await this.#access.client(),
       params: { Bucket: this.#bucket, Key: key, Body: body },

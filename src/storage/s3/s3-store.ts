@@ -7,9 +7,9 @@
  */
 import type http from 'node:http';
 import https from 'node:https';
-import { HeadObjectCommand, paginateListObjectsV2 } from '@aws-sdk/client-s3';
 import { AbortedError, StoreProtocolError, TransientStoreError } from '../../core/errors.js';
 import { compareKeys, type ObjectInfo, type ObjectStore } from '../object-store.js';
+import { HeadObjectCommand, paginateListObjectsV2 } from './aws-sdk.js';
 import type { S3Access, SignedGet } from './s3-access.js';
 import { errorFromException, errorFromStatus } from './s3-errors.js';
 
