@@ -9,6 +9,8 @@ import os from 'node:os';
 import koffi from 'koffi';
 
 const F_SETPIPE_SZ = 1031;
+/** Linux's O_CLOEXEC (not in fs.constants). */
+const O_CLOEXEC = 0o2000000;
 const F_GETPIPE_SZ = 1032;
 
 interface Libc {
@@ -17,6 +19,7 @@ interface Libc {
   splice(fdIn: number, offIn: [bigint], fdOut: number, offOut: null, len: number, flags: number): number | bigint;
   poll(fds: [{ fd: number; events: number; revents: number }], nfds: number, timeoutMs: number): number;
   write(fd: number, buf: Uint8Array, len: number): number | bigint;
+  open(path: string, flags: number): number;
 }
 
 let libc: Libc | undefined;
@@ -31,6 +34,7 @@ function load(): Libc {
       splice: lib.func('long splice(int fd_in, _Inout_ int64_t *off_in, int fd_out, void *off_out, size_t len, unsigned int flags)') as Libc['splice'],
       poll: lib.func('int poll(_Inout_ pollfd *fds, unsigned long nfds, int timeout)') as Libc['poll'],
       write: lib.func('long write(int fd, const uint8_t *buf, size_t count)') as Libc['write'],
+      open: lib.func('int open(const char *path, int flags)') as Libc['open'],
     };
   }
   return libc;
@@ -98,4 +102,13 @@ export function setPipeSize(fd: number, bytes: number): number {
   const c = load();
   if (c.fcntl(fd, F_SETPIPE_SZ, bytes) < 0) return c.fcntl(fd, F_GETPIPE_SZ, 0);
   return c.fcntl(fd, F_GETPIPE_SZ, 0);
+}
+
+/**
+ * open(2) with `flags`: the fd, or the errno name when it fails. No exception is made for a
+ * failure: FIFO writers poll with O_NONBLOCK, and ENXIO (no reader yet) is their normal answer.
+ */
+export function openRaw(path: string, flags: number): number | string {
+  const fd = load().open(path, flags | O_CLOEXEC); // as libuv opens every fd: not inherited by children
+  return fd >= 0 ? fd : lastErrno();
 }
