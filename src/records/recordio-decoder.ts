@@ -14,19 +14,15 @@
  * Allocation: a single-part record inside one pushed chunk is returned as a view of the chunk;
  * multi-part records are copied once into a buffer of their total size.
  */
-import { ByteQueue } from './byte-queue.js';
-import { NO_RECORDS, recordFormatError, type DecoderOptions, type RecordDecoder, type RecordFormat } from './record-codec.js';
+import { FramedDecoder } from './framed-decoder.js';
+import { NO_RECORDS, recordFormatError, type DecoderOptions, type RecordFormat } from './record-codec.js';
 import { RECORDIO_CFLAG, RECORDIO_MAGIC, recordioPadLength } from './recordio.js';
 
 const LENGTH_MASK = 2 ** 29 - 1;
 
-export class RecordioDecoder implements RecordDecoder {
+export class RecordioDecoder extends FramedDecoder {
   readonly format: RecordFormat;
   readonly #source: string | undefined;
-  readonly #queue = new ByteQueue();
-  #records = 0;
-  /** An error found after records that push() returned; thrown by the next call. */
-  #failure: Error | undefined;
   /** Stream offset of the queue's first byte. */
   #position = 0;
   /** Payloads of the multi-part record being read, and where it started. */
@@ -36,42 +32,17 @@ export class RecordioDecoder implements RecordDecoder {
 
   /** `format` is 'recordio', or 'protobuf' for RecordIO-framed protobuf (it names the format in errors). */
   constructor(options: DecoderOptions & { readonly format?: 'recordio' | 'protobuf' } = {}) {
+    super();
     this.format = options.format ?? 'recordio';
     this.#source = options.source;
-  }
-
-  /** Start offsets of the records of the last call (reused array). */
-  #starts: number[] = [];
-
-  get starts(): readonly number[] {
-    return this.#starts;
-  }
-
-  get records(): number {
-    return this.#records;
   }
 
   get offset(): number {
     return this.#parts === undefined ? this.#position : this.#recordStart;
   }
 
-  push(chunk: Buffer): readonly Buffer[] {
-    if (this.#failure !== undefined) throw this.#failure;
-    this.#queue.push(chunk);
-    const out: Buffer[] = [];
-    this.#starts = [];
-    try {
-      this.#decode(out);
-    } catch (err) {
-      // the records completed before the fault go out first; the error comes with the next call
-      if (out.length === 0) throw err;
-      this.#failure = err as Error;
-    }
-    return out.length === 0 ? NO_RECORDS : out;
-  }
-
-  #decode(out: Buffer[]): void {
-    const q = this.#queue;
+  protected decode(out: Buffer[]): void {
+    const q = this.queue;
     while (q.length >= 8) {
       const magic = q.uint32LE(0);
       if (magic !== RECORDIO_MAGIC) {
@@ -92,18 +63,16 @@ export class RecordioDecoder implements RecordDecoder {
       const record = this.#part(cflag, payload, partStart);
       if (record !== undefined) {
         out.push(record);
-        this.#starts.push(cflag === RECORDIO_CFLAG.WHOLE ? partStart : this.#recordStart);
+        this.callStarts.push(cflag === RECORDIO_CFLAG.WHOLE ? partStart : this.#recordStart);
       }
     }
   }
 
-  end(): readonly Buffer[] {
-    if (this.#failure !== undefined) throw this.#failure;
-    this.#starts = [];
-    if (this.#queue.length > 0) {
-      const have = this.#queue.length;
+  protected finish(): readonly Buffer[] {
+    if (this.queue.length > 0) {
+      const have = this.queue.length;
       if (have < 8) throw this.#error(this.#position, `the stream ends inside a part header (${have} of 8 bytes)`);
-      const length = this.#queue.uint32LE(4) & LENGTH_MASK;
+      const length = this.queue.uint32LE(4) & LENGTH_MASK;
       const want = 8 + length + recordioPadLength(length);
       throw this.#error(this.#position, `the stream ends inside a part: ${have} of its ${want} bytes (header, ${length} bytes of payload, padding)`);
     }
@@ -126,7 +95,7 @@ export class RecordioDecoder implements RecordDecoder {
   /** Takes one part; returns the record it completes, if any. */
   #part(cflag: number, payload: Buffer, partStart: number): Buffer | undefined {
     if (cflag === RECORDIO_CFLAG.WHOLE) {
-      this.#records++;
+      this.count++;
       return payload;
     }
     if (cflag === RECORDIO_CFLAG.FIRST) {
@@ -141,11 +110,11 @@ export class RecordioDecoder implements RecordDecoder {
     this.#partsLength += payload.length;
     if (cflag === RECORDIO_CFLAG.MIDDLE) return undefined;
     this.#parts = undefined;
-    this.#records++;
+    this.count++;
     return Buffer.concat(parts, this.#partsLength);
   }
 
   #error(offset: number, problem: string): Error {
-    return recordFormatError(this.format, this.#source, this.#records, offset, problem);
+    return recordFormatError(this.format, this.#source, this.count, offset, problem);
   }
 }

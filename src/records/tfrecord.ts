@@ -10,9 +10,9 @@
  * view of it. Spec and test vectors: docs/formats/tfrecord.md.
  */
 import { constants } from 'node:buffer';
-import { ByteQueue } from './byte-queue.js';
 import { crc32c, maskCrc, maskedCrc32c } from './crc32c.js';
-import { NO_RECORDS, recordFormatError, type DecoderOptions, type RecordDecoder, type RecordEncoder } from './record-codec.js';
+import { FramedDecoder } from './framed-decoder.js';
+import { NO_RECORDS, recordFormatError, type DecoderOptions, type RecordEncoder } from './record-codec.js';
 
 /** Bytes before the data (length, its CRC) and after it (the data's CRC). */
 const HEADER = 12;
@@ -44,54 +44,25 @@ export const tfrecordEncoder: RecordEncoder = Object.freeze({
   },
 });
 
-export class TfrecordDecoder implements RecordDecoder {
+export class TfrecordDecoder extends FramedDecoder {
   readonly format = 'tfrecord' as const;
   readonly #source: string | undefined;
-  readonly #queue = new ByteQueue();
   readonly #header = Buffer.alloc(HEADER);
-  #records = 0;
-  /** An error found after records that push() returned; thrown by the next call. */
-  #failure: Error | undefined;
   #position = 0;
   /** Data length of the record whose header was checked, or -1 when the next header is unread. */
   #length = -1;
 
   constructor(options: DecoderOptions = {}) {
+    super();
     this.#source = options.source;
-  }
-
-  #starts: number[] = [];
-
-  /** Start offsets of the records of the last call. */
-  get starts(): readonly number[] {
-    return this.#starts;
-  }
-
-  get records(): number {
-    return this.#records;
   }
 
   get offset(): number {
     return this.#position;
   }
 
-  push(chunk: Buffer): readonly Buffer[] {
-    if (this.#failure !== undefined) throw this.#failure;
-    this.#queue.push(chunk);
-    const out: Buffer[] = [];
-    this.#starts = [];
-    try {
-      this.#decode(out);
-    } catch (err) {
-      // the records completed before the fault go out first; the error comes with the next call
-      if (out.length === 0) throw err;
-      this.#failure = err as Error;
-    }
-    return out.length === 0 ? NO_RECORDS : out;
-  }
-
-  #decode(out: Buffer[]): void {
-    const q = this.#queue;
+  protected decode(out: Buffer[]): void {
+    const q = this.queue;
     for (;;) {
       if (this.#length < 0) {
         if (q.length < HEADER) break;
@@ -107,18 +78,16 @@ export class TfrecordDecoder implements RecordDecoder {
       if (stored !== actual) {
         throw this.#error(`data CRC mismatch: stored 0x${hex(stored)}, computed 0x${hex(actual)} over ${length} bytes`);
       }
-      this.#starts.push(this.#position);
+      this.callStarts.push(this.#position);
       this.#position += HEADER + length + TRAILER;
       this.#length = -1;
-      this.#records++;
+      this.count++;
       out.push(data);
     }
   }
 
-  end(): readonly Buffer[] {
-    if (this.#failure !== undefined) throw this.#failure;
-    this.#starts = [];
-    const have = this.#queue.length;
+  protected finish(): readonly Buffer[] {
+    const have = this.queue.length;
     if (have === 0) return NO_RECORDS;
     if (this.#length < 0) throw this.#error(`the stream ends inside a record header (${have} of ${HEADER} bytes)`);
     throw this.#error(`the stream ends inside a record: ${have} of its ${HEADER + this.#length + TRAILER} bytes`);
@@ -127,7 +96,7 @@ export class TfrecordDecoder implements RecordDecoder {
   /** Checks the header at the front of the queue; returns the data length. */
   #readHeader(): number {
     const h = this.#header;
-    this.#queue.copyTo(h, 0, HEADER);
+    this.queue.copyTo(h, 0, HEADER);
     const stored = h.readUInt32LE(8);
     const actual = maskedCrc32c(h.subarray(0, 8));
     if (stored !== actual) {
@@ -142,7 +111,7 @@ export class TfrecordDecoder implements RecordDecoder {
   }
 
   #error(problem: string): ReturnType<typeof recordFormatError> {
-    return recordFormatError('tfrecord', this.#source, this.#records, this.#position, problem);
+    return recordFormatError('tfrecord', this.#source, this.count, this.#position, problem);
   }
 }
 
