@@ -32,13 +32,7 @@ BUCKET=bench
 
 say() { echo "fastfile: $*" >&2; }
 
-install_if_missing() { # COMMAND DEBIAN-PACKAGE
-  command -v "$1" >/dev/null && return 0
-  [[ $(id -u) == 0 ]] || { say "$1 is missing (sudo apt-get install $2)"; exit 1; }
-  say "installing $2"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$2" >/dev/null
-}
+source bench/lib.sh
 
 [[ -e /dev/fuse ]] || { say "no /dev/fuse: FUSE mounts cannot be benchmarked here"; exit 0; }
 [[ $(id -u) == 0 ]] || { say "mounting FUSE needs root: skipped"; exit 0; }
@@ -47,19 +41,8 @@ install_if_missing rclone rclone
 [[ -f dist/src/mount/mount-channel.js ]] || npx tsc -p .
 
 # the S3 server: bench/run.sh's, or one of our own
-if [[ -z ${AWS_ENDPOINT_URL_S3:-} ]]; then
-  export S3_SERVER_DIR=${BENCH_S3_SERVER_DIR:-/tmp/pipemode-bench-rgw} OSD_STORE=bluestore
-  trap 'scripts/s3-server.sh stop || true' EXIT
-  say "starting Ceph RGW in $S3_SERVER_DIR"
-  eval "$(scripts/s3-server.sh start | grep '^S3_')"
-  export AWS_ENDPOINT_URL_S3=$S3_ENDPOINT AWS_ACCESS_KEY_ID=$S3_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$S3_SECRET_KEY AWS_REGION=$S3_REGION
-  export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
-  unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL
-fi
-export RCLONE_CONFIG_BENCH_TYPE=s3 RCLONE_CONFIG_BENCH_PROVIDER=Ceph \
-  RCLONE_CONFIG_BENCH_ENDPOINT=$AWS_ENDPOINT_URL_S3 RCLONE_CONFIG_BENCH_REGION=${AWS_REGION:-us-east-1} \
-  RCLONE_CONFIG_BENCH_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY \
-  RCLONE_CONFIG_BENCH_FORCE_PATH_STYLE=true RCLONE_CONFIG_BENCH_ENV_AUTH=false
+[[ -n ${AWS_ENDPOINT_URL_S3:-} ]] || start_s3
+export_rclone_remote
 S3_SERVER_DIR=${S3_SERVER_DIR:-/tmp/pipemode-bench-rgw}
 
 # rclone 1.60 trips over AWS_CA_BUNDLE (as bench/harness.py notes)

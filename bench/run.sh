@@ -40,39 +40,11 @@ PREFIX=data/
 
 say() { echo "bench: $*" >&2; }
 
-install_if_missing() { # COMMAND DEBIAN-PACKAGE
-  command -v "$1" >/dev/null && return 0
-  [[ $(id -u) == 0 ]] || { say "$1 is missing (sudo apt-get install $2)"; exit 1; }
-  say "installing $2"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$2" >/dev/null
-}
+source bench/lib.sh
 
 build_reader() {
   mkdir -p "$BENCH_DIR/bin"
   gcc -O2 -Wall -Wextra -o "$BENCH_DIR/bin/fiforead" bench/fiforead.c
-}
-
-stop_s3() {
-  say "stopping the S3 server"
-  scripts/s3-server.sh stop || true
-}
-
-# Starts Ceph RGW (bluestore: data on disk, not 2x in RAM) and points the AWS SDK and rclone at it.
-start_s3() {
-  export S3_SERVER_DIR=${BENCH_S3_SERVER_DIR:-/tmp/pipemode-bench-rgw} OSD_STORE=bluestore
-  trap stop_s3 EXIT
-  say "starting Ceph RGW in $S3_SERVER_DIR"
-  eval "$(scripts/s3-server.sh start | grep '^S3_')"
-  export AWS_ENDPOINT_URL_S3=$S3_ENDPOINT AWS_ACCESS_KEY_ID=$S3_ACCESS_KEY \
-    AWS_SECRET_ACCESS_KEY=$S3_SECRET_KEY AWS_REGION=$S3_REGION
-  # no developer profile or config may leak into the measurement
-  export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
-  unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL
-  export RCLONE_CONFIG_BENCH_TYPE=s3 RCLONE_CONFIG_BENCH_PROVIDER=Ceph \
-    RCLONE_CONFIG_BENCH_ENDPOINT=$S3_ENDPOINT RCLONE_CONFIG_BENCH_REGION=$S3_REGION \
-    RCLONE_CONFIG_BENCH_ACCESS_KEY_ID=$S3_ACCESS_KEY RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY=$S3_SECRET_KEY \
-    RCLONE_CONFIG_BENCH_FORCE_PATH_STYLE=true RCLONE_CONFIG_BENCH_ENV_AUTH=false
 }
 
 upload() {
@@ -91,6 +63,7 @@ main() {
   local s3_args=()
   if [[ $BENCH_S3 != 0 ]]; then
     start_s3
+    export_rclone_remote
     upload
     s3_args=(--s3-url "s3://$BUCKET/$PREFIX" --rclone-path "bench:$BUCKET/$PREFIX"
       --server-pid-dir "$S3_SERVER_DIR/run")
