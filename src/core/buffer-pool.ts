@@ -1,5 +1,5 @@
 /**
- * Reusable I/O buffers. Reading a local file into a fresh 1 MiB Buffer per read costs more than
+ * Reusable I/O buffers. Reading a local file into a fresh 2 MiB Buffer per read costs more than
  * the read itself: every new ArrayBuffer is fresh memory (page faults) and external memory that
  * drives V8's garbage collector (a profile of `pipemode cat` showed GC as the top cost). So the
  * file store reads into pooled buffers, and the pipe writer hands each one back once the kernel
@@ -7,7 +7,7 @@
  * garbage-collected; the pool only recycles what is returned, and holds at most `maxFree`.
  */
 
-export class BufferPool {
+class BufferPool {
   readonly size: number;
   readonly #maxFree: number;
   readonly #free: Buffer[] = [];
@@ -42,5 +42,5 @@ export class BufferPool {
   }
 }
 
-/** Pool of 1 MiB read buffers shared by the file store and the pipe writer. */
+/** Pool of 2 MiB read buffers shared by the file store, the lean HTTP client and the pipe writer. */
 export const ioBuffers = new BufferPool(2 << 20, 128);

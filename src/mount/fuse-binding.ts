@@ -1,6 +1,7 @@
 /**
  * FUSE from Node: the `fuse-native` binding (N-API, prebuilt, ships its own libfuse 2.9, so no
- * system FUSE package is needed) plus the pieces it lacks, bound from libc through koffi:
+ * system FUSE package is needed) plus the pieces it lacks, bound from libc through koffi
+ * (pipe/libc.ts):
  *
  * - Unmounting without fusermount. fuse-native unmounts by running `fusermount -uz`, which is not
  *   installed here (and need not be); pipemode calls umount2(MNT_DETACH) itself, on a libuv worker
@@ -17,10 +18,9 @@
  */
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
-import os from 'node:os';
 import path from 'node:path';
-import koffi from 'koffi';
 import { MountError } from '../core/errors.js';
+import { umount2 } from '../pipe/libc.js';
 
 /** The part of fuse-native's class that pipemode uses. */
 export interface FuseInstance {
@@ -37,33 +37,9 @@ export interface FuseConstructor {
 
 const MNT_DETACH = 2;
 
-interface Libc {
-  umount2: ((target: string, flags: number) => number) & {
-    async(target: string, flags: number, cb: (err: unknown, result: number) => void): void;
-  };
-}
-
-let libc: Libc | undefined;
-
-function loadLibc(): Libc {
-  libc ??= { umount2: koffi.load('libc.so.6').func('int umount2(const char *target, int flags)') as Libc['umount2'] };
-  return libc;
-}
-
-function errnoName(errno: number): string {
-  for (const [name, n] of Object.entries(os.constants.errno)) if (n === errno) return name;
-  return `E${errno}`;
-}
-
 /** umount2(dir, MNT_DETACH) on a worker thread; resolves to undefined or the errno name. */
 export function detach(dir: string): Promise<string | undefined> {
-  const { umount2 } = loadLibc();
-  return new Promise((resolve) => {
-    umount2.async(dir, MNT_DETACH, (err, result) => {
-      if (err !== null && err !== undefined) resolve(err instanceof Error ? err.message : 'umount2 call failed');
-      else resolve(result === 0 ? undefined : errnoName(koffi.errno()));
-    });
-  });
+  return umount2(dir, MNT_DETACH);
 }
 
 let fuse: FuseConstructor | undefined;

@@ -120,16 +120,9 @@ export class RangePart {
     try {
       giveBack = await ctx.slots.acquire(priority, signal);
       ctx.stats.getRequests++;
-      for await (let chunk of readRangeWithRetry(store, info, this.start, this.end, ctx.retry, signal, () => ctx.stats.retries++)) {
+      for await (const chunk of readRangeWithRetry(store, info, this.start, this.end, ctx.retry, signal, () => ctx.stats.retries++)) {
         if (this.#freed) return;
         ctx.stats.bytesFetched += chunk.length;
-        if (ioBuffers.owns(chunk) && chunk.length * 2 < ioBuffers.size) {
-          // a small read in a pooled 2 MiB buffer (local files): keep only what it holds
-          const exact = Buffer.allocUnsafeSlow(chunk.length);
-          chunk.copy(exact);
-          ioBuffers.release(chunk);
-          chunk = exact;
-        }
         collector.push(chunk);
       }
     } catch (err) {

@@ -7,6 +7,7 @@
  */
 import { FileStore } from '../storage/file/file-store.js';
 import type { FetchStats } from '../fetch/prefetcher.js';
+import type { Unit } from '../manifest/unit.js';
 import type { ChannelStream, EpochBytes, Split } from '../stream/channel-stream.js';
 import { spliceToPipe, type SpliceSegment } from './splice-writer.js';
 import { writeToPipe, type WriteHooks, type WriteResult } from './pipe-writer.js';
@@ -16,12 +17,13 @@ export type EpochSource =
   | { readonly kind: 'stream'; readonly bytes: EpochBytes };
 
 /** The epoch's units as splice segments, or undefined when some unit needs the fetch path. */
-export function spliceSegments(stream: ChannelStream, epoch: number, split?: Split): SpliceSegment[] | undefined {
+function spliceSegments(stream: ChannelStream, units: readonly Unit[]): SpliceSegment[] | undefined {
+  if (stream.spec.compression !== 'None') return undefined;
   const segments: SpliceSegment[] = [];
-  for (const unit of stream.unitsOf(epoch, split)) {
+  for (const unit of units) {
     if (unit.kind === 'inline') {
       segments.push({ kind: 'bytes', data: unit.bytes });
-    } else if (unit.store instanceof FileStore && stream.spec.compression === 'None') {
+    } else if (unit.store instanceof FileStore) {
       segments.push({ kind: 'file', path: `/${unit.key}`, uri: unit.store.uriOf(unit.key), version: unit.info?.etag, size: unit.info?.size });
     } else {
       return undefined;
@@ -31,9 +33,10 @@ export function spliceSegments(stream: ChannelStream, epoch: number, split?: Spl
 }
 
 export function openEpoch(stream: ChannelStream, epoch: number, zeroCopy: boolean, signal?: AbortSignal, split?: Split): EpochSource {
-  const segments = zeroCopy ? spliceSegments(stream, epoch, split) : undefined;
+  const units = stream.unitsOf(epoch, split);
+  const segments = zeroCopy ? spliceSegments(stream, units) : undefined;
   if (segments !== undefined) return { kind: 'splice', segments, recordio: stream.spec.recordWrapper === 'RecordIO', stats: stream.stats };
-  return { kind: 'stream', bytes: stream.epoch(epoch, signal, split) };
+  return { kind: 'stream', bytes: stream.epoch(epoch, signal, split, units) };
 }
 
 /** Writes the epoch into the pipe `fd` (owned and closed here). */

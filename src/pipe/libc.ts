@@ -2,7 +2,8 @@
  * The libc calls Node lacks: mkfifo(3) (no fs.mkfifo; spawning mkfifo(1) costs ~2 ms),
  * fcntl(F_SETPIPE_SZ), which enlarges a pipe's buffer from 64 KiB to 1 MiB — the biggest single
  * throughput lever measured (node-dataplane.md §1: 1.3 → 3.9 GiB/s) — and splice(2) with poll(2)
- * and write(2) for the zero-copy file → pipe path (splice-worker.ts). Bound through koffi, whose
+ * and write(2) for the zero-copy file → pipe path (splice-worker.ts), and umount2(2) for FUSE
+ * mounts (mount/fuse-binding.ts). Bound through koffi, whose
  * npm package ships prebuilt binaries (no compiler at install).
  */
 import os from 'node:os';
@@ -11,7 +12,6 @@ import koffi from 'koffi';
 const F_SETPIPE_SZ = 1031;
 /** Linux's O_CLOEXEC (not in fs.constants). */
 const O_CLOEXEC = 0o2000000;
-const F_GETPIPE_SZ = 1032;
 
 interface Libc {
   mkfifo(path: string, mode: number): number;
@@ -20,6 +20,9 @@ interface Libc {
   poll(fds: [{ fd: number; events: number; revents: number }], nfds: number, timeoutMs: number): number;
   write(fd: number, buf: Uint8Array, len: number): number | bigint;
   open(path: string, flags: number): number;
+  umount2: ((target: string, flags: number) => number) & {
+    async(target: string, flags: number, cb: (err: unknown, result: number) => void): void;
+  };
 }
 
 let libc: Libc | undefined;
@@ -35,6 +38,7 @@ function load(): Libc {
       poll: lib.func('int poll(_Inout_ pollfd *fds, unsigned long nfds, int timeout)') as Libc['poll'],
       write: lib.func('long write(int fd, const uint8_t *buf, size_t count)') as Libc['write'],
       open: lib.func('int open(const char *path, int flags)') as Libc['open'],
+      umount2: lib.func('int umount2(const char *target, int flags)') as Libc['umount2'],
     };
   }
   return libc;
@@ -95,13 +99,11 @@ export function mkfifo(path: string, mode: number): void {
 }
 
 /**
- * Asks for a pipe buffer of `bytes` and returns the size the kernel granted. The kernel caps it
- * at /proc/sys/fs/pipe-max-size for unprivileged users; if it refuses, the old size stays.
+ * Asks for a pipe buffer of `bytes`, best effort. The kernel caps it at
+ * /proc/sys/fs/pipe-max-size for unprivileged users; if it refuses, the old size stays.
  */
-export function setPipeSize(fd: number, bytes: number): number {
-  const c = load();
-  if (c.fcntl(fd, F_SETPIPE_SZ, bytes) < 0) return c.fcntl(fd, F_GETPIPE_SZ, 0);
-  return c.fcntl(fd, F_GETPIPE_SZ, 0);
+export function setPipeSize(fd: number, bytes: number): void {
+  load().fcntl(fd, F_SETPIPE_SZ, bytes);
 }
 
 /**
@@ -111,4 +113,19 @@ export function setPipeSize(fd: number, bytes: number): number {
 export function openRaw(path: string, flags: number): number | string {
   const fd = load().open(path, flags | O_CLOEXEC); // as libuv opens every fd: not inherited by children
   return fd >= 0 ? fd : lastErrno();
+}
+
+/**
+ * umount2(2) on a libuv worker thread (the kernel may send a FUSE file system a last request
+ * while unmounting, which the main thread must be free to answer). Resolves to undefined, or the
+ * errno name (or the binding's message if the call itself failed).
+ */
+export function umount2(target: string, flags: number): Promise<string | undefined> {
+  const { umount2: call } = load();
+  return new Promise((resolve) => {
+    call.async(target, flags, (err, result) => {
+      if (err !== null && err !== undefined) resolve(err instanceof Error ? err.message : 'umount2 call failed');
+      else resolve(result === 0 ? undefined : lastErrno());
+    });
+  });
 }

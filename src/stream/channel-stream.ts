@@ -98,12 +98,13 @@ export class ChannelStream {
 
   /**
    * The framed bytes of one epoch. Fetching starts at once, so data is ready when a reader
-   * arrives; `close()` (or `signal`) stops it whether or not iteration has begun.
+   * arrives; `close()` (or `signal`) stops it whether or not iteration has begun. `units`, if
+   * given, must be `unitsOf(epoch, split)` (a caller that already planned the epoch passes it on).
    */
-  epoch(epoch: number, signal?: AbortSignal, split: Split = WHOLE): EpochBytes {
+  epoch(epoch: number, signal?: AbortSignal, split: Split = WHOLE, units: readonly Unit[] = this.unitsOf(epoch, split)): EpochBytes {
     // the parts of a split channel share its memory budget
     const fetch = split.count === 1 ? this.#fetch : { ...this.#fetch, memoryBudget: Math.max(this.#fetch.partSize, Math.floor(this.#fetch.memoryBudget / split.count)) };
-    const prefetcher = new Prefetcher(this.unitsOf(epoch, split), fetch, this.stats, signal);
+    const prefetcher = new Prefetcher(units, fetch, this.stats, signal);
     const framed = frameUnits(prefetcher, {
       compression: this.spec.compression,
       recordWrapper: this.spec.recordWrapper,

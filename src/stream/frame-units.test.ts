@@ -4,6 +4,7 @@ import zlib from 'node:zlib';
 import { MemoryStore, ramp } from '../storage/memory/memory-store.js';
 import { Prefetcher, type FetchOptions, type UnitData } from '../fetch/prefetcher.js';
 import type { Unit } from '../manifest/unit.js';
+import { frame } from '../../test/helpers/recordio.js';
 import { frameUnits, type FramingOptions } from './frame-units.js';
 
 const fetch: FetchOptions = { partSize: 64 * 1024, maxRequests: 4, memoryBudget: 1 << 20, retry: { maxAttempts: 2, baseDelayMs: 1, maxDelayMs: 1 } };
@@ -18,13 +19,6 @@ async function framed(bodies: Buffer[], options: Partial<FramingOptions>): Promi
   return Buffer.concat(out);
 }
 
-function recordio(payload: Buffer): Buffer {
-  const header = Buffer.alloc(8);
-  header.writeUInt32LE(0xced7230a, 0);
-  header.writeUInt32LE(payload.length, 4);
-  return Buffer.concat([header, payload, Buffer.alloc((4 - (payload.length % 4)) % 4)]);
-}
-
 const bodies = [ramp(100_000, 1), Buffer.alloc(0), Buffer.from('abc'), ramp(5, 2), Buffer.from('abcd')];
 
 test('no compression, no wrapper: objects are concatenated byte for byte', async () => {
@@ -32,7 +26,7 @@ test('no compression, no wrapper: objects are concatenated byte for byte', async
 });
 
 test('RecordIO wraps each object in one single-part record (empty objects too)', async () => {
-  assert.ok((await framed(bodies, { recordWrapper: 'RecordIO' })).equals(Buffer.concat(bodies.map(recordio))));
+  assert.ok((await framed(bodies, { recordWrapper: 'RecordIO' })).equals(Buffer.concat(bodies.map(frame))));
 });
 
 test('the RecordIO test vectors of pipe-mode-contract.md §5.5', async () => {
@@ -49,7 +43,7 @@ test('Gzip inflates each object, including multi-member files and empty objects'
 
 test('Gzip + RecordIO: inflate, then wrap', async () => {
   const out = await framed([zlib.gzipSync(Buffer.from('hello')), zlib.gzipSync(ramp(90_001))], { compression: 'Gzip', recordWrapper: 'RecordIO' });
-  assert.ok(out.equals(Buffer.concat([recordio(Buffer.from('hello')), recordio(ramp(90_001))])));
+  assert.ok(out.equals(Buffer.concat([frame(Buffer.from('hello')), frame(ramp(90_001))])));
 });
 
 test('corrupt or truncated gzip fails with PM_ERR_GZIP naming the object', async () => {

@@ -78,17 +78,26 @@ async function* frameUnit(data: UnitData, options: FramingOptions): AsyncGenerat
       return;
     }
     if (data.size > RECORDIO_MAX_LENGTH) throw tooLargeForRecordIO(describeUnit(data.unit), data.size);
-    let pending: Buffer[] = [recordioHeader(data.size)];
+    // the header goes out with the first batch of data and the padding with the batch that
+    // completes it (batches are handed over, so they are extended in place): one write per batch
+    const padding = recordioPadding(data.size);
+    let header: Buffer | undefined = recordioHeader(data.size);
+    let padded = padding.length === 0;
+    let seen = 0;
     for await (const batch of data.chunks) {
-      if (pending.length > 0) {
-        pending.push(...batch);
-        yield pending;
-        pending = [];
-      } else {
-        yield batch;
+      for (const b of batch) seen += b.length;
+      if (header !== undefined) {
+        batch.unshift(header);
+        header = undefined;
       }
+      if (!padded && seen >= data.size) {
+        batch.push(padding);
+        padded = true;
+      }
+      yield batch;
     }
-    yield [...pending, recordioPadding(data.size)].filter((b) => b.length > 0);
+    if (header !== undefined) yield padded ? [header] : [header, padding];
+    else if (!padded) yield [padding];
     return;
   }
   if (!wrap) {

@@ -4,7 +4,9 @@
  * follows symlinks (once per real directory, so cycles end) and sorts by UTF-8 bytes like S3.
  * Directories themselves are never objects (S3's zero-byte "folder/" markers are skipped too).
  *
- * Reads go into pooled 1 MiB buffers (core/buffer-pool.ts) that the pipe writer recycles.
+ * Reads go into pooled 2 MiB buffers (core/buffer-pool.ts) that the pipe writer recycles; a read
+ * of less than half a pooled buffer (a small file, or a file's tail) goes into an exact-size
+ * buffer instead, so that a queued small file holds only its own size, not a whole pooled buffer.
  * A file's version token is inode:size:mtime; a read checks it with fstat and fails with
  * ObjectChangedError if the file was replaced, resized or touched since it was listed.
  */
@@ -108,7 +110,7 @@ export class FileStore implements ObjectStore {
       while (position < end) {
         throwIfAborted(signal);
         const want = Math.min(ioBuffers.size, end - position);
-        const buffer = ioBuffers.acquire();
+        const buffer = want * 2 < ioBuffers.size ? Buffer.allocUnsafeSlow(want) : ioBuffers.acquire();
         const { bytesRead } = await fh.read(buffer, 0, want, position);
         if (bytesRead === 0) {
           throw new ObjectChangedError(`${uri} ended at byte ${position}, expected ${end} (file truncated while reading)`, { uri, offset: position });

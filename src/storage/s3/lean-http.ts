@@ -1,7 +1,7 @@
 /**
  * A minimal HTTP/1.1 GET client for the hot path of plain-http S3 endpoints (Ceph RGW, MinIO on
  * a private network, a local gateway): keep-alive connections over net.Socket whose `onread`
- * option makes the kernel copy response bodies straight into pooled 1 MiB buffers. node:http
+ * option makes the kernel copy response bodies straight into pooled 2 MiB buffers. node:http
  * allocates a fresh 64 KiB ArrayBuffer per socket read and parses in JS; measured on a 2-core
  * loopback against Ceph RGW it cost ~2.5 CPU-s/GiB, this path ~0.6 (about what rclone costs), so
  * the same cores can serve the store, pipemode and the trainer.
@@ -21,8 +21,6 @@ import { AbortedError, StoreProtocolError, TransientStoreError, PipemodeError } 
 import { ioBuffers } from '../../core/buffer-pool.js';
 
 export interface LeanRequest {
-  readonly hostname: string;
-  readonly port: number;
   /** Request target, already encoded. */
   readonly path: string;
   readonly headers: Readonly<Record<string, string>>;
@@ -69,7 +67,6 @@ class Connection {
   reused = false;
   /** Whether any byte of a response arrived on this connection during the current request. */
   answered = false;
-  closed = false;
   /** The server asked to close, or the response could not be delimited: no reuse. */
   #closeAfter = false;
   #timeoutMs = 0;
@@ -87,7 +84,6 @@ class Connection {
       this.socket.destroy();
     });
     this.socket.on('close', () => {
-      this.closed = true;
       this.#fail(new TransientStoreError(`connection to ${host}:${port} closed${this.pending?.head ? ' mid-body' : ' before a response'}`));
       onClose(this);
     });
@@ -214,7 +210,7 @@ class Connection {
 
   /** Whether the connection can carry another request. */
   get reusable(): boolean {
-    return !this.closed && !this.#closeAfter && !this.socket.destroyed;
+    return !this.#closeAfter && !this.socket.destroyed;
   }
 
   /** Sends a GET and yields its body, in order, as pooled or exact-size buffers. */

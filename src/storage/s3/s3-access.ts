@@ -10,7 +10,6 @@
  * "us-east-1". Checksums are computed or validated only WHEN_REQUIRED: non-AWS stores reject or
  * corrupt the SDK's default aws-chunked uploads, and its JS CRC32C costs 6 CPU-s per GiB.
  */
-import http from 'node:http';
 import https from 'node:https';
 import { ConfigError } from '../../core/errors.js';
 import { Hash, HeadObjectCommand, HttpRequest, S3Client, SignatureV4 } from './aws-sdk.js';
@@ -35,14 +34,18 @@ interface BucketBase {
   readonly pathPrefix: string;
 }
 
-/** What node:http needs to send a signed GET; `path` is sent verbatim (no dot-segment folding). */
+/**
+ * A signed GET, as s3-store.ts sends it: through the lean client (lean-http.ts) for http://, or
+ * node:https with `agent` for https://. `path` is sent verbatim (no dot-segment folding).
+ */
 export interface SignedGet {
   readonly protocol: string;
   readonly hostname: string;
   readonly port: number | undefined;
   readonly path: string;
   readonly headers: Record<string, string>;
-  readonly agent: http.Agent;
+  /** The keep-alive agent for https:// GETs (unused for http://). */
+  readonly agent: https.Agent;
 }
 
 /** Encodes a key for an S3 request path: every byte but unreserved characters and "/". */
@@ -62,7 +65,6 @@ class ResolvedRequest extends Error {
 export class S3Access {
   readonly #options: S3AccessOptions;
   #setup: Promise<{ client: S3Client; signer: SignatureV4 }> | undefined;
-  readonly #httpAgent: http.Agent;
   readonly #httpsAgent: https.Agent;
   readonly #bases = new Map<string, Promise<BucketBase>>();
   readonly #leanPools = new Map<string, LeanHttpPool>();
@@ -70,7 +72,6 @@ export class S3Access {
   constructor(options: S3AccessOptions = {}) {
     this.#options = options;
     const maxSockets = options.maxSockets ?? 64;
-    this.#httpAgent = new http.Agent({ keepAlive: true, maxSockets, scheduling: 'lifo' });
     this.#httpsAgent = new https.Agent({ keepAlive: true, maxSockets, scheduling: 'lifo' });
   }
 
@@ -165,7 +166,7 @@ export class S3Access {
       port: base.port,
       path: request.path,
       headers: signed.headers,
-      agent: base.protocol === 'https:' ? this.#httpsAgent : this.#httpAgent,
+      agent: this.#httpsAgent,
     };
   }
 
@@ -183,7 +184,6 @@ export class S3Access {
   destroy(): void {
     for (const pool of this.#leanPools.values()) pool.destroy();
     void this.#setup?.then(({ client }) => client.destroy(), () => {});
-    this.#httpAgent.destroy();
     this.#httpsAgent.destroy();
   }
 }

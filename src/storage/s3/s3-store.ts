@@ -111,7 +111,7 @@ export class S3Store implements ObjectStore {
     try {
       if (get.protocol === 'http:') {
         const pool = this.#access.leanPool(get.hostname, get.port ?? 80);
-        yield* pool.get({ hostname: get.hostname, port: get.port ?? 80, path: get.path, headers: get.headers }, (head, errorBody) => {
+        yield* pool.get({ path: get.path, headers: get.headers }, (head, errorBody) => {
           check(head.status, (name) => head.headers.get(name), errorBody);
           return end - start;
         }, this.#idleTimeoutMs, signal);
