@@ -56,3 +56,8 @@ export function formatSourceUri(uri: SourceUri): string {
 export function appendToKey(uri: SourceUri, suffix: string): SourceUri {
   return { ...uri, key: uri.key + suffix };
 }
+
+/** `uri` as a folder prefix: its key with a trailing "/" (an empty key, a bucket or root, stays as it is). */
+export function asFolder(uri: SourceUri): SourceUri {
+  return uri.key === '' || uri.key.endsWith('/') ? uri : appendToKey(uri, '/');
+}

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { createLogger, type LogLevel } from '../core/log.js';
 import { isPipemodeError } from '../core/errors.js';
+import { DEFAULT_JOBS_DIR } from '../runner/job-status.js';
 import type { CatFlags } from './commands/cat.js';
 import type { ConvertFlags } from './commands/convert.js';
 import type { InspectFlags } from './commands/inspect.js';
@@ -93,7 +94,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     .argument('<job>', 'CreateTrainingJob request, JSON or YAML')
     .argument('[command...]', 'the training command, after "--" (default: AlgorithmSpecification.ContainerEntrypoint + ContainerArguments)')
     .option('--base-dir <dir>', 'base dir of the host run here, e.g. /opt/ml (default: <jobs-dir>/<job>/algo-<i>)')
-    .option('--jobs-dir <dir>', 'where job folders go', '.pipemode/jobs')
+    .option('--jobs-dir <dir>', 'where job folders go', DEFAULT_JOBS_DIR)
     .option('--hosts <n>', 'run N hosts here (algo-1 … algo-N; default: ResourceConfig.InstanceCount)')
     .option('--host-rank <i>', 'run only host I (0-based) of a job spread over machines')
     .option('--host-count <n>', 'number of hosts of a job spread over machines')
@@ -108,7 +109,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   program.command('describe')
     .description('print a job\'s record (like DescribeTrainingJob) as JSON')
     .argument('<job>', 'job name (looked up in --jobs-dir) or job folder')
-    .option('--jobs-dir <dir>', 'where job folders are', '.pipemode/jobs')
+    .option('--jobs-dir <dir>', 'where job folders are', DEFAULT_JOBS_DIR)
     .action(async (job: string, flags: { jobsDir?: string }) => {
       const { describeCommand } = await import('./commands/describe.js');
       describeCommand(job, flags);

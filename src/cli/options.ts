@@ -116,7 +116,8 @@ export function intFlag(text: string | undefined, flag: string, min: number, max
   return n;
 }
 
-function sizeFlag(text: string | undefined, flag: string): number | undefined {
+/** A byte-size flag (64MiB, 8M, 1024); undefined when not given. */
+export function sizeFlag(text: string | undefined, flag: string): number | undefined {
   if (text === undefined) return undefined;
   const n = parseByteSize(text);
   if (n === undefined) throw new ConfigError(`${flag} must be a byte size such as 64MiB or 8M, got "${text}"`, { field: flag });

@@ -14,12 +14,14 @@
  * stay, the one in progress is dropped.
  */
 import { constants } from 'node:buffer';
-import { parseSourceUri, formatSourceUri, type SourceUri } from '../channel/source-uri.js';
-import { ConfigError, EmptySourceError, RecordTooLargeError } from '../core/errors.js';
+import { asFolder, parseSourceUri, formatSourceUri, type SourceUri } from '../channel/source-uri.js';
+import { ConfigError, RecordTooLargeError } from '../core/errors.js';
 import { formatBytes } from '../core/byte-size.js';
 import type { Logger } from '../core/log.js';
 import { silentLogger } from '../core/log.js';
 import { readRangeWithRetry, type RetryPolicy } from '../fetch/retry.js';
+import { itemsFromPrefix } from '../manifest/from-prefix.js';
+import type { ObjectUnit } from '../manifest/unit.js';
 import { LinesDecoder } from '../records/lines.js';
 import type { RecordFormat } from '../records/record-codec.js';
 import { recordEncoderFor, SHARD_EXTENSION } from '../records/record-format.js';
@@ -51,8 +53,6 @@ export interface ConvertOptions {
   /** CSV: skip the first line of every file. */
   readonly header: boolean;
   readonly retry: RetryPolicy;
-  /** S3 endpoint for an s3:// destination (default: the SDK's configuration). */
-  readonly endpoint?: string | undefined;
   readonly signal?: AbortSignal | undefined;
   readonly log?: Logger;
 }
@@ -71,34 +71,22 @@ export function inferInput(keys: readonly string[]): ConvertInput {
   return 'files';
 }
 
-/** The destination as a folder-like prefix (ending in "/"). */
-function destination(text: string): SourceUri {
-  const uri = parseSourceUri(text);
-  return uri.key === '' || uri.key.endsWith('/') ? uri : { ...uri, key: `${uri.key}/` };
-}
-
+/** The objects under the prefix, in key order (S3Prefix semantics: folder markers skipped, none is an error). */
 async function listSource(store: ObjectStore, prefix: string, signal: AbortSignal | undefined): Promise<ObjectInfo[]> {
-  const objects: ObjectInfo[] = [];
-  for await (const info of store.list(prefix, signal)) {
-    if (info.size === 0 && info.key.endsWith('/')) continue; // folder marker
-    objects.push(info);
-  }
-  if (objects.length === 0) throw new EmptySourceError(`no objects match the prefix ${store.uriOf(prefix)}`, { uri: store.uriOf(prefix) });
-  return objects;
+  return (await itemsFromPrefix(store, prefix, signal)).map(([unit]) => (unit as ObjectUnit).info as ObjectInfo);
 }
 
-async function sinkFor(dest: SourceUri, endpoint: string | undefined, retry: RetryPolicy): Promise<{ sink: ShardSink; close: () => void }> {
-  if (dest.kind === 'file') return { sink: new LocalShardSink(`/${dest.key}`), close: () => {} };
-  const { S3Access } = await import('../storage/s3/s3-access.js');
-  const access = new S3Access({ endpoint });
-  return { sink: new S3ShardSink(access, dest.bucket, dest.key, retry), close: () => access.destroy() };
+/** Where the shards go; an S3 sink shares the S3Access of `stores` (closed with them). */
+async function sinkFor(dest: SourceUri, stores: Stores, retry: RetryPolicy): Promise<ShardSink> {
+  if (dest.kind === 'file') return new LocalShardSink(`/${dest.key}`);
+  return new S3ShardSink(await stores.s3Access(), dest.bucket, dest.key, retry);
 }
 
 export async function convertDataset(options: ConvertOptions, stores: Stores): Promise<ConvertResult> {
   const log = options.log ?? silentLogger;
   const { signal, retry } = options;
   const source = parseSourceUri(options.source);
-  const dest = destination(options.dest);
+  const dest = asFolder(parseSourceUri(options.dest));
   const sameStore = source.kind === dest.kind && (source.kind === 'file' || (dest.kind === 's3' && source.bucket === dest.bucket));
   if (sameStore && dest.key.startsWith(source.key)) {
     throw new ConfigError(`the destination ${formatSourceUri(dest)} lies under the source prefix ${formatSourceUri(source)}: a later run would read these shards as input`, { field: 'DEST' });
@@ -114,7 +102,7 @@ export async function convertDataset(options: ConvertOptions, stores: Stores): P
   }
   log.info(`${formatSourceUri(source)}: ${objects.length} objects, read as ${from}, written as ${options.to} shards of up to ${formatBytes(options.shardSize)}`);
 
-  const { sink, close } = await sinkFor(dest, options.endpoint, retry);
+  const sink = await sinkFor(dest, stores, retry);
   const writer = new ShardWriter(sink, recordEncoderFor(options.to), options.shardSize, SHARD_EXTENSION[options.to], (s) => {
     log.info(`${s.uri}: ${s.records} records, ${s.bytes} bytes`);
   });
@@ -144,8 +132,6 @@ export async function convertDataset(options: ConvertOptions, stores: Stores): P
   } catch (err) {
     await writer.abort();
     throw err;
-  } finally {
-    close();
   }
 }
 

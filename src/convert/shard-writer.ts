@@ -38,10 +38,6 @@ export class ShardWriter {
     this.#onShard = onShard;
   }
 
-  get records(): number {
-    return this.shards.reduce((n, s) => n + s.records, 0) + (this.#current?.records ?? 0);
-  }
-
   async add(record: Buffer): Promise<void> {
     const pieces = this.#encoder.encode(record);
     const length = this.#encoder.framedLength(record.length);

@@ -35,11 +35,6 @@ export class ByteBudget {
     if (this.used < 0) throw new InternalError(`mount memory budget released below zero (${this.used})`);
   }
 
-  /** Bytes that may still be reserved. */
-  get free(): number {
-    return Math.max(0, this.limit - this.used);
-  }
-
   #add(bytes: number): void {
     this.used += bytes;
     if (this.used > this.peak) this.peak = this.used;

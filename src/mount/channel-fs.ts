@@ -77,11 +77,6 @@ export class ChannelFs {
     this.#next = new NextFiles(tree.files, ctx, options.nextFiles);
   }
 
-  /** Open file handles now. */
-  get openHandles(): number {
-    return this.#handles.size;
-  }
-
   getattr(path: string): Attributes | number {
     const node = this.tree.lookup(path);
     return node === undefined ? ERRNO.ENOENT : this.#attributes(node);

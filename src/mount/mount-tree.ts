@@ -11,6 +11,7 @@
  * from the listing; a folder's mtime is its newest file's.
  */
 import { UnsafeKeyError } from '../core/errors.js';
+import { staysBelowFolder } from '../runner/file-mode.js';
 import { compareKeys, type ObjectInfo, type ObjectStore } from '../storage/object-store.js';
 
 export interface FileNode {
@@ -74,12 +75,12 @@ export class MountTree {
     const sorted = [...entries].sort((a, b) => compareKeys(a.info.key, b.info.key));
     const files: FileNode[] = [];
     for (const entry of sorted) {
-      const segments = entry.rel.split('/');
-      if (entry.rel === '' || entry.rel.includes('\0') || segments.some((s) => s === '' || s === '.' || s === '..')) {
+      if (!staysBelowFolder(entry.rel)) {
         throw new UnsafeKeyError(`cannot mount ${entry.store.uriOf(entry.info.key)}: its key would be "${entry.rel}", not a file below the mount point`, {
           uri: entry.store.uriOf(entry.info.key),
         });
       }
+      const segments = entry.rel.split('/');
       const mtimeMs = entry.info.mtimeMs ?? fallbackMtimeMs;
       let dir = root;
       const parents: DirNode[] = [root];

@@ -55,11 +55,6 @@ export class NextFiles {
     this.#options = options;
   }
 
-  /** Files prefetched and not yet opened. */
-  get pending(): number {
-    return this.#heads.size;
-  }
-
   /**
    * File `index` is being opened: returns its prefetched parts, if any (the caller now owns them
    * and must drop them), and prefetches further ahead if files are being opened in order.

@@ -9,7 +9,6 @@ export type SlotPriority = 'demand' | 'ahead';
 
 interface Waiter {
   readonly grant: () => void;
-  readonly fail: (err: unknown) => void;
 }
 
 export class RequestSlots {
@@ -35,7 +34,6 @@ export class RequestSlots {
           signal?.removeEventListener('abort', onAbort);
           resolve();
         },
-        fail: reject,
       };
       const queue = priority === 'demand' ? this.#demand : this.#ahead;
       const onAbort = (): void => {

@@ -7,16 +7,13 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { NoSuchKeyError } from '../core/errors.js';
+import { compareKeys } from '../storage/object-store.js';
 
 export interface ChannelFile {
   /** Path relative to the channel folder, "/"-separated. */
   readonly relative: string;
   readonly path: string;
   readonly size: number;
-}
-
-function compareUtf8(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
 }
 
 export async function channelFiles(dir: string): Promise<ChannelFile[]> {
@@ -45,5 +42,5 @@ export async function channelFiles(dir: string): Promise<ChannelFile[]> {
     throw new NoSuchKeyError(`no channel folder ${dir}: ${(err as Error).message}`, { path: dir }, { cause: err });
   }
   await walk(dir, '');
-  return files.sort((a, b) => compareUtf8(a.relative, b.relative));
+  return files.sort((a, b) => compareKeys(a.relative, b.relative));
 }

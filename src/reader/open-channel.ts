@@ -22,6 +22,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { InputMode } from '../channel/channel-spec.js';
 import { ConfigError } from '../core/errors.js';
+import { decodeRecords } from '../records/decode-records.js';
 import { RECORD_FORMATS, type RecordFormat } from '../records/record-codec.js';
 import { createRecordDecoder, parseRecordFormat } from '../records/record-format.js';
 import { channelFiles } from './channel-files.js';
@@ -148,12 +149,7 @@ async function* fileEpoch(c: Resolved): AsyncGenerator<Buffer, void, undefined> 
       yield await fs.readFile(file.path, c.signal === undefined ? {} : { signal: c.signal });
       continue;
     }
-    const decoder = createRecordDecoder(c.decode, { source: file.path });
-    for await (const chunk of fileChunks(file.path, { signal: c.signal })) {
-      const records = decoder.push(chunk);
-      for (let i = 0; i < records.length; i++) yield records[i] as Buffer;
-    }
-    yield* decoder.end();
+    yield* decodeRecords(fileChunks(file.path, { signal: c.signal }), createRecordDecoder(c.decode, { source: file.path }));
   }
 }
 

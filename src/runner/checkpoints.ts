@@ -10,7 +10,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { appendToKey, type SourceUri } from '../channel/source-uri.js';
+import { appendToKey, asFolder, type SourceUri } from '../channel/source-uri.js';
 import type { RetryPolicy } from '../fetch/retry.js';
 import { itemsFromPrefix } from '../manifest/from-prefix.js';
 import type { Logger } from '../core/log.js';
@@ -20,11 +20,7 @@ import type { Stores } from '../storage/stores.js';
 import { readRangeWithRetry, withRetry } from '../fetch/retry.js';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
-
-/** The checkpoint URI as a folder prefix (SageMaker treats it as one). */
-function folder(uri: SourceUri): SourceUri {
-  return uri.key === '' || uri.key.endsWith('/') ? uri : appendToKey(uri, '/');
-}
+import { staysBelowFolder } from './file-mode.js';
 
 function scan(dir: string): Map<string, string> {
   const out = new Map<string, string>();
@@ -39,7 +35,7 @@ function scan(dir: string): Map<string, string> {
 
 /** Copies existing checkpoints in; returns how many files. */
 export async function restoreCheckpoints(uri: SourceUri, dir: string, stores: Stores, retry: RetryPolicy, signal?: AbortSignal): Promise<number> {
-  const prefix = folder(uri);
+  const prefix = asFolder(uri);
   const store = stores.storeFor(prefix);
   let items;
   try {
@@ -53,7 +49,7 @@ export async function restoreCheckpoints(uri: SourceUri, dir: string, stores: St
   for (const [unit] of items) {
     if (unit?.kind !== 'object') continue;
     const rel = unit.key.slice(prefix.key.length);
-    if (rel.split('/').some((s) => s === '' || s === '.' || s === '..')) {
+    if (!staysBelowFolder(rel)) {
       throw new UnsafeKeyError(`refusing to restore checkpoint ${unit.store.uriOf(unit.key)}: "${rel}" would not land below ${dir}`, { uri: unit.store.uriOf(unit.key) });
     }
     const file = path.join(dir, rel);
@@ -90,7 +86,7 @@ export class CheckpointSync {
   }
 
   static async start(uri: SourceUri, dir: string, stores: Stores, intervalMs: number, log: Logger): Promise<CheckpointSync> {
-    const prefix = folder(uri);
+    const prefix = asFolder(uri);
     const sync = new CheckpointSync(dir, prefix, await stores.writerFor(prefix), log);
     sync.#timer = setInterval(() => {
       sync.#running = sync.#running.then(() => sync.#pass(false)).catch((err: unknown) => log.warn(`checkpoint sync: ${(err as Error).message}`));

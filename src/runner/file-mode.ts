@@ -26,6 +26,14 @@ import type { ChannelStream } from '../stream/channel-stream.js';
 /** Longest file name Linux file systems take (bytes). */
 const NAME_MAX = 255;
 
+/**
+ * Whether a relative path names a file below its folder: not empty, no NUL, no `.`/`..` or empty
+ * segments (so no leading or trailing `/` either).
+ */
+export function staysBelowFolder(rel: string): boolean {
+  return rel !== '' && !rel.includes('\0') && !rel.split('/').some((s) => s === '' || s === '.' || s === '..');
+}
+
 /** The path of an object below its channel directory, or UnsafeKeyError. */
 export function channelRelativePath(spec: ChannelSpec, key: string, uri: string): string {
   let rel = key;
@@ -34,11 +42,10 @@ export function channelRelativePath(spec: ChannelSpec, key: string, uri: string)
     const dirPart = prefix.slice(0, prefix.lastIndexOf('/') + 1);
     rel = key.slice(dirPart.length);
   }
-  const segments = rel.split('/');
-  if (rel === '' || rel.includes('\0') || segments.some((s) => s === '' || s === '.' || s === '..')) {
+  if (!staysBelowFolder(rel)) {
     throw new UnsafeKeyError(`refusing to download ${uri}: its key would land at "${rel}", outside or not a file of the channel directory`, { uri });
   }
-  const long = segments.find((s) => Buffer.byteLength(s) > NAME_MAX);
+  const long = rel.split('/').find((s) => Buffer.byteLength(s) > NAME_MAX);
   if (long !== undefined) {
     throw new UnsafeKeyError(`cannot download ${uri}: the name "${long.slice(0, 40)}…" is ${Buffer.byteLength(long)} bytes, more than a file name may have (${NAME_MAX})`, { uri });
   }

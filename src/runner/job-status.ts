@@ -9,6 +9,14 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { JobSpec } from './job-spec.js';
 
+/** Where job folders go unless --jobs-dir says otherwise. */
+export const DEFAULT_JOBS_DIR = '.pipemode/jobs';
+
+/** The job's ARN as SageMaker would give it (account 000000000000: there is none here). */
+export function trainingJobArn(region: string, jobName: string): string {
+  return `arn:aws:sagemaker:${region}:000000000000:training-job/${jobName.toLowerCase()}`;
+}
+
 export type PrimaryStatus = 'InProgress' | 'Completed' | 'Failed' | 'Stopping' | 'Stopped';
 export type SecondaryStatus = 'Starting' | 'Downloading' | 'Training' | 'Uploading' | 'Completed' | 'Failed' | 'Stopping' | 'Stopped' | 'MaxRuntimeExceeded';
 
@@ -62,7 +70,7 @@ export class JobStatus {
     this.#onChange = onChange;
     this.record = {
       TrainingJobName: job.name,
-      TrainingJobArn: `arn:aws:sagemaker:${region}:000000000000:training-job/${job.name.toLowerCase()}`,
+      TrainingJobArn: trainingJobArn(region, job.name),
       TrainingJobStatus: 'InProgress',
       SecondaryStatus: 'Starting',
       HyperParameters: { ...job.hyperParameters },

@@ -15,7 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import zlib from 'node:zlib';
-import { appendToKey, formatSourceUri, type SourceUri } from '../channel/source-uri.js';
+import { appendToKey, asFolder, formatSourceUri, type SourceUri } from '../channel/source-uri.js';
 import type { Stores } from '../storage/stores.js';
 
 export interface Artifacts {
@@ -25,8 +25,7 @@ export interface Artifacts {
 
 /** `<S3OutputPath>/<job>/output/` as a source URI (no double slash whatever the path ends with). */
 export function outputPrefix(outputPath: SourceUri, jobName: string): SourceUri {
-  const base = outputPath.key === '' || outputPath.key.endsWith('/') ? outputPath : appendToKey(outputPath, '/');
-  return appendToKey(base, `${jobName}/output/`);
+  return appendToKey(asFolder(outputPath), `${jobName}/output/`);
 }
 
 /** Files below `dir`, relative, sorted; [] if it does not exist. */

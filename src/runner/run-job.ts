@@ -31,7 +31,7 @@ import { servePipes } from '../pipe/channel-pipes.js';
 import { ChannelStream } from '../stream/channel-stream.js';
 import { Stores, type StoresOptions } from '../storage/stores.js';
 import { CheckpointSync, restoreCheckpoints } from './checkpoints.js';
-import { configFiles, hostLayout, hostName, writeLayout, type HostLayout } from './container-layout.js';
+import { configFiles, hostLayout, hostName, writeLayout, type ConfigFiles, type HostLayout } from './container-layout.js';
 import { downloadChannel } from './file-mode.js';
 import type { JobSpec } from './job-spec.js';
 import { JobStatus, type JobRecord, type Transition } from './job-status.js';
@@ -64,12 +64,15 @@ export interface RunJobOptions {
 
 export interface JobOutcome {
   readonly record: JobRecord;
+  /** The error behind a "ClientError: …" FailureReason (a pipemode failure, else an upload's); exit codes come from it. */
+  readonly failure?: unknown;
 }
 
 interface Host {
   readonly rank: number;
   readonly name: string;
   readonly layout: HostLayout;
+  readonly files: ConfigFiles;
   /** This host's share of every channel, in job order, once listed. */
   streams: ChannelStream[];
   trainer?: Trainer;
@@ -120,6 +123,12 @@ export async function runJob(job: JobSpec, options: RunJobOptions): Promise<JobO
       await (kill ? h.trainer.exited : h.trainer.stop(options.stopGraceMs));
     }));
   };
+  // a data failure in a Pipe channel: stop the trainers before they can take a cut-short epoch for a whole one
+  const failPipes = (err: unknown): Promise<void> => {
+    if (stoppedBy === undefined) clientFailure ??= err;
+    stop.abort(err);
+    return stopAll();
+  };
   const onStop = (): void => {
     if (stoppedBy !== undefined) return;
     stoppedBy = 'signal';
@@ -155,8 +164,9 @@ export async function runJob(job: JobSpec, options: RunJobOptions): Promise<JobO
     listed.catch(() => {}); // a failed listing fails the job where it is awaited (below, or in the pipes)
     for (const rank of options.hosts.ranks) {
       const layout = hostLayout(baseOf(rank), job.checkpoint?.localPath);
-      writeLayout(layout, configFiles(job, { rank, count: options.hosts.count }), job);
-      hosts.push({ rank, name: hostName(rank), layout, streams: [] });
+      const files = configFiles(job, { rank, count: options.hosts.count });
+      writeLayout(layout, files, job);
+      hosts.push({ rank, name: hostName(rank), layout, files, streams: [] });
     }
     const modeOf = (spec: ChannelSpec): string => spec.inputMode ?? job.inputMode;
     // File and FastFile channels are complete before the trainer starts, so they need the listing
@@ -216,22 +226,14 @@ export async function runJob(job: JobSpec, options: RunJobOptions): Promise<JobO
         // a data failure mid-epoch: stop the trainers while they still wait on the open FIFO, so
         // none can take the cut-short epoch for a whole one; then the FIFO may close
         beforeFailedEpochCloses: async (err) => {
-          if (err instanceof AbortedError) return;
-          if (stoppedBy === undefined) clientFailure ??= err;
-          stop.abort(err);
-          await stopAll();
+          if (!(err instanceof AbortedError)) await failPipes(err);
         },
         onEpochReady: (e) => {
           if (e.epoch === 0 && --pending === 0) ready();
         },
         onEpochDone: (e) => log.debug(`${host.name} ${e.path}: ${formatBytes(e.bytes)} in ${e.seconds.toFixed(2)} s${e.outcome === 'reader-gone' ? ', reader closed early' : ''}`),
       }).catch((err: unknown) => {
-        // a data failure: stop the trainers before they can take a cut-short epoch for a whole one
-        if (stoppedBy === undefined && !(err instanceof AbortedError)) {
-          clientFailure ??= err;
-          stop.abort(err);
-          void stopAll();
-        }
+        if (stoppedBy === undefined && !(err instanceof AbortedError)) void failPipes(err);
       }));
       await Promise.race([allReady, pipes[pipes.length - 1]]);
     }
@@ -250,7 +252,7 @@ export async function runJob(job: JobSpec, options: RunJobOptions): Promise<JobO
     status.transition('Training', 'Training image download completed. Training in progress.');
     const gpus = countGpus();
     for (const host of hosts) {
-      const env = { ...process.env, ...trainingEnvironment({ job, layout: host.layout, files: configFiles(job, { rank: host.rank, count: options.hosts.count }), region: options.region, gpus }) };
+      const env = { ...process.env, ...trainingEnvironment({ job, layout: host.layout, files: host.files, region: options.region, gpus }) };
       host.trainer = await Trainer.start({
         command: options.command, env, stdio: hosts.length > 1 ? 'pipe' : 'inherit', unmountOnDeath: mounts.map((m) => m.dir),
       });
@@ -328,5 +330,6 @@ export async function runJob(job: JobSpec, options: RunJobOptions): Promise<JobO
   } else {
     status.finish('Completed', 'Completed', 'Training job completed');
   }
-  return { record: status.record };
+  const failure = clientFailure ?? uploadFailure;
+  return { record: status.record, ...(failure !== undefined ? { failure } : {}) };
 }

@@ -26,7 +26,6 @@ export interface TrainerExit {
 export interface TrainerOptions {
   readonly command: readonly string[];
   readonly env: NodeJS.ProcessEnv;
-  readonly cwd?: string;
   /** 'inherit' (the default) shares pipemode's stdout/stderr; 'pipe' lets the caller prefix lines. */
   readonly stdio?: 'inherit' | 'pipe';
   /** Mount points the guardian unmounts (lazily) if pipemode dies. */
@@ -70,7 +69,7 @@ export class Trainer {
     const [file, ...args] = options.command;
     if (file === undefined) throw new Error('no command to run');
     const stdio: StdioOptions = options.stdio === 'pipe' ? ['ignore', 'pipe', 'pipe'] : ['ignore', 'inherit', 'inherit'];
-    const child = spawn(file, args, { env: options.env, cwd: options.cwd, stdio, detached: true });
+    const child = spawn(file, args, { env: options.env, stdio, detached: true });
     await new Promise<void>((resolve, reject) => {
       child.once('spawn', resolve);
       child.once('error', reject);

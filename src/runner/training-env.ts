@@ -12,6 +12,7 @@ import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import type { ConfigFiles, HostLayout } from './container-layout.js';
 import type { JobSpec } from './job-spec.js';
+import { trainingJobArn } from './job-status.js';
 import { PyDict, PyInt, parsePython, pythonJson, pythonStr, toPy, type PyValue } from './python-value.js';
 
 const SAGEMAKER_HYPERPARAMETERS = new Set([
@@ -81,6 +82,7 @@ export function smVariables({ job, layout, files, gpus }: TrainingEnvInput): Rec
   const distributionHosts = rc.instance_groups.filter((g) => Array.isArray(distributionGroups) && distributionGroups.includes(g.instance_group_name)).flatMap((g) => g.hosts);
   const masterHost = distributionHosts[0] ?? rc.hosts[0] ?? rc.current_host;
   const logLevel = frameworkGet('sagemaker_container_log_level') ?? new PyInt(String(LOG_LEVEL_INFO));
+  const submitDir = frameworkGet('sagemaker_submit_directory');
 
   const common: [string, PyValue][] = [
     ['hosts', toPy(rc.hosts)],
@@ -109,42 +111,19 @@ export function smVariables({ job, layout, files, gpus }: TrainingEnvInput): Rec
     ['num_cpus', new PyInt(String(os.cpus().length))],
     ['num_gpus', new PyInt(String(gpus))],
     ['model_dir', layout.modelDir],
-    ['module_dir', frameworkGet('sagemaker_submit_directory') === undefined ? layout.codeDir : pythonStr(frameworkGet('sagemaker_submit_directory') as PyValue)],
+    ['module_dir', submitDir === undefined ? layout.codeDir : pythonStr(submitDir)],
   ];
+  // the toolkit's training_env: `common` (two keys renamed, channels left out) and a few of its own
+  const renamed: Readonly<Record<string, string>> = { hps: 'hyperparameters', framework_params: 'additional_framework_parameters' };
   const trainingEnv = new PyDict([
-    ['additional_framework_parameters', new PyDict(additional)],
+    ...common.filter(([k]) => k !== 'channels').map(([k, v]) => [renamed[k] ?? k, v] as const),
     ['channel_input_dirs', channelDirs],
-    ['current_host', rc.current_host],
-    ['current_instance_group', rc.current_group_name],
-    ['current_instance_group_hosts', toPy(currentGroupHosts)],
-    ['current_instance_type', rc.current_instance_type],
     ['distribution_hosts', toPy(distributionHosts)],
-    ['distribution_instance_groups', distributionGroups],
-    ['framework_module', process.env.SAGEMAKER_TRAINING_MODULE ?? null],
-    ['hosts', toPy(rc.hosts)],
-    ['hyperparameters', new PyDict(user)],
-    ['input_config_dir', layout.configDir],
-    ['input_data_config', toPy(files.inputdataconfig)],
-    ['input_dir', path.join(layout.base, 'input')],
-    ['instance_groups', toPy(instanceGroups)],
-    ['instance_groups_dict', new PyDict(rc.instance_groups.map((g) => [g.instance_group_name, toPy(g)] as const))],
-    ['is_hetero', instanceGroups.length > 1],
     ['is_master', rc.current_host === masterHost],
     ['is_modelparallel_enabled', null],
     ['job_name', job.name],
-    ['log_level', logLevel],
     ['master_hostname', masterHost],
-    ['model_dir', layout.modelDir],
-    ['module_dir', frameworkGet('sagemaker_submit_directory') === undefined ? layout.codeDir : pythonStr(frameworkGet('sagemaker_submit_directory') as PyValue)],
-    ['module_name', moduleName],
-    ['network_interface_name', rc.network_interface_name],
-    ['num_cpus', new PyInt(String(os.cpus().length))],
-    ['num_gpus', new PyInt(String(gpus))],
-    ['output_data_dir', layout.outputDataDir],
-    ['output_dir', layout.outputDir],
     ['output_intermediate_dir', layout.intermediateDir],
-    ['resource_config', toPy(files.resourceconfig)],
-    ['user_entry_point', program ?? null],
   ]);
   const env: [string, PyValue][] = [
     ...common,
@@ -165,7 +144,7 @@ export function trainingEnvironment(input: TrainingEnvInput): Record<string, str
     ...input.job.environment,
     SAGEMAKER_BASE_DIR: input.layout.base,
     TRAINING_JOB_NAME: input.job.name,
-    TRAINING_JOB_ARN: `arn:aws:sagemaker:${input.region}:000000000000:training-job/${input.job.name.toLowerCase()}`,
+    TRAINING_JOB_ARN: trainingJobArn(input.region, input.job.name),
     ...smVariables(input),
   };
 }

@@ -64,9 +64,8 @@ export class Stores {
     let store = this.#buckets.get(bucket);
     if (store === undefined) {
       store = new LazyStore(`s3://${bucket}/`, async () => {
-        const [{ S3Access }, { S3Store }] = await Promise.all([import('./s3/s3-access.js'), import('./s3/s3-store.js')]);
-        this.#access ??= Promise.resolve(new S3Access(this.#options.s3));
-        return new S3Store(bucket, await this.#access, this.#options.s3);
+        const [access, { S3Store }] = await Promise.all([this.s3Access(), import('./s3/s3-store.js')]);
+        return new S3Store(bucket, access, this.#options.s3);
       });
       this.#buckets.set(bucket, store);
     }
@@ -79,9 +78,15 @@ export class Stores {
       const { FileObjectWriter } = await import('./file/file-object-writer.js');
       return new FileObjectWriter();
     }
-    const [{ S3Access }, { S3ObjectWriter }] = await Promise.all([import('./s3/s3-access.js'), import('./s3/s3-object-writer.js')]);
+    const [access, { S3ObjectWriter }] = await Promise.all([this.s3Access(), import('./s3/s3-object-writer.js')]);
+    return new S3ObjectWriter(uri.bucket, access);
+  }
+
+  /** The S3Access (SDK client, signer, connection pool) every bucket shares, created on first use. */
+  async s3Access(): Promise<S3Access> {
+    const { S3Access } = await import('./s3/s3-access.js');
     this.#access ??= Promise.resolve(new S3Access(this.#options.s3));
-    return new S3ObjectWriter(uri.bucket, await this.#access);
+    return this.#access;
   }
 
   /** Closes pooled connections so the process can exit. */

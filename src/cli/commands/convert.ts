@@ -11,7 +11,7 @@ import { CONVERT_INPUTS, CONVERT_TARGETS, convertDataset, type ConvertInput } fr
 import { DEFAULT_RETRY_POLICY } from '../../fetch/retry.js';
 import { parseRecordFormat } from '../../records/record-format.js';
 import { Stores } from '../../storage/stores.js';
-import { intFlag } from '../options.js';
+import { intFlag, storesOptions } from '../options.js';
 
 export interface ConvertFlags {
   readonly to: string;
@@ -48,14 +48,13 @@ export async function convertCommand(source: string, dest: string, flags: Conver
   const maxAttempts = intFlag(flags.maxAttempts, '--max-attempts', 1, 100) ?? DEFAULT_RETRY_POLICY.maxAttempts;
   // no SIGINT handler: an interrupted run simply dies (exit 130), leaving at most a `.tmp` file,
   // which is never taken for a shard
-  const stores = new Stores({ s3: { endpoint: flags.endpointUrl } });
+  const stores = new Stores(storesOptions(flags));
   const started = performance.now();
   try {
     const result = await convertDataset({
       source, dest, to, from, shardSize, labelColumn,
       header: flags.header === true,
       retry: { ...DEFAULT_RETRY_POLICY, maxAttempts },
-      endpoint: flags.endpointUrl,
       log,
     }, stores);
     const bytes = result.shards.reduce((n, s) => n + s.bytes, 0);

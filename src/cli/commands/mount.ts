@@ -4,12 +4,12 @@
  * `pipemode unmount DIR` removes a mount left behind by a pipemode that was killed.
  */
 import path from 'node:path';
-import { formatBytes, parseByteSize } from '../../core/byte-size.js';
-import { ConfigError, MountError } from '../../core/errors.js';
+import { formatBytes } from '../../core/byte-size.js';
+import { MountError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
-import { DEFAULT_MOUNT_BUDGET, DEFAULT_MOUNT_REQUESTS, mountChannel } from '../../mount/mount-channel.js';
+import { mountChannel } from '../../mount/mount-channel.js';
 import { cleanStaleMount, detach, mountAt, MOUNT_SOURCE } from '../../mount/fuse-binding.js';
-import { fetchOptions, intFlag, storesOptions, type FetchFlags } from '../options.js';
+import { fetchOptions, intFlag, sizeFlag, storesOptions, type FetchFlags } from '../options.js';
 
 export interface MountFlags extends FetchFlags {
   readonly maxReadAhead?: string;
@@ -17,16 +17,10 @@ export interface MountFlags extends FetchFlags {
   readonly allowOther?: boolean;
 }
 
-function size(text: string | undefined, flag: string): number | undefined {
-  if (text === undefined) return undefined;
-  const n = parseByteSize(text);
-  if (n === undefined) throw new ConfigError(`${flag} must be a byte size such as 256MiB, got "${text}"`, { field: flag });
-  return n;
-}
-
 export async function mountCommand(source: string, dir: string, flags: MountFlags, log: Logger): Promise<void> {
-  const fetch = fetchOptions({ ...flags, memoryBudget: flags.memoryBudget ?? String(DEFAULT_MOUNT_BUDGET), maxRequests: flags.maxRequests ?? String(DEFAULT_MOUNT_REQUESTS) });
-  const maxReadAhead = size(flags.maxReadAhead, '--max-read-ahead');
+  // main.ts gives --memory-budget and --max-requests the mount's defaults (DEFAULT_MOUNT_BUDGET, DEFAULT_MOUNT_REQUESTS)
+  const fetch = fetchOptions(flags);
+  const maxReadAhead = sizeFlag(flags.maxReadAhead, '--max-read-ahead');
   const prefetchFiles = intFlag(flags.prefetchFiles, '--prefetch-files', 0, 100_000);
   const stop = new AbortController();
   const stopped = new Promise<NodeJS.Signals>((resolve) => stop.signal.addEventListener('abort', () => resolve(stop.signal.reason as NodeJS.Signals), { once: true }));

@@ -7,12 +7,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { readSpecFile } from '../../channel/spec-file.js';
-import { ConfigError, errorFromCode } from '../../core/errors.js';
+import { ConfigError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import { resolveJob } from '../../runner/job-spec.js';
+import { DEFAULT_JOBS_DIR } from '../../runner/job-status.js';
 import { runJob } from '../../runner/run-job.js';
 import { EXIT, exitCodeFor } from '../exit-codes.js';
-import { fetchOptions, intFlag, storesOptions, type FetchFlags } from '../options.js';
+import { fetchOptions, hostPosition, intFlag, storesOptions, type FetchFlags } from '../options.js';
 
 export interface TrainFlags extends FetchFlags {
   readonly baseDir?: string;
@@ -23,8 +24,6 @@ export interface TrainFlags extends FetchFlags {
   readonly checkpointInterval?: string;
 }
 
-export const DEFAULT_JOBS_DIR = '.pipemode/jobs';
-
 export async function trainCommand(file: string, command: readonly string[], flags: TrainFlags, log: Logger): Promise<number> {
   const job = resolveJob(readSpecFile(file), file);
   const fetch = fetchOptions(flags);
@@ -32,17 +31,13 @@ export async function trainCommand(file: string, command: readonly string[], fla
   const checkpointIntervalMs = (intFlag(flags.checkpointInterval, '--checkpoint-interval', 1, 86_400) ?? 10) * 1000;
   const fifosPerChannel = intFlag(flags.fifosPerChannel, '--fifos-per-channel', 1, 64) ?? 1;
   const localHosts = intFlag(flags.hosts, '--hosts', 1, 64);
-  const hostCount = intFlag(flags.hostCount, '--host-count', 1, 100_000);
-  const hostRank = intFlag(flags.hostRank, '--host-rank', 0, 100_000);
-  if (localHosts !== undefined && (hostCount !== undefined || hostRank !== undefined)) {
+  if (localHosts !== undefined && (flags.hostCount !== undefined || flags.hostRank !== undefined)) {
     throw new ConfigError('--hosts runs every host here; --host-rank/--host-count run one host of a job spread over machines: choose one', { field: '--hosts' });
   }
-  if ((hostCount === undefined) !== (hostRank === undefined)) throw new ConfigError('--host-rank and --host-count go together', { field: '--host-rank' });
-  if (hostRank !== undefined && hostCount !== undefined && hostRank >= hostCount) {
-    throw new ConfigError(`--host-rank is 0-based and must be below --host-count (${hostCount}), got ${hostRank}`, { field: '--host-rank' });
-  }
-  const count = hostCount ?? localHosts ?? job.instanceCount;
-  const ranks = hostRank !== undefined ? [hostRank] : Array.from({ length: count }, (_, i) => i);
+  if ((flags.hostCount === undefined) !== (flags.hostRank === undefined)) throw new ConfigError('--host-rank and --host-count go together', { field: '--host-rank' });
+  const position = flags.hostRank !== undefined ? hostPosition(flags) : undefined;
+  const count = position?.hostCount ?? localHosts ?? job.instanceCount;
+  const ranks = position !== undefined ? [position.hostRank] : Array.from({ length: count }, (_, i) => i);
   if (flags.baseDir !== undefined && ranks.length > 1) {
     throw new ConfigError(`--base-dir is the base dir of one host, but ${ranks.length} hosts run here (use --host-rank, or leave --base-dir out)`, { field: '--base-dir' });
   }
@@ -73,7 +68,7 @@ export async function trainCommand(file: string, command: readonly string[], fla
   process.on('SIGTERM', onSignal);
   process.on('SIGHUP', onSignal);
   try {
-    const { record } = await runJob(job, {
+    const { record, failure } = await runJob(job, {
       jobDir,
       hosts: { ranks, count },
       ...(flags.baseDir !== undefined ? { baseDir: flags.baseDir } : {}),
@@ -96,8 +91,7 @@ export async function trainCommand(file: string, command: readonly string[], fla
     if (record.SecondaryStatus === 'MaxRuntimeExceeded') return EXIT.MAX_RUNTIME;
     if (record.TrainingJobStatus === 'Stopped') return EXIT.STOPPED;
     if (record.FailureReason?.startsWith('AlgorithmError') === true) return EXIT.TRAINER_FAILED;
-    const code = /\[(PM_ERR_[A-Z_]+)\]$/.exec(record.FailureReason ?? '')?.[1];
-    return code === undefined ? EXIT.INTERNAL : exitCodeFor(errorFromCode(code, ''));
+    return exitCodeFor(failure);
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
