@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { planEpoch } from '../../src/plan/epoch-plan.js';
+import { compareKeys } from '../../src/storage/object-store.js';
 import { frame } from './recordio.js';
 import { newBucket, put, putAll } from './s3.js';
 
@@ -132,7 +133,7 @@ export function expectedStream(contents: ReadonlyMap<string, Buffer>, c: Combina
   const body = (name: string): Buffer => contents.get(name) as Buffer;
   let items: Buffer[][];
   if (c.dataType === 'S3Prefix') {
-    const sorted = [...NAMES].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+    const sorted = [...NAMES].sort(compareKeys);
     items = sorted.map((n) => [body(n)]);
   } else if (c.dataType === 'ManifestFile') {
     items = MANIFEST_ORDER.map((n) => [body(n)]);

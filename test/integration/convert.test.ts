@@ -14,7 +14,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { openChannel } from 'pipemode/reader';
+import { createFifo } from '../../src/pipe/fifo.js';
 import { Prng } from '../../src/plan/prng.js';
+import { compareKeys } from '../../src/storage/object-store.js';
 import { decodeProtobufRecord } from '../../src/records/protobuf-record.js';
 import type { RecordFormat } from '../../src/records/record-codec.js';
 import { createRecordDecoder } from '../../src/records/record-format.js';
@@ -145,13 +147,26 @@ test('a converted RecordIO-protobuf channel streams through `pipemode cat` and t
   await convert([`s3://${bucket}/csv/`, `s3://${bucket}/train/`, '--to', 'protobuf', '--shard-size', '3000']);
   const cat = await runPipemode(['cat', `s3://${bucket}/train/`]);
   assert.equal(cat.code, 0, cat.stderr);
+  // cat streams the shards' bytes as they are, concatenated in key order
+  const stored = await shards(`s3://${bucket}/train/`);
+  assert.ok(stored.length > 1, 'several shards');
+  const inKeyOrder = [...stored].sort(([a], [b]) => compareKeys(a, b));
+  assert.ok(cat.stdout.equals(Buffer.concat(inKeyOrder.map(([, bytes]) => bytes))), 'cat output is the shards concatenated in key order');
   const records = decodeAll('protobuf', cat.stdout).map((r) => decodeProtobufRecord(r));
   assert.equal(records.length, rows.length);
   assert.deepEqual(records.map((r) => r.label.values?.float32Tensor?.values[0]), rows.map((r) => Math.fround(r.numbers[0] as number)));
+  // whole records: features and label, as checkCsvShards expects them
+  for (const [i, row] of rows.entries()) {
+    const [label, ...features] = row.numbers;
+    assert.deepEqual(records[i], {
+      features: { values: { float32Tensor: { values: features.map(Math.fround) } } },
+      label: { values: { float32Tensor: { values: [Math.fround(label as number)] } } },
+    }, `record ${i}: ${row.text}`);
+  }
 
   // the same shards in File mode (a local copy) and in Pipe mode give the same records
   const local = tmp('train');
-  for (const [name, bytes] of await shards(`s3://${bucket}/train/`)) fs.writeFileSync(path.join(local, name), bytes);
+  for (const [name, bytes] of stored) fs.writeFileSync(path.join(local, name), bytes);
   const dir = tmp('fifo');
   const pm = startPipemode(['pipe', '--dir', dir, '--channel', `train=s3://${bucket}/train/`, '--epochs', '2']);
   children.push(pm);
@@ -248,7 +263,8 @@ test('inspect reads a FIFO as it is written, and reports a corrupt record with i
   const fixtures = path.join(ROOT, 'test/fixtures/formats');
   const dir = tmp('fifo');
   const fifo = path.join(dir, 'f');
-  assert.equal(await mkfifo(fifo), 0);
+  createFifo(fifo);
+  assert.ok(fs.statSync(fifo).isFIFO());
   // the writer in a child process: its blocking open must never hold this process's threadpool
   const writer = spawn('sh', ['-c', 'cat "$0" > "$1"', path.join(fixtures, 'mlio-split_records.pr'), fifo], { stdio: 'ignore' });
   children.push(writer);
@@ -263,9 +279,3 @@ test('inspect reads a FIFO as it is written, and reports a corrupt record with i
   assert.equal(bad.stdout.toString().split('\n').length, 3, 'the two good records were previewed');
   assert.match(bad.stderr, /protobuf: record 2 at byte 212 of .*corrupt-split-records\.pr: part flag 0 inside the multi-part record that began at byte 176 .*\[PM_ERR_RECORD_FORMAT\]/);
 });
-
-async function mkfifo(fifo: string): Promise<number | null> {
-  const child = spawn('mkfifo', [fifo]);
-  const [code] = await once(child, 'close') as [number | null];
-  return code;
-}

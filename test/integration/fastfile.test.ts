@@ -14,6 +14,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { MOUNT_SOURCE, mountAt } from '../../src/mount/fuse-binding.js';
 import { BIN, sha256, startPipemode } from '../helpers/cli.js';
 import { makeContents, writeLocal, writeS3 } from '../helpers/dataset.js';
 import { put } from '../helpers/s3.js';
@@ -39,12 +40,8 @@ interface Mounted {
   stderr: string;
 }
 
-function mountPoints(): string {
-  return fs.readFileSync('/proc/self/mountinfo', 'utf8');
-}
-
 function isMounted(dir: string): boolean {
-  return mountPoints().split('\n').some((l) => l.split(' ')[4] === dir);
+  return mountAt(dir) !== undefined;
 }
 
 async function startMount(source: string, dir: string, extra: string[] = []): Promise<Mounted> {
@@ -56,7 +53,10 @@ async function startMount(source: string, dir: string, extra: string[] = []): Pr
     await sleep(20);
   }
   assert.ok(m.stderr.includes('mounted read-only'), `pipemode mount did not come up: ${m.stderr}`);
-  assert.ok(isMounted(dir), `${dir} is not in the mount table`);
+  const mount = mountAt(dir);
+  assert.ok(mount !== undefined, `${dir} is not in the mount table`);
+  assert.match(mount.type, /^fuse/, `${dir} is mounted, but not by FUSE: ${JSON.stringify(mount)}`);
+  assert.equal(mount.source, MOUNT_SOURCE, `${dir}: mount source`);
   return m;
 }
 
@@ -227,6 +227,10 @@ describe('FastFile: pipemode mount', { skip }, () => {
     assert.throws(() => fs.statSync(dir), /ENOTCONN/);
     const next = await startMount(ds.raw, dir);
     assert.equal(sha256(fs.readFileSync(path.join(dir, 'zero.bin'))), EXPECTED.get('zero.bin'));
+    // non-empty files too: the new mount serves real bytes, not just names and sizes
+    for (const name of ['plain a.bin', 'many/0042.bin', 'large.bin']) {
+      assert.ok(fs.readFileSync(path.join(dir, name)).equals(CONTENTS.get(name) as Buffer), `${name} through the recovered mount`);
+    }
     next.child.kill('SIGKILL');
     await once(next.child, 'close');
     const unmount = spawnSync(process.execPath, [BIN, 'unmount', dir]);

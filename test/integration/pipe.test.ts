@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { once } from 'node:events';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { waitForPath } from '../../src/reader/wait-for-path.js';
 import { ROOT, startPipemode, sha256 } from '../helpers/cli.js';
 import { expectedStream, makeContents, writeLocal, writeS3 } from '../helpers/dataset.js';
 import { recordDigests } from '../helpers/recordio.js';
@@ -31,11 +31,6 @@ function runReader(dir: string, plan: [string, number, number | null][]): Promis
 
 function tmpDir(): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), 'pipemode-fifo-'));
-}
-
-async function waitFor(file: string): Promise<void> {
-  for (let i = 0; i < 600 && !fs.existsSync(file); i++) await sleep(20);
-  assert.ok(fs.existsSync(file), `${file} never appeared`);
 }
 
 test('a Python reader reads three epochs of two channels (local and S3), closing one early', async () => {
@@ -69,8 +64,8 @@ test('a Python reader reads three epochs of two channels (local and S3), closing
 test('<ch>_0 exists when pipe reports ready; SIGTERM removes the FIFOs and exits 0', async () => {
   const dir = tmpDir();
   const pm = startPipemode(['pipe', '--dir', dir, '--channel', `a=${writeLocal(contents).raw}`, '--channel', `b=${writeLocal(contents).raw}`]);
-  await waitFor(path.join(dir, 'a_0'));
-  await waitFor(path.join(dir, 'b_0'));
+  await waitForPath(path.join(dir, 'a_0'), 12_000);
+  await waitForPath(path.join(dir, 'b_0'), 12_000);
   assert.ok(fs.statSync(path.join(dir, 'a_0')).isFIFO());
   const started = Date.now();
   pm.kill('SIGTERM');
@@ -85,7 +80,7 @@ test('SIGTERM mid-epoch: the reader finds an error marker next to its EOF', asyn
   const big = fs.mkdtempSync(path.join(os.tmpdir(), 'pipemode-big-'));
   fs.writeFileSync(path.join(big, 'big.bin'), Buffer.alloc(64 << 20, 7));
   const pm = startPipemode(['pipe', '--dir', dir, '--channel', `t=${big}/`]);
-  await waitFor(path.join(dir, 't_0'));
+  await waitForPath(path.join(dir, 't_0'), 12_000);
   const fd = fs.openSync(path.join(dir, 't_0'), 'r');
   const buf = Buffer.alloc(1 << 16);
   fs.readSync(fd, buf); // attached and reading: the epoch is in progress
@@ -102,7 +97,7 @@ test('FIFOs nobody opens block neither the process nor its exit (more channels t
   const src = writeLocal(contents).raw;
   const channels = Array.from({ length: 8 }, (_, i) => ['--channel', `c${i}=${src}`]).flat();
   const pm = startPipemode(['pipe', '--dir', dir, ...channels]);
-  for (let i = 0; i < 8; i++) await waitFor(path.join(dir, `c${i}_0`));
+  for (let i = 0; i < 8; i++) await waitForPath(path.join(dir, `c${i}_0`), 12_000);
   // the last channel is still served while the other 7 wait: read it
   const reads = await runReader(dir, [['c7', 0, null]]);
   assert.equal(reads[0]?.sha256, sha256(expectedStream(contents, { dataType: 'S3Prefix', gzip: false, recordio: false, seed: undefined, epoch: 0, hostRank: 0, hostCount: 1 })));
@@ -122,7 +117,7 @@ test('--fifos-per-channel 3: three readers get disjoint shares that together are
     // each part read by its own process, all at once, as DataLoader workers would
     const parts = await Promise.all([0, 1, 2].map(async (k) => {
       const file = path.join(dir, `train_${epoch}_${k}`);
-      await waitFor(file);
+      await waitForPath(file, 12_000);
       return fs.promises.readFile(file);
     }));
     const all = parts.flatMap(recordDigests).sort();

@@ -14,6 +14,8 @@ import { once } from 'node:events';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { encodeProtobufRecord } from '../../src/records/protobuf-record.js';
+import { compareKeys } from '../../src/storage/object-store.js';
 import { ROOT, sha256, startPipemode } from '../helpers/cli.js';
 import { newBucket, putAll } from '../helpers/s3.js';
 import { frame } from '../helpers/recordio.js';
@@ -105,7 +107,7 @@ function writeFiles(root: string, files: ReadonlyMap<string, Buffer>): void {
 
 /** Names in S3 listing order: ascending UTF-8 bytes. */
 function keyOrder(names: Iterable<string>): string[] {
-  return [...names].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+  return [...names].sort(compareKeys);
 }
 
 function counts(list: readonly string[]): Map<string, number> {
@@ -215,26 +217,12 @@ test('SIGTERM to pipe mid-epoch: ChannelReader raises EpochIncompleteError from 
 // ---------------------------------------------------------------------------------------------
 // PyTorch DataLoader, 2 workers, RecordIO-protobuf from the S3 server (Pipe) and from files (File)
 
-function ld(field: number, payload: Buffer): Buffer {
-  return Buffer.concat([varint((field << 3) | 2), varint(payload.length), payload]);
-}
-
-function varint(n: number): Buffer {
-  const out: number[] = [];
-  for (; n >= 0x80; n = Math.floor(n / 128)) out.push((n % 128) | 0x80);
-  out.push(n);
-  return Buffer.from(out);
-}
-
 /** An aialgs.data.Record: features {"values": Float32Tensor(values)}, label {"values": Float32Tensor([label])}. */
 function protobufRecord(values: readonly number[], label: number): Buffer {
-  const f32 = (vals: readonly number[]): Buffer => {
-    const b = Buffer.alloc(4 * vals.length);
-    vals.forEach((v, i) => b.writeFloatLE(v, 4 * i));
-    return b;
-  };
-  const entry = (vals: readonly number[]): Buffer => Buffer.concat([ld(1, Buffer.from('values')), ld(2, ld(2, ld(1, f32(vals))))]);
-  return Buffer.concat([ld(1, entry(values)), ld(2, entry([label]))]);
+  return encodeProtobufRecord({
+    features: { values: { float32Tensor: { values: [...values] } } },
+    label: { values: { float32Tensor: { values: [label] } } },
+  });
 }
 
 /** 9 RecordIO-protobuf objects of 1 to 40 records; returns the objects and every payload's sha256. */

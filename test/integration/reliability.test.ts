@@ -12,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Prng } from '../../src/plan/prng.js';
+import { waitForPath } from '../../src/reader/wait-for-path.js';
 import { ROOT, runPipemode, sha256, startPipemode } from '../helpers/cli.js';
 import { startFaultProxy, type Fault } from '../helpers/fault-proxy.js';
 import { recordDigests } from '../helpers/recordio.js';
@@ -22,10 +23,6 @@ const MiB = 1 << 20;
 
 function workdir(): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), 'pipemode-rel-'));
-}
-
-async function waitFor(file: string, ms = 30_000): Promise<void> {
-  for (const end = Date.now() + ms; !fs.existsSync(file); await sleep(10)) if (Date.now() > end) assert.fail(`${file} never appeared`);
 }
 
 /** Sockets in LISTEN state owned by `pid` (from /proc: its socket inodes against /proc/net/tcp*). */
@@ -72,7 +69,7 @@ test('soak: 8 shuffled epochs through random 503s, SlowDowns, resets, truncation
   try {
     for (let epoch = 0; epoch < epochs; epoch++) {
       const fifo = path.join(dir, `train_${epoch}`);
-      await waitFor(fifo);
+      await waitForPath(fifo, 30_000);
       const data = await fs.promises.readFile(fifo);
       assert.ok(!fs.existsSync(`${fifo}.error`), `epoch ${epoch} has no error marker`);
       assert.deepEqual(recordDigests(data).sort(), want, `epoch ${epoch}: every object exactly once`);
@@ -147,7 +144,7 @@ test('SIGHUP stops `pipe` and `train` cleanly', async () => {
   fs.writeFileSync(path.join(data, 'a.bin'), 'x');
   const pipeDir = path.join(dir, 'fifos');
   const pm = startPipemode(['pipe', '--dir', pipeDir, '--channel', `train=${data}/`]);
-  await waitFor(path.join(pipeDir, 'train_0'));
+  await waitForPath(path.join(pipeDir, 'train_0'), 30_000);
   pm.kill('SIGHUP');
   const [code] = await once(pm, 'close') as [number];
   assert.equal(code, 0);
@@ -180,6 +177,10 @@ test('File mode refuses keys that would escape the channel directory, and writes
     const r = await runPipemode(['train', path.join(dir, 'job.json'), '--jobs-dir', path.join(dir, 'jobs')]);
     if (key === 'ch/ok.bin') {
       assert.equal(r.code, 0, r.stderr);
+      // the one safe key was downloaded into the channel directory, byte for byte, and nothing else
+      const channel = path.join(dir, 'jobs', 'keys', 'algo-1', 'input', 'data', 'train');
+      assert.deepEqual(fs.readdirSync(channel), ['ok.bin']);
+      assert.equal(fs.readFileSync(path.join(channel, 'ok.bin'), 'utf8'), 'fine');
       continue;
     }
     assert.equal(r.code, 3, `${key}: ${r.stderr}`);
@@ -238,7 +239,7 @@ test('nothing listens on a network port, and credentials appear in no log, job.j
   assert.ok(!fs.readFileSync(path.join(dir, 'jobs', 'secrets', 'job.json'), 'utf8').includes(secret), 'no secret in job.json');
   const pipeDir = path.join(dir, 'fifos');
   const pm = startPipemode(['pipe', '--dir', pipeDir, '--channel', `train=s3://${bucket}/d/`]);
-  await waitFor(path.join(pipeDir, 'train_0'));
+  await waitForPath(path.join(pipeDir, 'train_0'), 30_000);
   assert.deepEqual(listeningSockets(pm.pid as number), [], 'pipemode pipe listens on nothing');
   pm.kill('SIGTERM');
   await once(pm, 'close');
@@ -251,7 +252,7 @@ test('FIFOs waiting for readers cost no busy loop: an idle `pipe` with 8 channel
   fs.writeFileSync(path.join(data, 'a.bin'), 'x');
   const pipeDir = path.join(dir, 'fifos');
   const pm = startPipemode(['pipe', '--dir', pipeDir, ...Array.from({ length: 8 }, (_, i) => ['--channel', `c${i}=${data}/`]).flat()]);
-  for (let i = 0; i < 8; i++) await waitFor(path.join(pipeDir, `c${i}_0`));
+  for (let i = 0; i < 8; i++) await waitForPath(path.join(pipeDir, `c${i}_0`), 30_000);
   const cpu = (): number => {
     const stat = fs.readFileSync(`/proc/${pm.pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');

@@ -12,8 +12,10 @@ import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import * as tar from 'tar';
+import { mountAt } from '../../src/mount/fuse-binding.js';
+import { compareKeys } from '../../src/storage/object-store.js';
 import { ROOT, runPipemode, startPipemode, sha256 } from '../helpers/cli.js';
-import { makeContents, NAMES, writeLocal, writeS3 } from '../helpers/dataset.js';
+import { expectedStream, makeContents, NAMES, writeLocal, writeS3 } from '../helpers/dataset.js';
 import { newBucket, put, s3 } from '../helpers/s3.js';
 import { frame } from '../helpers/recordio.js';
 
@@ -157,6 +159,9 @@ test('config files and SM_* variables follow SageMaker and the training toolkit 
   assert.deepEqual(trainingEnv.channel_input_dirs, { train: `${base}/input/data/train`, validation: `${base}/input/data/validation` });
   // the Pipe channel delivered RecordIO records; the File channel the files below the prefix's directory part
   assert.equal(report.channels.train?.mode, 'Pipe');
+  // the probe read one epoch: every object below the prefix, in key order, each one RecordIO record
+  const trainStream = expectedStream(contents, { dataType: 'S3Prefix', gzip: false, recordio: true, seed: undefined, epoch: 0, hostRank: 0, hostCount: 1 });
+  assert.deepEqual(report.channels.train?.epochs, [sha256(trainStream)], 'the Pipe channel\'s bytes');
   assert.deepEqual(report.channels.validation?.files, { '1/2/3/4/5/6/7/8/9/leaf.bin': sha256(contents.get('deep/1/2/3/4/5/6/7/8/9/leaf.bin') as Buffer) });
   const modes = (p: string): string => (fs.statSync(p).mode & 0o777).toString(8);
   assert.equal(modes(base), '700');
@@ -289,9 +294,11 @@ test('if pipemode is killed outright, the training process (and its children) do
   while (!out.includes('ready')) await sleep(20);
   const report = JSON.parse(fs.readFileSync(path.join(dir, 'jobs', 'orphan', 'algo-1', 'model', 'algo-1.json'), 'utf8')) as Report;
   pm.kill('SIGKILL');
-  for (let i = 0; i < 100 && (alive(report.pid) || alive(report.child_pid ?? 0)); i++) await sleep(50);
+  const childPid = report.child_pid;
+  assert.ok(childPid !== undefined && Number.isInteger(childPid) && childPid > 0, `the probe reports its child's pid: ${JSON.stringify(report.child_pid)}`);
+  for (let i = 0; i < 100 && (alive(report.pid) || alive(childPid)); i++) await sleep(50);
   assert.ok(!alive(report.pid), 'trainer gone');
-  assert.ok(!alive(report.child_pid ?? 0), 'its child gone');
+  assert.ok(!alive(childPid), 'its child gone');
 });
 
 for (const mode of ['File', 'Pipe']) {
@@ -346,7 +353,7 @@ for (const mode of ['File', 'Pipe']) {
  */
 function shardRecords(host: string, epochDigest: string): string[] {
   const rank = Number(host.replace('algo-', '')) - 1;
-  const sorted = [...NAMES].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+  const sorted = [...NAMES].sort(compareKeys);
   const mine = sorted.filter((_, i) => i % 3 === rank).map((n) => contents.get(n) as Buffer);
   const framed = Buffer.concat(mine.map(frame));
   assert.equal(epochDigest, createHash('sha256').update(framed).digest('hex'), `${host}'s epoch 0`);
@@ -409,7 +416,7 @@ test('FastFile mode: the channel is mounted read-only for the trainer (lazily fe
   assert.equal((JSON.parse(report.config.inputdataconfig ?? '{}') as Record<string, { TrainingInputMode: string }>).train?.TrainingInputMode, 'FastFile');
   assert.deepEqual(report.channels.train?.files, Object.fromEntries(NAMES.map((n) => [n, sha256(contents.get(n) as Buffer)])));
   const mountPoint = path.join(base, 'input', 'data', 'train');
-  assert.ok(!fs.readFileSync('/proc/mounts', 'utf8').includes(mountPoint), 'unmounted');
+  assert.equal(mountAt(mountPoint), undefined, 'unmounted');
   assert.deepEqual(fs.readdirSync(mountPoint), []);
 });
 
@@ -425,7 +432,7 @@ test('FastFile mode: unmounted after a trainer crash, and by the guardian when p
     }));
     return path.join(dir, `${name}.json`);
   };
-  const mounted = (name: string): boolean => fs.readFileSync('/proc/mounts', 'utf8').includes(path.join(dir, 'jobs', name, 'algo-1', 'input', 'data', 'train'));
+  const mounted = (name: string): boolean => mountAt(path.join(dir, 'jobs', name, 'algo-1', 'input', 'data', 'train')) !== undefined;
 
   const crash = await train(dir, request('ff-crash', ['--exit', '2']));
   assert.equal(crash.code, 10, crash.stderr);

@@ -156,7 +156,9 @@ class FixturesTest(unittest.TestCase):
             reader = pipemode.ChannelReader("c", "recordio" if fmt == "protobuf" else fmt, base_dir=base)
             want = [expected_record(r) for fx in fixtures for r in fx["records"]]
             likes = [r for fx in fixtures for r in fx["records"]]
-            self.assertEqual([actual_record(b, r) for b, r in zip(list(reader), likes)], want, fmt)
+            got = list(reader)
+            self.assertEqual(len(got), len(likes), f"{fmt}: number of records")
+            self.assertEqual([actual_record(b, r) for b, r in zip(got, likes)], want, fmt)
 
 
 if __name__ == "__main__":
