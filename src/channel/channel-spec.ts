@@ -11,7 +11,7 @@
 import * as v from 'valibot';
 import { ConfigError } from '../core/errors.js';
 import { validate } from '../core/validate.js';
-import { parseSourceUri, type SourceUri } from './source-uri.js';
+import { parseSourceUri, type SourceUri } from '../storage/source-uri.js';
 
 export type InputMode = 'Pipe' | 'File' | 'FastFile';
 export type S3DataType = 'S3Prefix' | 'ManifestFile' | 'AugmentedManifestFile';

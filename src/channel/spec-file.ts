@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import type * as Yaml from 'yaml';
 import { SpecFileError } from '../core/errors.js';
-import { jsonErrorLocation } from '../manifest/json-position.js';
+import { jsonErrorLocation } from '../core/json-position.js';
 
 /** Parses a JSON or YAML document (by extension; YAML for anything but .json). */
 export function readSpecFile(file: string): unknown {

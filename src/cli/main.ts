@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { createLogger, type LogLevel } from '../core/log.js';
 import { isPipemodeError } from '../core/errors.js';
-import { DEFAULT_JOBS_DIR } from '../runner/job-status.js';
+import { DEFAULT_JOBS_DIR } from '../training/job-status.js';
 import type { CatFlags } from './commands/cat.js';
 import type { ConvertFlags } from './commands/convert.js';
 import type { InspectFlags } from './commands/inspect.js';
@@ -38,12 +38,16 @@ function channelOptions(cmd: Command): Command {
     .option('--no-zero-copy', 'never splice local files into the pipe; always read and write them');
 }
 
-/** How data is fetched: every command that reads channels takes these. */
+/**
+ * How data is fetched: every command that reads channels takes these, declared once. Defaults are
+ * the mode's (fetch/fetch-options.ts): 128 MiB and 16 GETs per Pipe or File channel, 256 MiB and
+ * 32 GETs per FastFile mount; `train` applies each to its channels of that mode.
+ */
 function fetchFlags(cmd: Command): Command {
   return cmd
-    .option('--memory-budget <size>', 'bytes fetched ahead per channel', '128MiB')
-    .option('--part-size <size>', 'bytes per ranged GET', '8MiB')
-    .option('--max-requests <n>', 'concurrent GET requests per channel', '16')
+    .option('--memory-budget <size>', 'bytes fetched ahead per channel or mount (default 128MiB; 256MiB for a FastFile mount)')
+    .option('--part-size <size>', 'bytes per ranged GET (default 8MiB)')
+    .option('--max-requests <n>', 'GET requests in flight per channel or mount (default 16; 32 for a FastFile mount)')
     .option('--max-attempts <n>', 'attempts per request before giving up', '10')
     .option('--endpoint-url <url>', 'S3 endpoint (default: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, or AWS)')
     .option('--read-timeout <seconds>', 'abandon (and retry) a GET that delivers no byte for this long', '30');
@@ -141,19 +145,13 @@ export async function main(argv: readonly string[]): Promise<number> {
       await convertCommand(source, dest, flags, logger());
     });
 
-  program.command('mount')
+  fetchFlags(program.command('mount')
     .description('FastFile mode: mount a channel read-only at DIR, files fetched on demand, until SIGINT/SIGTERM')
     .argument('<source>', 's3://bucket/prefix, file:///path or a local path (S3Prefix semantics)')
     .argument('<dir>', 'mount point (created if missing), e.g. /opt/ml/input/data/train')
-    .option('--memory-budget <size>', 'bytes fetched ahead for the whole mount (read-ahead + prefetched files)', '256MiB')
-    .option('--part-size <size>', 'largest ranged GET', '8MiB')
-    .option('--max-requests <n>', 'ranged GETs in flight at once', '32')
     .option('--max-read-ahead <size>', 'read-ahead ceiling per open file (at most half the budget)', '64MiB')
     .option('--prefetch-files <n>', 'files prefetched ahead of a reader that opens them in listing order', '256')
-    .option('--max-attempts <n>', 'attempts per request before giving up', '10')
-    .option('--endpoint-url <url>', 'S3 endpoint (default: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, or AWS)')
-    .option('--read-timeout <seconds>', 'abandon (and retry) a GET that delivers no byte for this long', '30')
-    .addOption(new Option('--allow-other', 'let other users read the mount (FUSE allow_other)'))
+    .addOption(new Option('--allow-other', 'let other users read the mount (FUSE allow_other)')))
     .action(async (source: string, dir: string, flags: MountFlags) => {
       const { mountCommand } = await import('./commands/mount.js');
       await mountCommand(source, dir, flags, logger());

@@ -8,7 +8,7 @@ import { CHANNEL_NAME, resolveChannel, type ChannelSpec } from '../channel/chann
 import { channelsInSpec, readSpecFile } from '../channel/spec-file.js';
 import { parseByteSize } from '../core/byte-size.js';
 import { ConfigError } from '../core/errors.js';
-import { DEFAULT_FETCH_OPTIONS, type FetchOptions } from '../fetch/prefetcher.js';
+import { resolveFetchOptions, type FetchOptions, type FetchSettings } from '../fetch/fetch-options.js';
 import type { HostPosition } from '../stream/channel-stream.js';
 import type { StoresOptions } from '../storage/stores.js';
 
@@ -30,6 +30,10 @@ export interface FetchFlags {
   readonly partSize?: string;
   readonly maxRequests?: string;
   readonly maxAttempts?: string;
+}
+
+/** A host's place among the job's hosts (ShardedByS3Key; train's one host of many). */
+export interface HostFlags {
   readonly hostRank?: string;
   readonly hostCount?: string;
 }
@@ -124,16 +128,20 @@ export function sizeFlag(text: string | undefined, flag: string): number | undef
   return n;
 }
 
-export function fetchOptions(flags: FetchFlags): FetchOptions {
+/** The fetch flags that were given (the mode's defaults fill in the rest when they are resolved). */
+export function fetchSettings(flags: FetchFlags): FetchSettings {
+  const maxAttempts = intFlag(flags.maxAttempts, '--max-attempts', 1, 100);
   return Object.freeze({
-    partSize: sizeFlag(flags.partSize, '--part-size') ?? DEFAULT_FETCH_OPTIONS.partSize,
-    memoryBudget: sizeFlag(flags.memoryBudget, '--memory-budget') ?? DEFAULT_FETCH_OPTIONS.memoryBudget,
-    maxRequests: intFlag(flags.maxRequests, '--max-requests', 1, 1024) ?? DEFAULT_FETCH_OPTIONS.maxRequests,
-    retry: Object.freeze({
-      ...DEFAULT_FETCH_OPTIONS.retry,
-      maxAttempts: intFlag(flags.maxAttempts, '--max-attempts', 1, 100) ?? DEFAULT_FETCH_OPTIONS.retry.maxAttempts,
-    }),
+    partSize: sizeFlag(flags.partSize, '--part-size'),
+    memoryBudget: sizeFlag(flags.memoryBudget, '--memory-budget'),
+    maxRequests: intFlag(flags.maxRequests, '--max-requests', 1, 1024),
+    ...(maxAttempts !== undefined ? { retry: { maxAttempts } } : {}),
   });
+}
+
+/** Fetch flags over the defaults of Pipe and File mode, validated and frozen. */
+export function fetchOptions(flags: FetchFlags, defaults?: FetchOptions): FetchOptions {
+  return resolveFetchOptions(fetchSettings(flags), defaults);
 }
 
 /** Store settings from flags: S3 endpoint, and how long a GET may go without a byte. */
@@ -147,7 +155,7 @@ export function storesOptions(flags: FetchFlags): StoresOptions {
   };
 }
 
-export function hostPosition(flags: FetchFlags): HostPosition {
+export function hostPosition(flags: HostFlags): HostPosition {
   const hostCount = intFlag(flags.hostCount, '--host-count', 1, 100_000) ?? 1;
   const hostRank = intFlag(flags.hostRank, '--host-rank', 0, 100_000) ?? 0;
   if (hostRank >= hostCount) {

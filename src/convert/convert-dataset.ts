@@ -14,17 +14,17 @@
  * stay, the one in progress is dropped.
  */
 import { constants } from 'node:buffer';
-import { asFolder, parseSourceUri, formatSourceUri, type SourceUri } from '../channel/source-uri.js';
+import { asFolder, parseSourceUri, formatSourceUri, type SourceUri } from '../storage/source-uri.js';
 import { ConfigError, RecordTooLargeError } from '../core/errors.js';
 import { formatBytes } from '../core/byte-size.js';
 import type { Logger } from '../core/log.js';
 import { silentLogger } from '../core/log.js';
-import { readRangeWithRetry, type RetryPolicy } from '../fetch/retry.js';
+import { readRangeWithRetry, type RetryPolicy } from '../storage/retry.js';
 import { itemsFromPrefix } from '../manifest/from-prefix.js';
 import type { ObjectUnit } from '../manifest/unit.js';
 import { LinesDecoder } from '../records/lines.js';
-import type { RecordFormat } from '../records/record-codec.js';
-import { recordEncoderFor, SHARD_EXTENSION } from '../records/record-format.js';
+import type { RecordFormat } from '../records/record-interfaces.js';
+import { recordEncoderFor, SHARD_EXTENSION } from '../records/record-registry.js';
 import { RECORDIO_MAX_LENGTH } from '../records/recordio.js';
 import type { ObjectInfo, ObjectStore } from '../storage/object-store.js';
 import type { Stores } from '../storage/stores.js';

@@ -1,7 +1,7 @@
 /** What a CSV row or a JSON line becomes, and how bad input is reported. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodeProtobufRecord } from '../records/protobuf-record.js';
+import { decodeProtobufRecord } from '../records/protobuf-record-decoder.js';
 import { csvFields, csvRowRecord, jsonLine, jsonLineRecord } from './input-records.js';
 
 const at = { uri: 's3://b/train.csv', line: 7 };

@@ -6,7 +6,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { DEFAULT_RETRY_POLICY, withRetry, type RetryPolicy } from '../fetch/retry.js';
+import { DEFAULT_RETRY_POLICY, withRetry, type RetryPolicy } from '../storage/retry.js';
 import type { S3Access } from '../storage/s3/s3-access.js';
 import { errorFromException } from '../storage/s3/s3-errors.js';
 

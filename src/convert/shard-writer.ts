@@ -6,7 +6,7 @@
  * shard is a complete file in its format, readable on its own (File mode) or concatenated with
  * the others (Pipe mode).
  */
-import type { RecordEncoder } from '../records/record-codec.js';
+import type { RecordEncoder } from '../records/record-interfaces.js';
 import type { ShardOutput, ShardSink } from './shard-sink.js';
 
 export interface ShardInfo {

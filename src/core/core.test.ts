@@ -2,6 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { formatBytes, parseByteSize } from './byte-size.js';
 import { closest } from './did-you-mean.js';
+import { ERROR_CLASSES, errorFromCode } from './error-codes.js';
+import { InternalError } from './errors.js';
 
 test('byte sizes parse with binary units', () => {
   assert.equal(parseByteSize('4096'), 4096);
@@ -17,4 +19,26 @@ test('did-you-mean finds near misses only', () => {
   assert.equal(closest('CompresionType', ['CompressionType', 'ContentType']), 'CompressionType');
   assert.equal(closest('gzip', ['None', 'Gzip']), 'Gzip');
   assert.equal(closest('Banana', ['None', 'Gzip']), undefined);
+});
+
+test('the catalogue is found by reflection: every class has its own code, an exit status and an HTTP mapping', () => {
+  const codes = ERROR_CLASSES.map((C) => C.code);
+  assert.ok(ERROR_CLASSES.length >= 22);
+  assert.equal(new Set(codes).size, codes.length, 'codes are unique');
+  for (const Cls of ERROR_CLASSES) {
+    assert.match(Cls.code, /^PM_ERR_[A-Z_]+$/, Cls.name);
+    const err = new Cls('boom', { field: 'x' });
+    assert.equal(err.code, Cls.code);
+    assert.equal(err.name, Cls.name);
+    assert.ok(Number.isInteger(err.exitCode) && err.exitCode >= 0, Cls.name);
+    assert.ok(err.http.status >= 400 && err.http.status < 600, Cls.name);
+    assert.match(err.http.controlPlane, /^[A-Z][A-Za-z]+$/);
+    assert.match(err.http.runtime, /^[A-Z][A-Za-z]+$/);
+    const back = errorFromCode(Cls.code, 'boom', { field: 'x' });
+    assert.ok(back instanceof Cls);
+    assert.deepEqual(back.details, { field: 'x' });
+  }
+  const unknown = errorFromCode('PM_ERR_FROM_THE_FUTURE', 'hm');
+  assert.ok(unknown instanceof InternalError);
+  assert.equal(unknown.details.code, 'PM_ERR_FROM_THE_FUTURE');
 });

@@ -8,13 +8,44 @@
  * - the store said no (no such key/bucket, access denied, object changed): fix the data or rights;
  * - transient trouble that outlived its retries: the store or network is unhealthy.
  * `retryable` marks errors a retry loop may try again; everything else fails at once.
- * Codes are never reused once retired.
+ * Codes are never reused once retired. Each class also names its CLI exit status and how a
+ * server answers with it (HTTP status, SageMaker control-plane and Runtime error types), so the
+ * catalogue is the one place where a failure becomes an exit code or an HTTP answer.
+ * `error-codes.ts` finds the classes by their code (by reflection over this module).
  */
+import { EXIT } from './exit-status.js';
 
 export type ErrorDetails = Readonly<Record<string, string | number | boolean | undefined>>;
 
+/**
+ * How an error surfaces from pipemode's servers: the HTTP status, the error type the SageMaker
+ * control plane (awsJson1_1 `__type`) and the SageMaker Runtime API (`ErrorCode`) would use.
+ */
+export interface HttpMapping {
+  readonly status: number;
+  readonly controlPlane: string;
+  readonly runtime: string;
+}
+
+/** The few mappings the catalogue uses, named by what went wrong from the caller's side. */
+export const HTTP = Object.freeze({
+  /** The request (or the data it names) is wrong: fix it and send again. */
+  INVALID: Object.freeze({ status: 400, controlPlane: 'ValidationException', runtime: 'ValidationError' }),
+  /** What the request names does not exist (SageMaker answers "Could not find …" with 400). */
+  NOT_FOUND: Object.freeze({ status: 400, controlPlane: 'ValidationException', runtime: 'ValidationError' }),
+  DENIED: Object.freeze({ status: 403, controlPlane: 'AccessDeniedException', runtime: 'AccessDeniedException' }),
+  /** Trouble that may pass: try again later. */
+  UNAVAILABLE: Object.freeze({ status: 503, controlPlane: 'ServiceUnavailable', runtime: 'ServiceUnavailable' }),
+  /** pipemode or the machine failed the request. */
+  FAILED: Object.freeze({ status: 500, controlPlane: 'InternalFailure', runtime: 'InternalFailure' }),
+} satisfies Record<string, HttpMapping>);
+
 export abstract class PipemodeError extends Error {
-  abstract readonly code: string;
+  /** The stable code of this kind of failure (each subclass sets its own; never reused). */
+  static readonly code: string = '';
+  /** The CLI's exit status for it (docs/cli.md). */
+  static readonly exitCode: number = EXIT.INTERNAL;
+  static readonly http: HttpMapping = HTTP.FAILED;
   /** Whether the same request may succeed if tried again. */
   readonly retryable: boolean = false;
   readonly details: ErrorDetails;
@@ -27,92 +58,138 @@ export abstract class PipemodeError extends Error {
   override get name(): string {
     return this.constructor.name;
   }
+
+  get code(): string {
+    return (this.constructor as typeof PipemodeError).code;
+  }
+
+  get exitCode(): number {
+    return (this.constructor as typeof PipemodeError).exitCode;
+  }
+
+  get http(): HttpMapping {
+    return (this.constructor as typeof PipemodeError).http;
+  }
 }
 
 /** A CLI flag, channel field or option has a wrong value; `details.field` names it. */
 export class ConfigError extends PipemodeError {
-  readonly code = 'PM_ERR_CONFIG';
+  static override readonly code = 'PM_ERR_CONFIG';
+  static override readonly exitCode = EXIT.USAGE;
+  static override readonly http = HTTP.INVALID;
 }
 
 /** A file given on the command line (channel spec, job) cannot be read or parsed. */
 export class SpecFileError extends PipemodeError {
-  readonly code = 'PM_ERR_SPEC_FILE';
+  static override readonly code = 'PM_ERR_SPEC_FILE';
+  static override readonly exitCode = EXIT.USAGE;
+  static override readonly http = HTTP.INVALID;
 }
 
 /** An S3Uri / source is not an s3://, file:// or absolute local path URI we can use. */
 export class SourceUriError extends PipemodeError {
-  readonly code = 'PM_ERR_SOURCE_URI';
+  static override readonly code = 'PM_ERR_SOURCE_URI';
+  static override readonly exitCode = EXIT.USAGE;
+  static override readonly http = HTTP.INVALID;
 }
 
 /** An S3Prefix matched no object (SageMaker fails such a job too). */
 export class EmptySourceError extends PipemodeError {
-  readonly code = 'PM_ERR_EMPTY_SOURCE';
+  static override readonly code = 'PM_ERR_EMPTY_SOURCE';
+  static override readonly exitCode = EXIT.SOURCE;
+  static override readonly http = HTTP.INVALID;
 }
 
 /** A ManifestFile or AugmentedManifestFile is malformed; details name the line (and column). */
 export class ManifestError extends PipemodeError {
-  readonly code = 'PM_ERR_MANIFEST';
+  static override readonly code = 'PM_ERR_MANIFEST';
+  static override readonly exitCode = EXIT.SOURCE;
+  static override readonly http = HTTP.INVALID;
 }
 
 /** The object or local file does not exist. */
 export class NoSuchKeyError extends PipemodeError {
-  readonly code = 'PM_ERR_NO_SUCH_KEY';
+  static override readonly code = 'PM_ERR_NO_SUCH_KEY';
+  static override readonly exitCode = EXIT.SOURCE;
+  static override readonly http = HTTP.NOT_FOUND;
 }
 
 /** The bucket (or local folder root) does not exist. */
 export class NoSuchBucketError extends PipemodeError {
-  readonly code = 'PM_ERR_NO_SUCH_BUCKET';
+  static override readonly code = 'PM_ERR_NO_SUCH_BUCKET';
+  static override readonly exitCode = EXIT.SOURCE;
+  static override readonly http = HTTP.NOT_FOUND;
 }
 
 /** The store refused the credentials or the request (403, EACCES). */
 export class AccessDeniedError extends PipemodeError {
-  readonly code = 'PM_ERR_ACCESS_DENIED';
+  static override readonly code = 'PM_ERR_ACCESS_DENIED';
+  static override readonly exitCode = EXIT.SOURCE;
+  static override readonly http = HTTP.DENIED;
 }
 
 /** The object changed after it was listed (ETag/If-Match, or size/mtime for local files). */
 export class ObjectChangedError extends PipemodeError {
-  readonly code = 'PM_ERR_OBJECT_CHANGED';
+  static override readonly code = 'PM_ERR_OBJECT_CHANGED';
+  static override readonly exitCode = EXIT.STREAM;
+  static override readonly http = HTTP.FAILED;
 }
 
 /** A transient store or network failure; retried with backoff. */
 export class TransientStoreError extends PipemodeError {
-  readonly code = 'PM_ERR_TRANSIENT';
+  static override readonly code = 'PM_ERR_TRANSIENT';
+  static override readonly exitCode = EXIT.STREAM;
+  static override readonly http = HTTP.UNAVAILABLE;
   override readonly retryable = true;
 }
 
 /** Transient failures went on after every allowed retry. `cause` is the last one. */
 export class RetriesExhaustedError extends PipemodeError {
-  readonly code = 'PM_ERR_RETRIES_EXHAUSTED';
+  static override readonly code = 'PM_ERR_RETRIES_EXHAUSTED';
+  static override readonly exitCode = EXIT.STREAM;
+  static override readonly http = HTTP.UNAVAILABLE;
 }
 
 /** The store answered in a way no retry will fix (unexpected status, bad Content-Range). */
 export class StoreProtocolError extends PipemodeError {
-  readonly code = 'PM_ERR_STORE_PROTOCOL';
+  static override readonly code = 'PM_ERR_STORE_PROTOCOL';
+  static override readonly exitCode = EXIT.STREAM;
+  static override readonly http = HTTP.FAILED;
 }
 
 /** An object is too large for one single-part RecordIO record (length must be < 2^29). */
 export class RecordTooLargeError extends PipemodeError {
-  readonly code = 'PM_ERR_RECORD_TOO_LARGE';
+  static override readonly code = 'PM_ERR_RECORD_TOO_LARGE';
+  static override readonly exitCode = EXIT.STREAM;
+  static override readonly http = HTTP.INVALID;
 }
 
 /** A Gzip channel object is not valid gzip; details give the object and compressed offset. */
 export class GzipError extends PipemodeError {
-  readonly code = 'PM_ERR_GZIP';
+  static override readonly code = 'PM_ERR_GZIP';
+  static override readonly exitCode = EXIT.STREAM;
+  static override readonly http = HTTP.INVALID;
 }
 
 /** Holding data the configuration requires would exceed the memory budget. */
 export class MemoryBudgetError extends PipemodeError {
-  readonly code = 'PM_ERR_MEMORY_BUDGET';
+  static override readonly code = 'PM_ERR_MEMORY_BUDGET';
+  static override readonly exitCode = EXIT.STREAM;
+  static override readonly http = HTTP.INVALID;
 }
 
 /** Creating, opening or writing a FIFO failed for a reason other than the reader leaving. */
 export class FifoError extends PipemodeError {
-  readonly code = 'PM_ERR_FIFO';
+  static override readonly code = 'PM_ERR_FIFO';
+  static override readonly exitCode = EXIT.FIFO;
+  static override readonly http = HTTP.FAILED;
 }
 
 /** The operation was cancelled (signal, reader gone); never reported as a failure by the CLI. */
 export class AbortedError extends PipemodeError {
-  readonly code = 'PM_ERR_ABORTED';
+  static override readonly code = 'PM_ERR_ABORTED';
+  static override readonly exitCode = EXIT.OK;
+  static override readonly http = HTTP.UNAVAILABLE;
 }
 
 /**
@@ -121,17 +198,23 @@ export class AbortedError extends PipemodeError {
  * 0-based `record` index and the byte `offset` in the stream where decoding failed.
  */
 export class RecordFormatError extends PipemodeError {
-  readonly code = 'PM_ERR_RECORD_FORMAT';
+  static override readonly code = 'PM_ERR_RECORD_FORMAT';
+  static override readonly exitCode = EXIT.STREAM;
+  static override readonly http = HTTP.INVALID;
 }
 
 /** A `convert` input (CSV row, JSON line) cannot be turned into a record; `details` name the file and line. */
 export class InputFormatError extends PipemodeError {
-  readonly code = 'PM_ERR_INPUT_FORMAT';
+  static override readonly code = 'PM_ERR_INPUT_FORMAT';
+  static override readonly exitCode = EXIT.STREAM;
+  static override readonly http = HTTP.INVALID;
 }
 
 /** An object key cannot become a file below the channel directory ("..", absolute, empty segments). */
 export class UnsafeKeyError extends PipemodeError {
-  readonly code = 'PM_ERR_UNSAFE_KEY';
+  static override readonly code = 'PM_ERR_UNSAFE_KEY';
+  static override readonly exitCode = EXIT.SOURCE;
+  static override readonly http = HTTP.INVALID;
 }
 
 /**
@@ -140,30 +223,16 @@ export class UnsafeKeyError extends PipemodeError {
  * S3Prefix. `details.reason` says which; callers may fall back to File mode.
  */
 export class MountError extends PipemodeError {
-  readonly code = 'PM_ERR_MOUNT';
+  static override readonly code = 'PM_ERR_MOUNT';
+  static override readonly exitCode = EXIT.MOUNT;
+  static override readonly http = HTTP.FAILED;
 }
 
 /** A bug in pipemode: an invariant did not hold. Please report it. */
 export class InternalError extends PipemodeError {
-  readonly code = 'PM_ERR_INTERNAL';
-}
-
-/** Every code in the catalogue, for docs and tests. */
-export const ERROR_CLASSES = [
-  ConfigError, SpecFileError, SourceUriError, EmptySourceError, ManifestError,
-  NoSuchKeyError, NoSuchBucketError, AccessDeniedError, ObjectChangedError,
-  TransientStoreError, RetriesExhaustedError, StoreProtocolError,
-  RecordTooLargeError, GzipError, MemoryBudgetError, FifoError, AbortedError, InternalError,
-  RecordFormatError, InputFormatError, UnsafeKeyError, MountError,
-] as const;
-
-/** Rebuilds a typed error from its code (errors that crossed a thread or process boundary). */
-export function errorFromCode(code: string, message: string, details: ErrorDetails = {}): PipemodeError {
-  for (const Cls of ERROR_CLASSES) {
-    const err = new Cls(message, details);
-    if (err.code === code) return err;
-  }
-  return new InternalError(message, { ...details, code });
+  static override readonly code = 'PM_ERR_INTERNAL';
+  static override readonly exitCode = EXIT.INTERNAL;
+  static override readonly http = HTTP.FAILED;
 }
 
 export function isPipemodeError(err: unknown): err is PipemodeError {

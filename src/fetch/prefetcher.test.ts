@@ -1,10 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { ioBuffers } from '../core/buffer-pool.js';
+import { FileStore } from '../storage/file/file-store.js';
 import { MemoryStore, ramp } from '../storage/memory/memory-store.js';
 import { NoSuchKeyError, TransientStoreError } from '../core/errors.js';
 import type { Unit } from '../manifest/unit.js';
-import { FetchStats, Prefetcher, type FetchOptions } from './prefetcher.js';
+import type { FetchOptions } from './fetch-options.js';
+import { FetchStats, Prefetcher } from './prefetcher.js';
+import { withFiles } from '../../test/helpers/temp-files.js';
 
 const KiB = 1024;
 const fast: FetchOptions = { partSize: 64 * KiB, maxRequests: 8, memoryBudget: 512 * KiB, retry: { maxAttempts: 4, baseDelayMs: 1, maxDelayMs: 5 } };
@@ -162,7 +167,7 @@ test('options are checked: the budget must hold at least one part', () => {
 });
 
 test('retry backoff doubles from the base and is capped, with jitter in [d/2, d]', async () => {
-  const { backoffDelay } = await import('./retry.js');
+  const { backoffDelay } = await import('../storage/retry.js');
   const policy = { maxAttempts: 20, baseDelayMs: 100, maxDelayMs: 2000 };
   for (let attempt = 1; attempt <= 20; attempt++) {
     const ceiling = Math.min(2000, 100 * 2 ** (attempt - 1));
@@ -171,4 +176,22 @@ test('retry backoff doubles from the base and is capped, with jitter in [d/2, d]
       assert.ok(d >= Math.floor(ceiling / 2) && d <= ceiling, `attempt ${attempt}: ${d}`);
     }
   }
+});
+
+test('the prefetcher holds a small file in its exact-size buffer (no pooled buffer, no copy)', async () => {
+  const small = ramp(8 * 1024, 3);
+  await withFiles({ small }, async (dir) => {
+    const store = new FileStore();
+    const key = path.join(dir, 'small').slice(1);
+    const prefetcher = new Prefetcher([{ kind: 'object', store, key, info: await store.head(key) }], {
+      partSize: 1 << 20, maxRequests: 2, memoryBudget: 16 << 20, retry: { maxAttempts: 1, baseDelayMs: 1, maxDelayMs: 1 },
+    });
+    const chunks: Buffer[] = [];
+    for await (const unit of prefetcher) for await (const batch of unit.chunks) chunks.push(...batch);
+    assert.equal(chunks.length, 1);
+    const chunk = chunks[0] as Buffer;
+    assert.equal(ioBuffers.owns(chunk), false);
+    assert.equal(chunk.buffer.byteLength, small.length);
+    assert.ok(chunk.equals(small));
+  });
 });

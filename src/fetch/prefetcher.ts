@@ -21,34 +21,13 @@
  *
  * One consumer only: iterate the prefetcher, and drain each unit's chunks before the next unit.
  */
-import { setMaxListeners } from 'node:events';
-import { AbortedError, ConfigError, PipemodeError, StoreProtocolError } from '../core/errors.js';
+import { childAbort, onAbort } from '../core/abort.js';
+import { AbortedError, PipemodeError, StoreProtocolError } from '../core/errors.js';
 import type { ObjectInfo } from '../storage/object-store.js';
 import type { Unit } from '../manifest/unit.js';
 import { ChunkCollector } from './chunk-collector.js';
-import { DEFAULT_RETRY_POLICY, readRangeWithRetry, withRetry, type RetryPolicy } from './retry.js';
-
-export interface FetchOptions {
-  /** Bytes per ranged GET. @default 8 MiB */
-  readonly partSize: number;
-  /** Concurrent GETs (and, separately, HEADs). @default 16 */
-  readonly maxRequests: number;
-  /** Bytes fetched ahead of the consumer, in flight or buffered. @default 128 MiB */
-  readonly memoryBudget: number;
-  readonly retry: RetryPolicy;
-}
-
-/**
- * 8 MiB parts: larger ones were slower on loopback and smaller ones cost more requests
- * (node-dataplane.md §5). 16 requests keep many small objects in flight; for large objects the
- * budget allows 16 parts ahead, enough to hide S3's first-byte latency.
- */
-export const DEFAULT_FETCH_OPTIONS: FetchOptions = Object.freeze({
-  partSize: 8 * 1024 * 1024,
-  maxRequests: 16,
-  memoryBudget: 128 * 1024 * 1024,
-  retry: DEFAULT_RETRY_POLICY,
-});
+import { readRangeWithRetry, withRetry } from '../storage/retry.js';
+import { resolveFetchOptions, type FetchOptions } from './fetch-options.js';
 
 /** Counters shared by everything that fetches for one channel; read them any time. */
 export class FetchStats {
@@ -94,19 +73,11 @@ function toPipemodeError(err: unknown): PipemodeError {
   return new StoreProtocolError(`fetch failed: ${(err as Error).message}`, {}, { cause: err });
 }
 
-export function checkFetchOptions(o: FetchOptions): void {
-  if (!Number.isSafeInteger(o.partSize) || o.partSize < 64 * 1024) throw new ConfigError(`part size must be at least 64 KiB, got ${o.partSize}`, { field: 'partSize' });
-  if (!Number.isSafeInteger(o.maxRequests) || o.maxRequests < 1 || o.maxRequests > 1024) throw new ConfigError(`max requests must be 1-1024, got ${o.maxRequests}`, { field: 'maxRequests' });
-  if (!Number.isSafeInteger(o.memoryBudget) || o.memoryBudget < o.partSize) {
-    throw new ConfigError(`memory budget (${o.memoryBudget}) must be at least the part size (${o.partSize})`, { field: 'memoryBudget' });
-  }
-}
-
 export class Prefetcher implements AsyncIterable<UnitData> {
   readonly #units: readonly Unit[];
   readonly #options: FetchOptions;
   readonly #stats: FetchStats;
-  readonly #abort = new AbortController();
+  readonly #abort = childAbort(undefined, 0); // one listener per request in flight
   readonly #infos: (ObjectInfo | undefined)[];
   readonly #parts: Part[] = [];
   #headNext = 0;
@@ -125,20 +96,16 @@ export class Prefetcher implements AsyncIterable<UnitData> {
   /** Budget held by this prefetcher's parts. */
   #reserved = 0;
   #wake: (() => void) | undefined;
-  readonly #onOuterAbort: () => void;
-  readonly #outerSignal: AbortSignal | undefined;
+  /** Removes the listener on the caller's signal. */
+  #stopFollowing: () => void = () => {};
 
   constructor(units: readonly Unit[], options: FetchOptions, stats: FetchStats = new FetchStats(), signal?: AbortSignal) {
-    checkFetchOptions(options);
+    options = resolveFetchOptions(options);
     this.#units = units;
     this.#options = options;
     this.#stats = stats;
     this.#infos = units.map((u) => (u.kind === 'object' ? u.info : undefined));
-    setMaxListeners(0, this.#abort.signal); // one listener per request in flight
-    this.#outerSignal = signal;
-    this.#onOuterAbort = () => this.#fail(new AbortedError('fetch aborted', {}, { cause: signal?.reason }));
-    signal?.addEventListener('abort', this.#onOuterAbort, { once: true });
-    if (signal?.aborted) this.#onOuterAbort();
+    this.#stopFollowing = onAbort(signal, () => this.#fail(new AbortedError('fetch aborted', {}, { cause: signal?.reason })));
     this.#pump();
   }
 
@@ -146,7 +113,7 @@ export class Prefetcher implements AsyncIterable<UnitData> {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#outerSignal?.removeEventListener('abort', this.#onOuterAbort);
+    this.#stopFollowing();
     this.#abort.abort();
     for (const part of this.#parts) this.#stats.buffered -= part.chunks.reduce((n, c) => n + c.length, 0);
     this.#reserve(-(this.#parts.reduce((n, p) => n + p.length, 0) - this.#deliveredOfFront));

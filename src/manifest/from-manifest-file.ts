@@ -10,10 +10,10 @@
  * form (strings as-is, other JSON values as compact JSON text). Every problem names its line.
  */
 import { EmptySourceError, ManifestError } from '../core/errors.js';
-import { appendToKey, parseSourceUri, type SourceUri } from '../channel/source-uri.js';
+import { appendToKey, parseSourceUri, type SourceUri } from '../storage/source-uri.js';
 import type { Stores } from '../storage/stores.js';
 import type { Item, Unit } from './unit.js';
-import { jsonErrorLocation } from './json-position.js';
+import { jsonErrorLocation } from '../core/json-position.js';
 
 function parseJson(text: string, uri: string, line?: number): unknown {
   try {

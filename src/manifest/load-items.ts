@@ -4,10 +4,10 @@
  * is read (its version is pinned), not silently streamed in its new form.
  */
 import type { ChannelSpec } from '../channel/channel-spec.js';
-import { formatSourceUri } from '../channel/source-uri.js';
+import { formatSourceUri } from '../storage/source-uri.js';
 import type { Stores } from '../storage/stores.js';
-import { readWholeObject } from '../fetch/read-object.js';
-import type { RetryPolicy } from '../fetch/retry.js';
+import { readWholeObject } from '../storage/read-object.js';
+import type { RetryPolicy } from '../storage/retry.js';
 import { itemsFromPrefix } from './from-prefix.js';
 import { itemsFromAugmentedManifest, itemsFromManifest } from './from-manifest-file.js';
 import type { Item } from './unit.js';

@@ -20,7 +20,7 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { MountError } from '../core/errors.js';
-import { umount2 } from '../pipe/libc.js';
+import { umount2 } from '../core/libc.js';
 
 /** The part of fuse-native's class that pipemode uses. */
 export interface FuseInstance {

@@ -20,6 +20,6 @@
  * budget (default 256 MiB); only the bytes a read is waiting for may go past it. Errors: a failed
  * fetch is EIO for the reader and a typed error on stderr, once per file; no wrong bytes, ever.
  */
-export { mountChannel, DEFAULT_MOUNT_BUDGET, DEFAULT_MOUNT_REQUESTS, type ChannelMount, type MountOptions } from './mount-channel.js';
+export { mountChannel, type ChannelMount, type MountOptions } from './mount-channel.js';
 export { cleanStaleMount, fuseUnavailableReason } from './fuse-binding.js';
 export { MountStats } from './mount-stats.js';

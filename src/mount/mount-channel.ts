@@ -17,12 +17,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { resolveChannel, type ChannelSpec } from '../channel/channel-spec.js';
-import { ConfigError, MountError } from '../core/errors.js';
+import { MountError } from '../core/errors.js';
 import { silentLogger, type Logger } from '../core/log.js';
-import { DEFAULT_RETRY_POLICY, type RetryPolicy } from '../fetch/retry.js';
+import type { RetryPolicy } from '../storage/retry.js';
+import { MOUNT_FETCH_OPTIONS, resolveFetchOptions } from '../fetch/fetch-options.js';
 import { itemsFromPrefix } from '../manifest/from-prefix.js';
 import type { ObjectUnit } from '../manifest/unit.js';
-import { channelRelativePath } from '../runner/file-mode.js';
+import { channelRelativePath } from '../channel/key-path.js';
 import { Stores, type StoresOptions } from '../storage/stores.js';
 import { ChannelStream } from '../stream/channel-stream.js';
 import { ByteBudget } from './byte-budget.js';
@@ -57,12 +58,6 @@ export interface MountOptions {
   readonly signal?: AbortSignal;
 }
 
-export const DEFAULT_MOUNT_BUDGET = 256 * 1024 * 1024;
-/**
- * 32 GETs: small-file datasets need many requests in flight to hide per-request latency (about
- * 1-3 ms on a local Ceph, tens of ms on S3); a large file needs about maxReadAhead / partSize.
- */
-export const DEFAULT_MOUNT_REQUESTS = 32;
 
 export interface ChannelMount {
   readonly dir: string;
@@ -98,23 +93,20 @@ async function entriesOf(source: ChannelSpec | ChannelStream, stores: Stores, si
   });
 }
 
-function checkOptions(budget: number, partSize: number, maxRequests: number): void {
-  if (!Number.isSafeInteger(partSize) || partSize < 64 * 1024) throw new ConfigError(`part size must be at least 64 KiB, got ${partSize}`, { field: 'partSize' });
-  if (!Number.isSafeInteger(budget) || budget < 2 * partSize) {
-    throw new ConfigError(`mount memory budget (${budget}) must be at least twice the part size (${partSize})`, { field: 'memoryBudget' });
-  }
-  if (!Number.isSafeInteger(maxRequests) || maxRequests < 1 || maxRequests > 1024) throw new ConfigError(`max requests must be 1-1024, got ${maxRequests}`, { field: 'maxRequests' });
-}
 
 /**
  * Mounts `source` — an S3 URI / local path (S3Prefix semantics), a ChannelSpec, or a ChannelStream
  * (its host's share, already listed) — read-only at `dir`.
  */
 export async function mountChannel(source: string | ChannelSpec | ChannelStream, dir: string, options: MountOptions = {}): Promise<ChannelMount> {
-  const budgetBytes = options.memoryBudget ?? DEFAULT_MOUNT_BUDGET;
-  const partSize = options.partSize ?? DEFAULT_READ_AHEAD.partSize;
-  const maxRequests = options.maxRequests ?? DEFAULT_MOUNT_REQUESTS;
-  checkOptions(budgetBytes, partSize, maxRequests);
+  const fetch = resolveFetchOptions({
+    memoryBudget: options.memoryBudget, partSize: options.partSize, maxRequests: options.maxRequests, retry: options.retry,
+  }, MOUNT_FETCH_OPTIONS);
+  const budgetBytes = fetch.memoryBudget;
+  const maxRequests = fetch.maxRequests;
+  // read-ahead needs two parts in the budget: with a budget that holds fewer, parts get smaller
+  // (the budget is a bound, never exceeded)
+  const partSize = Math.max(64 * 1024, Math.min(fetch.partSize, Math.floor(budgetBytes / 2)));
   const unavailable = fuseUnavailableReason();
   if (unavailable !== undefined) throw new MountError(unavailable.message, { reason: unavailable.reason });
   const Fuse = loadFuse();
@@ -140,7 +132,7 @@ export async function mountChannel(source: string | ChannelSpec | ChannelStream,
 
     const stats = new MountStats();
     const budget = new ByteBudget(budgetBytes);
-    const ctx = { budget, slots: new RequestSlots(maxRequests), retry: options.retry ?? DEFAULT_RETRY_POLICY, stats };
+    const ctx = { budget, slots: new RequestSlots(maxRequests), retry: fetch.retry, stats };
     const fsInstance = new ChannelFs(tree, ctx, {
       readAhead: { ...DEFAULT_READ_AHEAD, partSize, maxWindow: options.maxReadAhead ?? DEFAULT_READ_AHEAD.maxWindow },
       nextFiles: { maxFiles: options.prefetchFiles ?? 256, headBytes: Math.min(2 * 1024 * 1024, partSize), maxBytes: Math.floor(budgetBytes / 4), partSize },

@@ -11,7 +11,7 @@
  * from the listing; a folder's mtime is its newest file's.
  */
 import { UnsafeKeyError } from '../core/errors.js';
-import { staysBelowFolder } from '../runner/file-mode.js';
+import { staysBelowFolder } from '../channel/key-path.js';
 import { compareKeys, type ObjectInfo, type ObjectStore } from '../storage/object-store.js';
 
 export interface FileNode {

@@ -13,7 +13,7 @@ import { setMaxListeners } from 'node:events';
 import { ioBuffers } from '../core/buffer-pool.js';
 import { AbortedError, PipemodeError, StoreProtocolError } from '../core/errors.js';
 import { ChunkCollector } from '../fetch/chunk-collector.js';
-import { readRangeWithRetry, type RetryPolicy } from '../fetch/retry.js';
+import { readRangeWithRetry, type RetryPolicy } from '../storage/retry.js';
 import type { ObjectInfo, ObjectStore } from '../storage/object-store.js';
 import type { ByteBudget } from './byte-budget.js';
 import type { MountStats } from './mount-stats.js';

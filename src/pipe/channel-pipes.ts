@@ -18,6 +18,7 @@
  * check for it at EOF; a supervisor (pipemode train) stops the trainer first. The first failure
  * stops the other channels and is thrown. Every FIFO this module created is removed on the way out.
  */
+import { childAbort } from '../core/abort.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { AbortedError, InternalError, isPipemodeError } from '../core/errors.js';
@@ -121,20 +122,13 @@ function writeErrorMarker(file: string, err: unknown): void {
  */
 export async function servePipes(channels: readonly PipeChannel[], options: PipeServerOptions): Promise<void> {
   fs.mkdirSync(options.dir, { recursive: true });
-  const stop = new AbortController();
-  const onAbort = (): void => stop.abort(options.signal?.reason);
-  options.signal?.addEventListener('abort', onAbort, { once: true });
-  if (options.signal?.aborted) onAbort();
+  const stop = childAbort(options.signal);
   let first: unknown;
-  try {
-    const count = options.fifosPerChannel ?? 1;
-    const series = channels.flatMap((s) => Array.from({ length: count }, (_, index) => ({ s, split: { index, count } })));
-    await Promise.all(series.map(({ s, split }) => serveChannel(s, split, options, stop.signal).catch((err: unknown) => {
-      if (first === undefined && !(err instanceof AbortedError && options.signal?.aborted)) first = err;
-      stop.abort(err);
-    })));
-  } finally {
-    options.signal?.removeEventListener('abort', onAbort);
-  }
+  const count = options.fifosPerChannel ?? 1;
+  const series = channels.flatMap((s) => Array.from({ length: count }, (_, index) => ({ s, split: { index, count } })));
+  await Promise.all(series.map(({ s, split }) => serveChannel(s, split, options, stop.signal).catch((err: unknown) => {
+    if (first === undefined && !(err instanceof AbortedError && options.signal?.aborted)) first = err;
+    stop.abort(err);
+  })));
   if (first !== undefined) throw first instanceof Error ? first : new InternalError(`channel failed: ${JSON.stringify(first)}`);
 }

@@ -11,7 +11,7 @@
  */
 import fs from 'node:fs';
 import { AbortedError, FifoError } from '../core/errors.js';
-import { mkfifo, openRaw } from './libc.js';
+import { mkfifo, openRaw } from '../core/libc.js';
 
 const POLL_MIN_MS = 1;
 const POLL_MAX_MS = 20;

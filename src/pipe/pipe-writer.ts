@@ -16,7 +16,7 @@
 import net from 'node:net';
 import { AbortedError, FifoError, PipemodeError } from '../core/errors.js';
 import { ioBuffers } from '../core/buffer-pool.js';
-import { setPipeSize } from './libc.js';
+import { setPipeSize } from '../core/libc.js';
 
 export const PIPE_BUFFER_BYTES = 1 << 20;
 

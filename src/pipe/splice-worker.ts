@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { RECORDIO_MAX_LENGTH, recordioHeader, recordioPadding } from '../records/recordio.js';
 import { fileVersion } from '../storage/file/file-store.js';
-import { lastErrno, splice, waitWritable, write } from './libc.js';
+import { lastErrno, splice, waitWritable, write } from '../core/libc.js';
 import type { SpliceJob } from './splice-writer.js';
 
 class Stop extends Error {

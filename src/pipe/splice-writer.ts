@@ -10,8 +10,9 @@
  */
 import fs from 'node:fs';
 import { Worker } from 'node:worker_threads';
-import { AbortedError, errorFromCode } from '../core/errors.js';
-import { setPipeSize } from './libc.js';
+import { AbortedError } from '../core/errors.js';
+import { errorFromCode } from '../core/error-codes.js';
+import { setPipeSize } from '../core/libc.js';
 import { PIPE_BUFFER_BYTES, type WriteHooks, type WriteResult } from './pipe-writer.js';
 
 export type SpliceSegment =

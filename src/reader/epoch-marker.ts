@@ -8,7 +8,8 @@
  * seen before the open is remembered, and only a marker that is new or changed since counts.
  */
 import fs from 'node:fs';
-import { errorFromCode, type PipemodeError } from '../core/errors.js';
+import { errorFromCode } from '../core/error-codes.js';
+import type { PipemodeError } from '../core/errors.js';
 
 export class EpochMarker {
   readonly path: string;

@@ -15,13 +15,11 @@
 export { openChannel, type ChannelEpoch, type ChannelReader, type OpenChannelOptions, type ReaderFormat } from './open-channel.js';
 export { channelInputConfig, channelInputMode, inputDataConfigPath, type ChannelInputConfig } from './input-data-config.js';
 export type { InputMode } from '../channel/channel-spec.js';
-export { RECORD_FORMATS, type RecordFormat, type RecordDecoder, type RecordEncoder } from '../records/record-codec.js';
-export { createRecordDecoder, recordEncoderFor } from '../records/record-format.js';
+export { RECORD_FORMATS, type RecordFormat, type RecordDecoder, type RecordEncoder } from '../records/record-interfaces.js';
+export { createRecordDecoder, recordEncoderFor } from '../records/record-registry.js';
 export { decodeRecords } from '../records/decode-records.js';
-export {
-  decodeProtobufRecord, encodeProtobufRecord,
-  type ProtobufRecord, type ProtobufValue, type ProtobufTensor, type ProtobufBytes,
-} from '../records/protobuf-record.js';
+export { encodeProtobufRecord, type ProtobufRecord, type ProtobufValue, type ProtobufTensor, type ProtobufBytes } from '../records/protobuf-record.js';
+export { decodeProtobufRecord } from '../records/protobuf-record-decoder.js';
 export { protobufRecordFromJson, protobufRecordToJson } from '../records/protobuf-json.js';
 export {
   PipemodeError, RecordFormatError, FifoError, ConfigError, AbortedError, isPipemodeError, type ErrorDetails,

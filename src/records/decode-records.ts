@@ -4,7 +4,7 @@
  * consumer that leaves early (break, return) closes the source through its iterator's return().
  * A stream that ends inside a record throws RecordFormatError after the complete records.
  */
-import type { RecordDecoder } from './record-codec.js';
+import type { RecordDecoder } from './record-interfaces.js';
 
 export async function* decodeRecords(chunks: AsyncIterable<Buffer>, decoder: RecordDecoder): AsyncGenerator<Buffer, void, undefined> {
   for await (const chunk of chunks) {

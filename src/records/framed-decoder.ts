@@ -7,7 +7,7 @@
  * stream leaves behind (`finish`).
  */
 import { ByteQueue } from './byte-queue.js';
-import { NO_RECORDS, type RecordDecoder, type RecordFormat } from './record-codec.js';
+import { NO_RECORDS, type RecordDecoder, type RecordFormat } from './record-interfaces.js';
 
 export abstract class FramedDecoder implements RecordDecoder {
   abstract readonly format: RecordFormat;

@@ -7,7 +7,7 @@
  * The encoder appends "\n" to each record, so decode(encode(records)) gives the records back;
  * a record that contains "\n" cannot be encoded (RecordFormatError).
  */
-import { NO_RECORDS, recordFormatError, type DecoderOptions, type RecordDecoder, type RecordEncoder } from './record-codec.js';
+import { NO_RECORDS, recordFormatError, type DecoderOptions, type RecordDecoder, type RecordEncoder } from './record-interfaces.js';
 
 const NL = 0x0a;
 const NEWLINE = Buffer.from('\n');

@@ -5,8 +5,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Prng } from '../plan/prng.js';
-import { decodeProtobufRecord, encodeProtobufRecord, type ProtobufRecord, type ProtobufTensor, type ProtobufValue } from './protobuf-record.js';
+import { Prng } from '../../test/helpers/random-records.js';
+import { decodeProtobufRecord } from './protobuf-record-decoder.js';
+import { encodeProtobufRecord, type ProtobufRecord, type ProtobufTensor, type ProtobufValue } from './protobuf-record.js';
 import { protobufRecordFromJson, protobufRecordToJson } from './protobuf-json.js';
 
 function randomFloat(prng: Prng): number {

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isPipemodeError } from '../core/errors.js';
-import { Prng } from '../plan/prng.js';
+import { Prng } from '../../test/helpers/random-records.js';
 import { RECORDIO_CFLAG, recordioEncoder, recordioPadding, recordioPartHeader } from './recordio.js';
 import { RecordioDecoder } from './recordio-decoder.js';
 import { randomChunks, randomRecord } from '../../test/helpers/random-records.js';

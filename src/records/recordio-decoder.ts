@@ -15,7 +15,7 @@
  * multi-part records are copied once into a buffer of their total size.
  */
 import { FramedDecoder } from './framed-decoder.js';
-import { NO_RECORDS, recordFormatError, type DecoderOptions, type RecordFormat } from './record-codec.js';
+import { NO_RECORDS, recordFormatError, type DecoderOptions, type RecordFormat } from './record-interfaces.js';
 import { RECORDIO_CFLAG, RECORDIO_MAGIC, recordioPadLength } from './recordio.js';
 
 const LENGTH_MASK = 2 ** 29 - 1;

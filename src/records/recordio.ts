@@ -8,7 +8,7 @@
  * records is recordio-decoder.ts's job. Spec and test vectors: docs/formats/recordio.md.
  */
 import { RecordTooLargeError } from '../core/errors.js';
-import type { RecordEncoder } from './record-codec.js';
+import type { RecordEncoder } from './record-interfaces.js';
 
 export const RECORDIO_MAGIC = 0xced7230a;
 /** Largest payload of a single-part record: the length field has 29 bits. */

@@ -12,7 +12,7 @@
 import { constants } from 'node:buffer';
 import { crc32c, maskCrc, maskedCrc32c } from './crc32c.js';
 import { FramedDecoder } from './framed-decoder.js';
-import { NO_RECORDS, recordFormatError, type DecoderOptions, type RecordEncoder } from './record-codec.js';
+import { NO_RECORDS, recordFormatError, type DecoderOptions, type RecordEncoder } from './record-interfaces.js';
 
 /** Bytes before the data (length, its CRC) and after it (the data's CRC). */
 const HEADER = 12;

@@ -4,7 +4,7 @@
  * only when an s3:// URI is first used (it costs ~150 ms of start-up), so local-only runs never
  * load it or touch AWS configuration.
  */
-import type { SourceUri } from '../channel/source-uri.js';
+import type { SourceUri } from './source-uri.js';
 import type { ObjectInfo, ObjectStore } from './object-store.js';
 import type { ObjectWriter } from './object-writer.js';
 import { FileStore } from './file/file-store.js';

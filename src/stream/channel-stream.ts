@@ -8,7 +8,8 @@
  * reader stops the fetching. Closing the stream early (reader gone) aborts requests in flight.
  */
 import type { ChannelSpec } from '../channel/channel-spec.js';
-import { Prefetcher, FetchStats, checkFetchOptions, type FetchOptions } from '../fetch/prefetcher.js';
+import { resolveFetchOptions, type FetchOptions, type FetchSettings } from '../fetch/fetch-options.js';
+import { Prefetcher, FetchStats } from '../fetch/prefetcher.js';
 import { loadItems } from '../manifest/load-items.js';
 import type { Item, Unit } from '../manifest/unit.js';
 import { describeUnit } from '../manifest/unit.js';
@@ -67,8 +68,8 @@ export class ChannelStream {
   }
 
   /** Lists (or reads the manifest of) the channel and checks what can be checked before streaming. */
-  static async open(spec: ChannelSpec, stores: Stores, fetch: FetchOptions, host: HostPosition, signal?: AbortSignal): Promise<ChannelStream> {
-    checkFetchOptions(fetch);
+  static async open(spec: ChannelSpec, stores: Stores, settings: FetchSettings | FetchOptions, host: HostPosition, signal?: AbortSignal): Promise<ChannelStream> {
+    const fetch = resolveFetchOptions(settings);
     checkHostPosition(host);
     const items = await loadItems(spec, stores, fetch.retry, signal);
     if (spec.recordWrapper === 'RecordIO' && spec.compression !== 'Gzip') {

@@ -1,6 +1,8 @@
 /** Random records and random chunkings for codec property tests, from the seeded PRNG. */
 import type { Prng } from '../../src/plan/prng.js';
 
+export { Prng } from '../../src/plan/prng.js';
+
 /** A record of random bytes: mostly under 100 bytes, often under 10 KiB, sometimes up to `maxLength`. */
 export function randomRecord(prng: Prng, maxLength: number, avoid?: number): Buffer {
   const bucket = prng.below(10);

@@ -15,7 +15,7 @@ import { resolveChannel } from '../../src/channel/channel-spec.js';
 import { servePipes } from '../../src/pipe/channel-pipes.js';
 import { ChannelStream } from '../../src/stream/channel-stream.js';
 import { Stores } from '../../src/storage/stores.js';
-import { DEFAULT_RETRY_POLICY } from '../../src/fetch/retry.js';
+import { DEFAULT_RETRY_POLICY } from '../../src/storage/retry.js';
 import { sha256 } from '../helpers/cli.js';
 import { newBucket, putAll } from '../helpers/s3.js';
 

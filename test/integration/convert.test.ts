@@ -17,9 +17,9 @@ import { openChannel } from 'pipemode/reader';
 import { createFifo } from '../../src/pipe/fifo.js';
 import { Prng } from '../../src/plan/prng.js';
 import { compareKeys } from '../../src/storage/object-store.js';
-import { decodeProtobufRecord } from '../../src/records/protobuf-record.js';
-import type { RecordFormat } from '../../src/records/record-codec.js';
-import { createRecordDecoder } from '../../src/records/record-format.js';
+import { decodeProtobufRecord } from '../../src/records/protobuf-record-decoder.js';
+import type { RecordFormat } from '../../src/records/record-interfaces.js';
+import { createRecordDecoder } from '../../src/records/record-registry.js';
 import { ROOT, runPipemode, startPipemode, sha256 } from '../helpers/cli.js';
 import { newBucket, put, s3 } from '../helpers/s3.js';
 

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { ERROR_CLASSES } from '../../src/core/errors.js';
+import { ERROR_CLASSES } from '../../src/core/error-codes.js';
 import { EXIT_CODE_BY_ERROR_CODE } from '../../src/cli/exit-codes.js';
 import { ROOT } from '../helpers/cli.js';
 

@@ -10,10 +10,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { isPipemodeError } from '../../src/core/errors.js';
 import { Prng } from '../../src/plan/prng.js';
-import { createRecordDecoder } from '../../src/records/record-format.js';
-import { decodeProtobufRecord } from '../../src/records/protobuf-record.js';
+import { createRecordDecoder } from '../../src/records/record-registry.js';
+import { decodeProtobufRecord } from '../../src/records/protobuf-record-decoder.js';
 import { protobufRecordToJson } from '../../src/records/protobuf-json.js';
-import type { RecordFormat } from '../../src/records/record-codec.js';
+import type { RecordFormat } from '../../src/records/record-interfaces.js';
 import { FIXTURE_DIR, generateFixtures, indexText, type FixtureIndex } from '../fixtures/formats/generate.js';
 
 const index = JSON.parse(fs.readFileSync(path.join(FIXTURE_DIR, 'index.json'), 'utf8')) as FixtureIndex;

@@ -7,9 +7,9 @@ import { writeToPipe } from '../../pipe/pipe-writer.js';
 import { openEpoch, writeEpoch } from '../../pipe/epoch-writer.js';
 import { ChannelStream } from '../../stream/channel-stream.js';
 import { Stores } from '../../storage/stores.js';
-import { catChannel, fetchOptions, storesOptions, hostPosition, intFlag, type ChannelFlags, type FetchFlags } from '../options.js';
+import { catChannel, fetchOptions, storesOptions, hostPosition, intFlag, type ChannelFlags, type FetchFlags, type HostFlags } from '../options.js';
 
-export interface CatFlags extends ChannelFlags, FetchFlags {
+export interface CatFlags extends ChannelFlags, FetchFlags, HostFlags {
   readonly channel?: string;
   readonly epoch?: string;
   /** --no-zero-copy */

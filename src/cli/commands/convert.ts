@@ -8,8 +8,8 @@ import { parseByteSize, formatBytes } from '../../core/byte-size.js';
 import { ConfigError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import { CONVERT_INPUTS, CONVERT_TARGETS, convertDataset, type ConvertInput } from '../../convert/convert-dataset.js';
-import { DEFAULT_RETRY_POLICY } from '../../fetch/retry.js';
-import { parseRecordFormat } from '../../records/record-format.js';
+import { DEFAULT_RETRY_POLICY } from '../../storage/retry.js';
+import { parseRecordFormat } from '../../records/record-registry.js';
 import { Stores } from '../../storage/stores.js';
 import { intFlag, storesOptions } from '../options.js';
 

@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { ConfigError } from '../../core/errors.js';
-import { DEFAULT_JOBS_DIR, readJobRecord } from '../../runner/job-status.js';
+import { DEFAULT_JOBS_DIR, readJobRecord } from '../../training/job-status.js';
 
 export function describeCommand(nameOrDir: string, flags: { readonly jobsDir?: string }): void {
   const candidates = [nameOrDir, path.join(flags.jobsDir ?? DEFAULT_JOBS_DIR, nameOrDir)];

@@ -13,10 +13,10 @@ import { AccessDeniedError, NoSuchKeyError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import { fifoChunks } from '../../reader/fifo-chunks.js';
 import { fileChunks } from '../../reader/file-chunks.js';
-import { decodeProtobufRecord } from '../../records/protobuf-record.js';
+import { decodeProtobufRecord } from '../../records/protobuf-record-decoder.js';
 import { protobufRecordToJson } from '../../records/protobuf-json.js';
-import type { RecordFormat } from '../../records/record-codec.js';
-import { createRecordDecoder, parseRecordFormat } from '../../records/record-format.js';
+import type { RecordFormat } from '../../records/record-interfaces.js';
+import { createRecordDecoder, parseRecordFormat } from '../../records/record-registry.js';
 import { RecordSummary } from '../../records/record-summary.js';
 import { intFlag } from '../options.js';
 

@@ -9,6 +9,7 @@ import { MountError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import { mountChannel } from '../../mount/mount-channel.js';
 import { cleanStaleMount, detach, mountAt, MOUNT_SOURCE } from '../../mount/fuse-binding.js';
+import { MOUNT_FETCH_OPTIONS } from '../../fetch/fetch-options.js';
 import { fetchOptions, intFlag, sizeFlag, storesOptions, type FetchFlags } from '../options.js';
 
 export interface MountFlags extends FetchFlags {
@@ -18,8 +19,7 @@ export interface MountFlags extends FetchFlags {
 }
 
 export async function mountCommand(source: string, dir: string, flags: MountFlags, log: Logger): Promise<void> {
-  // main.ts gives --memory-budget and --max-requests the mount's defaults (DEFAULT_MOUNT_BUDGET, DEFAULT_MOUNT_REQUESTS)
-  const fetch = fetchOptions(flags);
+  const fetch = fetchOptions(flags, MOUNT_FETCH_OPTIONS);
   const maxReadAhead = sizeFlag(flags.maxReadAhead, '--max-read-ahead');
   const prefetchFiles = intFlag(flags.prefetchFiles, '--prefetch-files', 0, 100_000);
   const stop = new AbortController();

@@ -8,9 +8,9 @@ import type { Logger } from '../../core/log.js';
 import { servePipes } from '../../pipe/channel-pipes.js';
 import { ChannelStream } from '../../stream/channel-stream.js';
 import { Stores } from '../../storage/stores.js';
-import { fetchOptions, hostPosition, intFlag, pipeChannels, storesOptions, type ChannelFlags, type FetchFlags } from '../options.js';
+import { fetchOptions, hostPosition, intFlag, pipeChannels, storesOptions, type ChannelFlags, type FetchFlags, type HostFlags } from '../options.js';
 
-export interface PipeFlags extends ChannelFlags, FetchFlags {
+export interface PipeFlags extends ChannelFlags, FetchFlags, HostFlags {
   readonly dir: string;
   readonly channel: readonly string[];
   readonly epochs?: string;

@@ -1,6 +1,6 @@
 /**
  * `pipemode train JOB.json|JOB.yaml [-- COMMAND ARGS…]`: runs a CreateTrainingJob request here
- * (runner/run-job.ts). Exit status: 0 Completed; 10 Failed because the training command failed;
+ * (training/run-job.ts). Exit status: 0 Completed; 10 Failed because the training command failed;
  * 11 Stopped; 12 MaxRuntimeExceeded; a failure of pipemode's own (bad data, upload) exits with that
  * error's code (3, 4, 5); a bad request exits 2 before anything starts.
  */
@@ -9,13 +9,12 @@ import path from 'node:path';
 import { readSpecFile } from '../../channel/spec-file.js';
 import { ConfigError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
-import { resolveJob } from '../../runner/job-spec.js';
-import { DEFAULT_JOBS_DIR } from '../../runner/job-status.js';
-import { runJob } from '../../runner/run-job.js';
-import { EXIT, exitCodeFor } from '../exit-codes.js';
-import { fetchOptions, hostPosition, intFlag, storesOptions, type FetchFlags } from '../options.js';
+import { resolveJob } from '../../training/job-spec.js';
+import { DEFAULT_JOBS_DIR } from '../../training/job-status.js';
+import { runJob } from '../../training/run-job.js';
+import { fetchSettings, hostPosition, intFlag, storesOptions, type FetchFlags, type HostFlags } from '../options.js';
 
-export interface TrainFlags extends FetchFlags {
+export interface TrainFlags extends FetchFlags, HostFlags {
   readonly baseDir?: string;
   readonly jobsDir?: string;
   readonly hosts?: string;
@@ -26,7 +25,7 @@ export interface TrainFlags extends FetchFlags {
 
 export async function trainCommand(file: string, command: readonly string[], flags: TrainFlags, log: Logger): Promise<number> {
   const job = resolveJob(readSpecFile(file), file);
-  const fetch = fetchOptions(flags);
+  const fetch = fetchSettings(flags);
   const stopGraceMs = (intFlag(flags.stopGrace, '--stop-grace', 0, 86_400) ?? 120) * 1000;
   const checkpointIntervalMs = (intFlag(flags.checkpointInterval, '--checkpoint-interval', 1, 86_400) ?? 10) * 1000;
   const fifosPerChannel = intFlag(flags.fifosPerChannel, '--fifos-per-channel', 1, 64) ?? 1;
@@ -68,7 +67,7 @@ export async function trainCommand(file: string, command: readonly string[], fla
   process.on('SIGTERM', onSignal);
   process.on('SIGHUP', onSignal);
   try {
-    const { record, failure } = await runJob(job, {
+    const outcome = await runJob(job, {
       jobDir,
       hosts: { ranks, count },
       ...(flags.baseDir !== undefined ? { baseDir: flags.baseDir } : {}),
@@ -84,14 +83,11 @@ export async function trainCommand(file: string, command: readonly string[], fla
       signal: stop.signal,
       killSignal: kill.signal,
     });
+    const { record } = outcome;
     const where = record.ModelArtifacts === undefined ? '' : `; model: ${record.ModelArtifacts.S3ModelArtifacts}`;
-    log.info(`${job.name}: ${record.TrainingJobStatus} (${record.SecondaryStatus})${record.FailureReason !== undefined ? `: ${record.FailureReason}` : ''}${where}`);
+    log.info(`${job.name}: ${outcome.status} (${record.SecondaryStatus})${outcome.failureReason !== undefined ? `: ${outcome.failureReason}` : ''}${where}`);
     log.info(`${job.name}: details: pipemode describe ${job.name}${flags.jobsDir !== undefined && flags.jobsDir !== DEFAULT_JOBS_DIR ? ` --jobs-dir ${flags.jobsDir}` : ''}`);
-    if (record.TrainingJobStatus === 'Completed') return EXIT.OK;
-    if (record.SecondaryStatus === 'MaxRuntimeExceeded') return EXIT.MAX_RUNTIME;
-    if (record.TrainingJobStatus === 'Stopped') return EXIT.STOPPED;
-    if (record.FailureReason?.startsWith('AlgorithmError') === true) return EXIT.TRAINER_FAILED;
-    return exitCodeFor(failure);
+    return outcome.exitCode;
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

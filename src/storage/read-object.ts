@@ -1,6 +1,6 @@
 /** Reads one whole (small) object into memory, with retries: manifests, channel specs on S3. */
 import { ManifestError } from '../core/errors.js';
-import type { ObjectStore } from '../storage/object-store.js';
+import type { ObjectStore } from './object-store.js';
 import { readRangeWithRetry, withRetry, type RetryPolicy } from './retry.js';
 
 export async function readWholeObject(

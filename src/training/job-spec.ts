@@ -12,7 +12,7 @@
  */
 import * as v from 'valibot';
 import { resolveChannels, type ChannelSpec, type InputMode } from '../channel/channel-spec.js';
-import { parseSourceUri, type SourceUri } from '../channel/source-uri.js';
+import { parseSourceUri, type SourceUri } from '../storage/source-uri.js';
 import { ConfigError } from '../core/errors.js';
 import { validate } from '../core/validate.js';
 

@@ -5,9 +5,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Prng } from '../plan/prng.js';
-import { RECORD_FORMATS, type RecordFormat } from './record-codec.js';
-import { createRecordDecoder, parseRecordFormat, recordEncoderFor } from './record-format.js';
+import { Prng } from '../../test/helpers/random-records.js';
+import { RECORD_FORMATS, type RecordFormat } from './record-interfaces.js';
+import { createRecordDecoder, parseRecordFormat, recordEncoderFor } from './record-registry.js';
 import { decodeRecords } from './decode-records.js';
 import { randomChunks, randomRecord } from '../../test/helpers/random-records.js';
 

@@ -8,7 +8,7 @@
 import { randomInt } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AbortedError, PipemodeError, RetriesExhaustedError, throwIfAborted } from '../core/errors.js';
-import type { ObjectInfo, ObjectStore } from '../storage/object-store.js';
+import type { ObjectInfo, ObjectStore } from './object-store.js';
 
 export interface RetryPolicy {
   /** Attempts per request, the first included. @default 10 */

@@ -10,17 +10,17 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { appendToKey, asFolder, type SourceUri } from '../channel/source-uri.js';
-import type { RetryPolicy } from '../fetch/retry.js';
+import { appendToKey, asFolder, type SourceUri } from '../storage/source-uri.js';
+import type { RetryPolicy } from '../storage/retry.js';
 import { itemsFromPrefix } from '../manifest/from-prefix.js';
 import type { Logger } from '../core/log.js';
 import { EmptySourceError, UnsafeKeyError } from '../core/errors.js';
 import type { ObjectWriter } from '../storage/object-writer.js';
 import type { Stores } from '../storage/stores.js';
-import { readRangeWithRetry, withRetry } from '../fetch/retry.js';
+import { readRangeWithRetry, withRetry } from '../storage/retry.js';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
-import { staysBelowFolder } from './file-mode.js';
+import { staysBelowFolder } from '../channel/key-path.js';
 
 function scan(dir: string): Map<string, string> {
   const out = new Map<string, string>();

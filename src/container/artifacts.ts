@@ -9,14 +9,22 @@
  * name, the later host (algo-2 over algo-1) wins, as SageMaker documents. Archives are streamed
  * (tar → gzip → multipart upload): nothing is held whole in memory or on disk. Entry names are
  * relative ("model.json", "sub/x"), with portable (uid/gid-free) headers.
+ *
+ * The other way round, for hosting: `unpackModelArchive` extracts a `model.tar.gz` into a
+ * folder (`/opt/ml/model` of an instance). It refuses, with PM_ERR_UNSAFE_KEY and nothing left
+ * behind, any entry that would land outside the folder (`..`, absolute names), links whose
+ * target leaves it, and devices or FIFOs; files are written with the archive's permission bits
+ * minus group/other write, owned by whoever runs pipemode.
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import zlib from 'node:zlib';
-import { appendToKey, asFolder, formatSourceUri, type SourceUri } from '../channel/source-uri.js';
+import { appendToKey, asFolder, formatSourceUri, type SourceUri } from '../storage/source-uri.js';
 import type { Stores } from '../storage/stores.js';
+import { staysBelowFolder } from '../channel/key-path.js';
+import { UnsafeKeyError } from '../core/errors.js';
 
 export interface Artifacts {
   readonly modelUri: string;
@@ -105,4 +113,57 @@ export async function uploadOutputs(options: UploadOutputsOptions): Promise<Arti
     model.cleanup();
     data.cleanup();
   }
+}
+
+const ENTRY_TYPES = new Set(['File', 'OldFile', 'ContiguousFile', 'Directory', 'SymbolicLink', 'Link']);
+
+/** Why an archive entry may not be unpacked below its folder, or undefined if it may. */
+export function unsafeArchiveEntry(entry: { readonly path: string; readonly type: string; readonly linkpath?: string }): string | undefined {
+  const name = entry.path.replace(/^\.\//, '').replace(/\/$/, '');
+  if (entry.type === 'Directory' && (name === '' || name === '.')) return undefined;
+  if (!ENTRY_TYPES.has(entry.type)) return `"${entry.path}" is a ${entry.type} entry (only files, folders and links inside the archive are unpacked)`;
+  if (name.startsWith('/') || !staysBelowFolder(name)) return `"${entry.path}" would land outside the model folder`;
+  if (entry.type === 'SymbolicLink' || entry.type === 'Link') {
+    const target = entry.linkpath ?? '';
+    if (target.startsWith('/')) return `"${entry.path}" links to the absolute path "${target}"`;
+    const resolved = entry.type === 'Link' ? target : path.posix.join(path.posix.dirname(name), target);
+    const normal = path.posix.normalize(resolved);
+    if (normal === '..' || normal.startsWith('../') || normal === '' ) return `"${entry.path}" links to "${target}", outside the model folder`;
+  }
+  return undefined;
+}
+
+/**
+ * Extracts a gzipped (or plain) tar stream into `dir` (created if missing). An unsafe entry fails
+ * the whole archive: `dir` is emptied again and UnsafeKeyError names the archive and the entry.
+ */
+export async function unpackModelArchive(archive: NodeJS.ReadableStream, dir: string, what: string): Promise<{ files: number }> {
+  const tar = await import('tar');
+  fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
+  let refused: string | undefined;
+  let files = 0;
+  const extract = tar.x({
+    cwd: dir,
+    strict: true,
+    preserveOwner: false,
+    noChmod: false,
+    umask: 0o022,
+    filter: (_p, entry) => {
+      const e = entry as unknown as { path: string; type: string; linkpath?: string };
+      refused ??= unsafeArchiveEntry(e);
+      if (refused === undefined && e.type !== 'Directory') files++;
+      return refused === undefined;
+    },
+  });
+  const { pipeline } = await import('node:stream/promises');
+  try {
+    await pipeline(archive, extract as unknown as NodeJS.WritableStream);
+  } catch (err) {
+    if (refused === undefined) throw err;
+  }
+  if (refused !== undefined) {
+    for (const name of fs.readdirSync(dir)) fs.rmSync(path.join(dir, name), { recursive: true, force: true });
+    throw new UnsafeKeyError(`refusing to unpack ${what}: ${refused}`, { uri: what });
+  }
+  return { files };
 }

@@ -7,14 +7,15 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { sagemakerArn } from '../container/arn.js';
 import type { JobSpec } from './job-spec.js';
 
 /** Where job folders go unless --jobs-dir says otherwise. */
 export const DEFAULT_JOBS_DIR = '.pipemode/jobs';
 
-/** The job's ARN as SageMaker would give it (account 000000000000: there is none here). */
+/** The job's ARN as SageMaker would give it. */
 export function trainingJobArn(region: string, jobName: string): string {
-  return `arn:aws:sagemaker:${region}:000000000000:training-job/${jobName.toLowerCase()}`;
+  return sagemakerArn(region, 'training-job', jobName);
 }
 
 export type PrimaryStatus = 'InProgress' | 'Completed' | 'Failed' | 'Stopping' | 'Stopped';

@@ -7,7 +7,7 @@
 import { ConfigError } from '../core/errors.js';
 import { closest } from '../core/did-you-mean.js';
 import { LinesDecoder, linesEncoder } from './lines.js';
-import { RECORD_FORMATS, type DecoderOptions, type RecordDecoder, type RecordEncoder, type RecordFormat } from './record-codec.js';
+import { RECORD_FORMATS, type DecoderOptions, type RecordDecoder, type RecordEncoder, type RecordFormat } from './record-interfaces.js';
 import { recordioEncoder } from './recordio.js';
 import { RecordioDecoder } from './recordio-decoder.js';
 import { TfrecordDecoder, tfrecordEncoder } from './tfrecord.js';

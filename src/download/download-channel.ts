@@ -10,47 +10,18 @@
  * source file is copied (reflinked where the file system can) and checked against its listed
  * version. Gzip and RecordIO are not applied in File mode, as on SageMaker.
  */
-import { setMaxListeners } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
-import { ObjectChangedError, UnsafeKeyError } from '../core/errors.js';
-import type { ChannelSpec } from '../channel/channel-spec.js';
+import { childAbort } from '../core/abort.js';
+import { ObjectChangedError } from '../core/errors.js';
+import { channelRelativePath } from '../channel/key-path.js';
 import type { ObjectUnit } from '../manifest/unit.js';
-import { readRangeWithRetry, withRetry, type RetryPolicy } from '../fetch/retry.js';
+import { readRangeWithRetry, withRetry, type RetryPolicy } from '../storage/retry.js';
 import { FileStore, fileVersion } from '../storage/file/file-store.js';
 import type { ObjectInfo } from '../storage/object-store.js';
 import type { ChannelStream } from '../stream/channel-stream.js';
-
-/** Longest file name Linux file systems take (bytes). */
-const NAME_MAX = 255;
-
-/**
- * Whether a relative path names a file below its folder: not empty, no NUL, no `.`/`..` or empty
- * segments (so no leading or trailing `/` either).
- */
-export function staysBelowFolder(rel: string): boolean {
-  return rel !== '' && !rel.includes('\0') && !rel.split('/').some((s) => s === '' || s === '.' || s === '..');
-}
-
-/** The path of an object below its channel directory, or UnsafeKeyError. */
-export function channelRelativePath(spec: ChannelSpec, key: string, uri: string): string {
-  let rel = key;
-  if (spec.dataType === 'S3Prefix') {
-    const prefix = spec.source.key;
-    const dirPart = prefix.slice(0, prefix.lastIndexOf('/') + 1);
-    rel = key.slice(dirPart.length);
-  }
-  if (!staysBelowFolder(rel)) {
-    throw new UnsafeKeyError(`refusing to download ${uri}: its key would land at "${rel}", outside or not a file of the channel directory`, { uri });
-  }
-  const long = rel.split('/').find((s) => Buffer.byteLength(s) > NAME_MAX);
-  if (long !== undefined) {
-    throw new UnsafeKeyError(`cannot download ${uri}: the name "${long.slice(0, 40)}…" is ${Buffer.byteLength(long)} bytes, more than a file name may have (${NAME_MAX})`, { uri });
-  }
-  return rel;
-}
 
 export interface DownloadOptions {
   readonly concurrency: number;
@@ -110,11 +81,7 @@ export async function downloadChannel(stream: ChannelStream, dir: string, option
   // every path is checked before anything is written
   const targets = units.map((u) => ({ unit: u, rel: channelRelativePath(stream.spec, u.key, u.store.uriOf(u.key)) }));
   // every request in flight listens to the caller's signal through this one
-  const abort = new AbortController();
-  setMaxListeners(0, abort.signal);
-  const onAbort = (): void => abort.abort(options.signal?.reason);
-  if (options.signal?.aborted === true) onAbort();
-  options.signal?.addEventListener('abort', onAbort, { once: true });
+  const abort = childAbort(options.signal, 0);
   const signal = abort.signal;
   try {
     // sizes come with a prefix listing; manifest entries are looked up (HEAD), a bounded number at a time
@@ -138,6 +105,6 @@ export async function downloadChannel(stream: ChannelStream, dir: string, option
     });
     return { files: targets.length, bytes: total };
   } finally {
-    options.signal?.removeEventListener('abort', onAbort);
+    abort.abort(); // nothing of this download runs on
   }
 }

@@ -11,8 +11,7 @@ import os from 'node:os';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import type { ConfigFiles, HostLayout } from './container-layout.js';
-import type { JobSpec } from './job-spec.js';
-import { trainingJobArn } from './job-status.js';
+import { sagemakerArn } from './arn.js';
 import { PyDict, PyInt, parsePython, pythonJson, pythonStr, toPy, type PyValue } from './python-value.js';
 
 const SAGEMAKER_HYPERPARAMETERS = new Set([
@@ -52,8 +51,16 @@ export function countGpus(): number {
   }
 }
 
+/** What the environment needs of a training job request (training/job-spec.ts's JobSpec has it). */
+export interface ContainerJob {
+  readonly name: string;
+  readonly hyperParameters: Readonly<Record<string, string>>;
+  readonly channels: readonly { readonly name: string }[];
+  readonly environment: Readonly<Record<string, string>>;
+}
+
 export interface TrainingEnvInput {
-  readonly job: JobSpec;
+  readonly job: ContainerJob;
   readonly layout: HostLayout;
   readonly files: ConfigFiles;
   readonly region: string;
@@ -144,7 +151,7 @@ export function trainingEnvironment(input: TrainingEnvInput): Record<string, str
     ...input.job.environment,
     SAGEMAKER_BASE_DIR: input.layout.base,
     TRAINING_JOB_NAME: input.job.name,
-    TRAINING_JOB_ARN: trainingJobArn(input.region, input.job.name),
+    TRAINING_JOB_ARN: sagemakerArn(input.region, 'training-job', input.job.name),
     ...smVariables(input),
   };
 }

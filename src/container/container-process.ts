@@ -1,5 +1,5 @@
 /**
- * Runs the training command the way SageMaker runs a container, and makes sure nothing of it
+ * Runs a container's command (training or hosting) the way SageMaker runs a container, and makes sure nothing of it
  * outlives the job:
  *
  * - the command runs in its own process group, so a stop reaches every process it forked;
@@ -18,12 +18,12 @@ import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process'
 import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-export interface TrainerExit {
+export interface ContainerExit {
   readonly exitCode: number;
   readonly signal: NodeJS.Signals | null;
 }
 
-export interface TrainerOptions {
+export interface ContainerProcessOptions {
   readonly command: readonly string[];
   readonly env: NodeJS.ProcessEnv;
   /** 'inherit' (the default) shares pipemode's stdout/stderr; 'pipe' lets the caller prefix lines. */
@@ -43,10 +43,10 @@ function killGroup(pid: number, signal: NodeJS.Signals): void {
   }
 }
 
-export class Trainer {
+export class ContainerProcess {
   readonly process: ChildProcess;
   readonly pid: number;
-  readonly exited: Promise<TrainerExit>;
+  readonly exited: Promise<ContainerExit>;
   readonly #guardian: ChildProcess;
   #done = false;
 
@@ -65,7 +65,7 @@ export class Trainer {
   }
 
   /** Starts the command; rejects if it cannot be started (not found, not executable). */
-  static async start(options: TrainerOptions): Promise<Trainer> {
+  static async start(options: ContainerProcessOptions): Promise<ContainerProcess> {
     const [file, ...args] = options.command;
     if (file === undefined) throw new Error('no command to run');
     const stdio: StdioOptions = options.stdio === 'pipe' ? ['ignore', 'pipe', 'pipe'] : ['ignore', 'inherit', 'inherit'];
@@ -79,11 +79,11 @@ export class Trainer {
       detached: true,
     });
     guardian.unref();
-    return new Trainer(child, guardian);
+    return new ContainerProcess(child, guardian);
   }
 
   /** SIGTERM to the group, SIGKILL after `graceMs` if the main process is still running. */
-  async stop(graceMs: number): Promise<TrainerExit> {
+  async stop(graceMs: number): Promise<ContainerExit> {
     if (!this.#done) {
       killGroup(this.pid, 'SIGTERM');
       const winner = await Promise.race([this.exited.then(() => 'exited' as const), sleep(graceMs).then(() => 'grace' as const)]);
