@@ -243,3 +243,12 @@ export function isPipemodeError(err: unknown): err is PipemodeError {
 export function throwIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw new AbortedError('operation aborted', {}, { cause: signal.reason });
 }
+
+/**
+ * An AWS shared-credentials file (the server's access keys) cannot be read, parsed or written:
+ * a malformed line, a key outside a section, a profile without both keys, a symlink in the way.
+ * `details` name the file and, for parse errors, the 1-based line.
+ */
+export class CredentialsFileError extends PipemodeError {
+  readonly code = 'PM_ERR_CREDENTIALS_FILE';
+}
