@@ -174,3 +174,30 @@ export function isPipemodeError(err: unknown): err is PipemodeError {
 export function throwIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw new AbortedError('operation aborted', {}, { cause: signal.reason });
 }
+
+/**
+ * Batch transform: a request payload would exceed MaxPayloadInMB (one record after framing, or a
+ * whole SplitType=None object). `details` give the `source` file, the 0-based `record` index (absent
+ * for a whole object), its `size` and the `limit`, both in bytes.
+ */
+export class PayloadTooLargeError extends PipemodeError {
+  readonly code = 'PM_ERR_PAYLOAD_TOO_LARGE';
+}
+
+/**
+ * Batch transform: the model's answer to a mini-batch cannot be split into one answer per record
+ * (a count mismatch, an Accept type with no record framing). `details` give the `source` file, the
+ * batch's `first` record, the records `expected` and the answers `found`.
+ */
+export class ResponseFramingError extends PipemodeError {
+  readonly code = 'PM_ERR_RESPONSE_FRAMING';
+}
+
+/**
+ * Batch transform DataProcessing: an InputFilter, OutputFilter or JoinSource cannot be applied to a
+ * record (not JSON, an index out of range, a key missing). `details` give the `source` file, the
+ * 0-based `record` index and the `expression`.
+ */
+export class DataProcessingError extends PipemodeError {
+  readonly code = 'PM_ERR_DATA_PROCESSING';
+}
