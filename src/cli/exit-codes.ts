@@ -50,6 +50,9 @@ const BY_CODE: Readonly<Record<string, number>> = {
   PM_ERR_RECORD_FORMAT: EXIT.STREAM,
   PM_ERR_INPUT_FORMAT: EXIT.STREAM,
   PM_ERR_MOUNT: EXIT.MOUNT,
+  PM_ERR_PAYLOAD_TOO_LARGE: EXIT.STREAM,
+  PM_ERR_RESPONSE_FRAMING: EXIT.STREAM,
+  PM_ERR_DATA_PROCESSING: EXIT.STREAM,
 };
 
 export function exitCodeFor(err: unknown): number {

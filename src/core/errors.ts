@@ -148,33 +148,6 @@ export class InternalError extends PipemodeError {
   readonly code = 'PM_ERR_INTERNAL';
 }
 
-/** Every code in the catalogue, for docs and tests. */
-export const ERROR_CLASSES = [
-  ConfigError, SpecFileError, SourceUriError, EmptySourceError, ManifestError,
-  NoSuchKeyError, NoSuchBucketError, AccessDeniedError, ObjectChangedError,
-  TransientStoreError, RetriesExhaustedError, StoreProtocolError,
-  RecordTooLargeError, GzipError, MemoryBudgetError, FifoError, AbortedError, InternalError,
-  RecordFormatError, InputFormatError, UnsafeKeyError, MountError,
-] as const;
-
-/** Rebuilds a typed error from its code (errors that crossed a thread or process boundary). */
-export function errorFromCode(code: string, message: string, details: ErrorDetails = {}): PipemodeError {
-  for (const Cls of ERROR_CLASSES) {
-    const err = new Cls(message, details);
-    if (err.code === code) return err;
-  }
-  return new InternalError(message, { ...details, code });
-}
-
-export function isPipemodeError(err: unknown): err is PipemodeError {
-  return err instanceof PipemodeError;
-}
-
-/** Throws an AbortedError (with the signal's reason as cause) if the signal is aborted. */
-export function throwIfAborted(signal: AbortSignal | undefined): void {
-  if (signal?.aborted) throw new AbortedError('operation aborted', {}, { cause: signal.reason });
-}
-
 /**
  * Batch transform: a request payload would exceed MaxPayloadInMB (one record after framing, or a
  * whole SplitType=None object). `details` give the `source` file, the 0-based `record` index (absent
@@ -200,4 +173,32 @@ export class ResponseFramingError extends PipemodeError {
  */
 export class DataProcessingError extends PipemodeError {
   readonly code = 'PM_ERR_DATA_PROCESSING';
+}
+
+/** Every code in the catalogue, for docs and tests. */
+export const ERROR_CLASSES = [
+  ConfigError, SpecFileError, SourceUriError, EmptySourceError, ManifestError,
+  NoSuchKeyError, NoSuchBucketError, AccessDeniedError, ObjectChangedError,
+  TransientStoreError, RetriesExhaustedError, StoreProtocolError,
+  RecordTooLargeError, GzipError, MemoryBudgetError, FifoError, AbortedError, InternalError,
+  RecordFormatError, InputFormatError, UnsafeKeyError, MountError,
+  PayloadTooLargeError, ResponseFramingError, DataProcessingError,
+] as const;
+
+/** Rebuilds a typed error from its code (errors that crossed a thread or process boundary). */
+export function errorFromCode(code: string, message: string, details: ErrorDetails = {}): PipemodeError {
+  for (const Cls of ERROR_CLASSES) {
+    const err = new Cls(message, details);
+    if (err.code === code) return err;
+  }
+  return new InternalError(message, { ...details, code });
+}
+
+export function isPipemodeError(err: unknown): err is PipemodeError {
+  return err instanceof PipemodeError;
+}
+
+/** Throws an AbortedError (with the signal's reason as cause) if the signal is aborted. */
+export function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new AbortedError('operation aborted', {}, { cause: signal.reason });
 }
