@@ -235,13 +235,37 @@ export class InternalError extends PipemodeError {
   static override readonly http = HTTP.FAILED;
 }
 
-export function isPipemodeError(err: unknown): err is PipemodeError {
-  return err instanceof PipemodeError;
+/**
+ * Batch transform: a request payload would exceed MaxPayloadInMB (one record after framing, or a
+ * whole SplitType=None object). `details` give the `source` file, the 0-based `record` index (absent
+ * for a whole object), its `size` and the `limit`, both in bytes.
+ */
+export class PayloadTooLargeError extends PipemodeError {
+  static override readonly code = 'PM_ERR_PAYLOAD_TOO_LARGE';
+  static override readonly exitCode = EXIT.STREAM;
+  static override readonly http = HTTP.INVALID;
 }
 
-/** Throws an AbortedError (with the signal's reason as cause) if the signal is aborted. */
-export function throwIfAborted(signal: AbortSignal | undefined): void {
-  if (signal?.aborted) throw new AbortedError('operation aborted', {}, { cause: signal.reason });
+/**
+ * Batch transform: the model's answer to a mini-batch cannot be split into one answer per record
+ * (a count mismatch, an Accept type with no record framing). `details` give the `source` file, the
+ * batch's `first` record, the records `expected` and the answers `found`.
+ */
+export class ResponseFramingError extends PipemodeError {
+  static override readonly code = 'PM_ERR_RESPONSE_FRAMING';
+  static override readonly exitCode = EXIT.STREAM;
+  static override readonly http = HTTP.FAILED;
+}
+
+/**
+ * Batch transform DataProcessing: an InputFilter, OutputFilter or JoinSource cannot be applied to a
+ * record (not JSON, an index out of range, a key missing). `details` give the `source` file, the
+ * 0-based `record` index and the `expression`.
+ */
+export class DataProcessingError extends PipemodeError {
+  static override readonly code = 'PM_ERR_DATA_PROCESSING';
+  static override readonly exitCode = EXIT.STREAM;
+  static override readonly http = HTTP.INVALID;
 }
 
 /**
@@ -250,5 +274,16 @@ export function throwIfAborted(signal: AbortSignal | undefined): void {
  * `details` name the file and, for parse errors, the 1-based line.
  */
 export class CredentialsFileError extends PipemodeError {
-  readonly code = 'PM_ERR_CREDENTIALS_FILE';
+  static override readonly code = 'PM_ERR_CREDENTIALS_FILE';
+  static override readonly exitCode = EXIT.USAGE;
+  static override readonly http = HTTP.FAILED;
+}
+
+export function isPipemodeError(err: unknown): err is PipemodeError {
+  return err instanceof PipemodeError;
+}
+
+/** Throws an AbortedError (with the signal's reason as cause) if the signal is aborted. */
+export function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new AbortedError('operation aborted', {}, { cause: signal.reason });
 }

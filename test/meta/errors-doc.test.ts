@@ -7,17 +7,17 @@ import { ERROR_CLASSES } from '../../src/core/error-codes.js';
 import { EXIT_CODE_BY_ERROR_CODE } from '../../src/cli/exit-codes.js';
 import { ROOT } from '../helpers/cli.js';
 
-interface Row { code: string; cls: string; retried: string; exit: number }
+interface Row { code: string; cls: string; retried: string; exit: number; http: string }
 
 function docRows(): Row[] {
   const text = fs.readFileSync(path.join(ROOT, 'docs/errors.md'), 'utf8');
   return text.split('\n').filter((l) => l.startsWith('| `PM_ERR_')).map((l) => {
     const cells = l.split('|').map((c) => c.trim().replace(/`/g, ''));
-    return { code: cells[1] ?? '', cls: cells[2] ?? '', retried: cells[5] ?? '', exit: Number(cells[6]) };
+    return { code: cells[1] ?? '', cls: cells[2] ?? '', retried: cells[5] ?? '', exit: Number(cells[6]), http: cells[7] ?? '' };
   });
 }
 
-test('every error class is documented with its code, class name, retry flag and exit code', () => {
+test('every error class is documented with its code, class name, retry flag, exit code and HTTP mapping', () => {
   const rows = new Map(docRows().map((r) => [r.code, r]));
   for (const Cls of ERROR_CLASSES) {
     const err = new Cls('x');
@@ -26,6 +26,7 @@ test('every error class is documented with its code, class name, retry flag and 
     assert.equal(row.cls, Cls.name, err.code);
     assert.equal(row.retried, err.retryable ? 'yes' : 'no', err.code);
     assert.equal(row.exit, EXIT_CODE_BY_ERROR_CODE[err.code], `${err.code} exit code`);
+    assert.equal(row.http, `${err.http.status} ${err.http.controlPlane} / ${err.http.runtime}`, `${err.code} HTTP mapping`);
   }
 });
 
