@@ -104,7 +104,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     .option('--host-count <n>', 'number of hosts of a job spread over machines')
     .option('--stop-grace <seconds>', 'time between SIGTERM and SIGKILL when stopping', '120')
     .option('--checkpoint-interval <seconds>', 'how often checkpoints are synced while training runs', '10')
-    .option('--fifos-per-channel <k>', 'serve each Pipe channel as K FIFOs <channel>_<epoch>_<k> (pipemode extension)'))
+    .option('--fifos-per-channel <k>', 'serve each Pipe channel as K FIFOs <channel>_<epoch>_<k> (pipemode extension)')
+    .option('--host-isolation <mode>', 'auto: as root, each host in its own namespaces (network, hostname algo-i, PID, /opt/ml); none: hosts share this machine', 'auto'))
     .action(async (job: string, command: string[], flags: TrainFlags) => {
       const { trainCommand } = await import('./commands/train.js');
       exitCode = await trainCommand(job, command, flags, logger());

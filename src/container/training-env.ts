@@ -41,6 +41,13 @@ export function userArgs(hps: readonly (readonly [string, PyValue])[]): string[]
   return args;
 }
 
+/** The user hyperparameters (framework ones left out, values decoded) as command-line arguments: SM_USER_ARGS. */
+export function userArgsOf(hyperParameters: Readonly<Record<string, string>>): string[] {
+  return userArgs(Object.entries(hyperParameters)
+    .filter(([k]) => !SAGEMAKER_HYPERPARAMETERS.has(k) && !k.startsWith('sagemaker_'))
+    .map(([k, v]) => [k, decode(v)] as const));
+}
+
 /** `nvidia-smi --list-gpus` line count, as the toolkit counts GPUs (0 without a GPU). */
 export function countGpus(): number {
   try {

@@ -279,6 +279,29 @@ export class CredentialsFileError extends PipemodeError {
   static override readonly http = HTTP.FAILED;
 }
 
+/**
+ * The hosts of a job cannot run as namespaces here: an `ip` (iproute2) command failed, or more hosts
+ * than the namespace range holds; `details.reason` says which and `details.command` names the
+ * command (`--host-isolation none` runs the hosts on the shared network instead).
+ */
+export class HostNetworkError extends PipemodeError {
+  static override readonly code = 'PM_ERR_HOST_NETWORK';
+  static override readonly exitCode = EXIT.USAGE;
+  static override readonly http = HTTP.FAILED;
+}
+
+/**
+ * A framework (script-mode) job cannot be launched as asked: `sagemaker_program` or
+ * `sagemaker_submit_directory` missing or unusable, the program not in the source, or a
+ * `distribution` pipemode does not run (MPI, SMDDP, parameter servers, XLA); `details.field` names the
+ * hyperparameter.
+ */
+export class ScriptModeError extends PipemodeError {
+  static override readonly code = 'PM_ERR_SCRIPT_MODE';
+  static override readonly exitCode = EXIT.USAGE;
+  static override readonly http = HTTP.INVALID;
+}
+
 export function isPipemodeError(err: unknown): err is PipemodeError {
   return err instanceof PipemodeError;
 }

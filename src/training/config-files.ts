@@ -12,7 +12,8 @@ import path from 'node:path';
 import { hostName, hostNames, type ConfigFiles, type HostIdentity, type HostLayout } from '../container/container-layout.js';
 import type { JobSpec } from './job-spec.js';
 
-export function configFiles(job: JobSpec, host: HostIdentity): ConfigFiles {
+/** `networkInterface`: the host's interface (`eth0` in its own namespace; else this machine's default-route one). */
+export function configFiles(job: JobSpec, host: HostIdentity, networkInterface = 'eth0'): ConfigFiles {
   const inputdataconfig: Record<string, Record<string, string>> = {};
   for (const c of job.channels) {
     inputdataconfig[c.name] = {
@@ -32,9 +33,22 @@ export function configFiles(job: JobSpec, host: HostIdentity): ConfigFiles {
       current_group_name: 'homogeneousCluster',
       hosts,
       instance_groups: [{ instance_group_name: 'homogeneousCluster', instance_type: job.instanceType, hosts }],
-      network_interface_name: 'eth0',
+      network_interface_name: networkInterface,
     },
   };
+}
+
+/** The interface of this machine's default route (/proc/net/route), else `lo`: hosts sharing its network. */
+export function defaultRouteInterface(routes = '/proc/net/route'): string {
+  try {
+    for (const line of fs.readFileSync(routes, 'utf8').split('\n').slice(1)) {
+      const [iface, destination, , , , , , mask] = line.trim().split(/\s+/);
+      if (iface !== undefined && destination === '00000000' && mask === '00000000') return iface;
+    }
+  } catch {
+    // no /proc: not Linux
+  }
+  return 'lo';
 }
 
 /** Creates the layout (0700 directories) and writes the config files. */

@@ -3,9 +3,10 @@
  * named phases (each a function below, sharing one `Run`):
  *
  *   listChannels      one listing per channel, under way while the layouts are written
+ *   isolateHosts      how the hosts are kept apart (host-isolation.ts): own namespaces, or none
  *   prepareHosts      each host's base dir and config files
  *   prepareChannels   FastFile mounts, File-mode downloads, Pipe-mode FIFOs, checkpoints restored
- *   startContainers   one process per host, under supervision
+ *   startContainers   one process per host (in its namespaces, if any), under supervision
  *   supervise         wait for every host; the first to fail stops the others
  *   uploadArtifacts   final checkpoint sync; model/ and output/data/ packed and uploaded
  *   finish            the record's final status, and the typed outcome
@@ -51,6 +52,7 @@ import { JobStatus, type JobRecord, type Transition } from './job-status.js';
 import { uploadOutputs } from '../container/artifacts.js';
 import { ContainerProcess, type ContainerExit } from '../container/container-process.js';
 import { countGpus, trainingEnvironment } from '../container/training-env.js';
+import { chooseIsolation, hostCommand, masterAddress, startIsolation, type HostIsolation } from './host-isolation.js';
 
 export interface RunJobOptions {
   /** Folder for job.json and (by default) each host's base dir `algo-<i>/`. */
@@ -74,6 +76,12 @@ export interface RunJobOptions {
   readonly signal?: AbortSignal;
   /** Like `signal`, but SIGKILL at once (a second Ctrl-C). */
   readonly killSignal?: AbortSignal;
+  /** 'auto' (the default): hosts in their own namespaces when root; 'none': all share this machine's. */
+  readonly hostIsolation?: 'auto' | 'none';
+  /** A host's command instead of `command` (script mode: built from the job for each host). */
+  readonly commandFor?: (host: { readonly rank: number; readonly count: number; readonly layout: HostLayout; readonly stores: Stores; readonly masterAddr: string }) => Promise<readonly string[]>;
+  /** The host's working directory (script mode: its code/ folder). */
+  readonly cwdFor?: (layout: HostLayout) => string;
 }
 
 /**
@@ -145,6 +153,9 @@ interface Run {
   uploadFailure?: unknown;
   /** Every channel listed once, then each host's share set on the hosts. */
   listed?: Promise<void>;
+  isolation: HostIsolation;
+  /** The first host whose command failed (its failure is the job's, not the others' SIGTERM). */
+  firstFailed?: Host;
 }
 
 const modeOf = (run: Run, spec: ChannelSpec): string => spec.inputMode ?? run.job.inputMode;
@@ -179,7 +190,7 @@ function prepareHosts(run: Run, baseOf: (rank: number) => string): void {
   const { job, options } = run;
   for (const rank of options.hosts.ranks) {
     const layout = hostLayout(baseOf(rank), job.checkpoint?.localPath);
-    const files = configFiles(job, { rank, count: options.hosts.count });
+    const files = configFiles(job, { rank, count: options.hosts.count }, run.isolation.networkInterface);
     writeLayout(layout, files, job);
     run.hosts.push({ rank, name: hostName(rank), layout, files, streams: [] });
   }
@@ -275,10 +286,14 @@ async function startContainers(run: Run): Promise<void> {
   if (run.stoppedBy !== undefined || run.stop.signal.aborted) throw new AbortedError('job stopped before training');
   run.status.transition('Training', 'Training image download completed. Training in progress.');
   const gpus = countGpus();
+  await startIsolation(run.isolation, options.jobDir);
   for (const host of hosts) {
     const env = { ...process.env, ...trainingEnvironment({ job, layout: host.layout, files: host.files, region: options.region, gpus }) };
+    const command = options.commandFor === undefined ? options.command : await options.commandFor({
+      rank: host.rank, count: options.hosts.count, layout: host.layout, stores: run.stores, masterAddr: masterAddress(run.isolation, options.hosts),
+    });
     host.container = await ContainerProcess.start({
-      command: options.command, env, stdio: hosts.length > 1 ? 'pipe' : 'inherit', unmountOnDeath: run.mounts.map((m) => m.dir),
+      command: hostCommand(run.isolation, host, command, env, options.cwdFor?.(host.layout)), env, stdio: hosts.length > 1 ? 'pipe' : 'inherit', unmountOnDeath: run.mounts.map((m) => m.dir),
     });
     if (hosts.length > 1) {
       prefixLines(host.container.process.stdout, host.name, process.stdout);
@@ -293,6 +308,7 @@ async function supervise(run: Run): Promise<void> {
   // the first host to fail stops the others
   await Promise.all(run.hosts.map(async (host) => {
     host.exit = await (host.container as ContainerProcess).exited;
+    if (host.exit.exitCode !== 0) run.firstFailed ??= host;
     if (host.exit.exitCode !== 0 && run.stoppedBy === undefined) void stopAll(run);
   }));
 }
@@ -336,7 +352,7 @@ async function uploadArtifacts(run: Run): Promise<void> {
 
 function finish(run: Run): JobOutcome {
   const { job, status, hosts } = run;
-  const failedHost = hosts.find((h) => h.exit !== undefined && h.exit.exitCode !== 0);
+  const failedHost = run.firstFailed ?? hosts.find((h) => h.exit !== undefined && h.exit.exitCode !== 0);
   let exitCode: number = EXIT.OK;
   let cause: unknown;
   if (run.clientFailure !== undefined) {
@@ -383,7 +399,8 @@ export async function runJob(job: JobSpec, options: RunJobOptions): Promise<JobO
   const hostDirs = Object.fromEntries(options.hosts.ranks.map((r) => [hostName(r), path.resolve(baseOf(r))]));
   const status = new JobStatus(job, options.region, options.jobDir, hostDirs, (t: Transition) => log.info(`${job.name}: ${t.Status} — ${t.StatusMessage}`));
   status.record.Command = options.command;
-  const run: Run = { job, options, status, stores: new Stores(options.stores), stop: new AbortController(), hosts: [], pipes: [], mounts: [] };
+  const isolation = chooseIsolation(options.hosts, options.hostIsolation ?? 'auto', path.resolve(options.jobDir), log);
+  const run: Run = { job, options, status, stores: new Stores(options.stores), stop: new AbortController(), hosts: [], pipes: [], mounts: [], isolation };
 
   const onStop = (): void => {
     if (run.stoppedBy !== undefined) return;
@@ -422,6 +439,7 @@ export async function runJob(job: JobSpec, options: RunJobOptions): Promise<JobO
     run.stop.abort(new AbortedError('job ended'));
     await Promise.all(run.pipes);
     await Promise.all(run.mounts.map((m) => m.unmount()));
+    await run.isolation.network?.remove();
     options.signal?.removeEventListener('abort', onStop);
     options.killSignal?.removeEventListener('abort', onKill);
   }

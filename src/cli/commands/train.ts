@@ -5,6 +5,7 @@
  * error's code (3, 4, 5); a bad request exits 2 before anything starts.
  */
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { readSpecFile } from '../../channel/spec-file.js';
 import { ConfigError } from '../../core/errors.js';
@@ -12,6 +13,8 @@ import type { Logger } from '../../core/log.js';
 import { resolveJob } from '../../training/job-spec.js';
 import { DEFAULT_JOBS_DIR } from '../../training/job-status.js';
 import { runJob } from '../../training/run-job.js';
+import { prepareSource, scriptCommand, scriptModeOf } from '../../training/script-mode.js';
+import { countGpus } from '../../container/training-env.js';
 import { fetchSettings, hostPosition, intFlag, storesOptions, type FetchFlags, type HostFlags } from '../options.js';
 
 export interface TrainFlags extends FetchFlags, HostFlags {
@@ -21,6 +24,7 @@ export interface TrainFlags extends FetchFlags, HostFlags {
   readonly stopGrace?: string;
   readonly fifosPerChannel?: string;
   readonly checkpointInterval?: string;
+  readonly hostIsolation?: string;
 }
 
 export async function trainCommand(file: string, command: readonly string[], flags: TrainFlags, log: Logger): Promise<number> {
@@ -40,17 +44,24 @@ export async function trainCommand(file: string, command: readonly string[], fla
   if (flags.baseDir !== undefined && ranks.length > 1) {
     throw new ConfigError(`--base-dir is the base dir of one host, but ${ranks.length} hosts run here (use --host-rank, or leave --base-dir out)`, { field: '--base-dir' });
   }
-  const cmd = command.length > 0 ? command : job.command;
+  let cmd = command.length > 0 ? command : job.command;
+  // a framework image with the SDK's sagemaker_program: script mode (training/script-mode.ts)
+  const launch = cmd === undefined || cmd.length === 0 ? scriptModeOf(job) : undefined;
+  if (launch !== undefined) cmd = scriptCommand(launch, { rank: 0, count, masterAddr: 'algo-1' }, os.cpus().length, countGpus());
   if (cmd === undefined || cmd.length === 0) {
     throw new ConfigError(`${file}: no command to run: set AlgorithmSpecification.ContainerEntrypoint (and ContainerArguments), or give one after "--"${job.trainingImage !== undefined ? ` (TrainingImage ${job.trainingImage} is not pulled: pipemode runs local commands)` : ''}`, {
       field: 'AlgorithmSpecification.ContainerEntrypoint',
     });
   }
+  const hostIsolation = flags.hostIsolation ?? 'auto';
+  if (hostIsolation !== 'auto' && hostIsolation !== 'none') throw new ConfigError(`--host-isolation is auto or none, got "${hostIsolation}"`, { field: '--host-isolation' });
   const jobDir = path.resolve(flags.jobsDir ?? DEFAULT_JOBS_DIR, job.name);
   if (fs.existsSync(path.join(jobDir, 'job.json'))) {
     throw new ConfigError(`a job named "${job.name}" already ran here (${jobDir}); job names are unique, as on SageMaker: pick another name or remove that folder`, { field: 'TrainingJobName' });
   }
-  if (job.trainingImage !== undefined) log.info(`${job.name}: TrainingImage ${job.trainingImage} is not pulled; running ${cmd.join(' ')}`);
+  if (launch !== undefined) {
+    log.info(`${job.name}: TrainingImage ${launch.image}: script mode: ${launch.program} from ${launch.submitDirectory}${launch.distribution === 'torch_distributed' ? ', torch_distributed (torchrun on each host)' : ''}`);
+  } else if (job.trainingImage !== undefined) log.info(`${job.name}: TrainingImage ${job.trainingImage} is not pulled; running ${cmd.join(' ')}`);
 
   const stop = new AbortController();
   const kill = new AbortController();
@@ -82,6 +93,14 @@ export async function trainCommand(file: string, command: readonly string[], fla
       log,
       signal: stop.signal,
       killSignal: kill.signal,
+      hostIsolation,
+      ...(launch !== undefined ? {
+        commandFor: async (host) => {
+          await prepareSource(launch, host.layout.codeDir, host.stores, log, stop.signal);
+          return scriptCommand(launch, host, os.cpus().length, countGpus());
+        },
+        cwdFor: (layout) => layout.codeDir,
+      } : {}),
     });
     const { record } = outcome;
     const where = record.ModelArtifacts === undefined ? '' : `; model: ${record.ModelArtifacts.S3ModelArtifacts}`;
