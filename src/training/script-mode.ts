@@ -11,7 +11,8 @@
  *      PyTorch container does: `torchrun --nnodes N --node_rank i --nproc_per_node P
  *      --master_addr algo-1 --master_port 7777 <program> <args…>` on each host, as
  *      `<python> -m torch.distributed.run` (the same interpreter), P = SM_NUM_GPUS, or SM_NUM_CPUS
- *      without GPUs (PIPEMODE_NPROC_PER_NODE overrides it).
+ *      without GPUs (PIPEMODE_NPROC_PER_NODE overrides it; PIPEMODE_TORCHRUN, words split at spaces,
+ *      replaces the launcher itself).
  *
  * Other `distribution` settings (MPI, SageMaker data/model parallel, parameter servers,
  * MultiWorkerMirroredStrategy, XLA) are refused with ScriptModeError naming the hyperparameter.
@@ -67,6 +68,8 @@ export interface ScriptLaunch {
   readonly python: string;
   /** --nproc_per_node override (PIPEMODE_NPROC_PER_NODE). */
   readonly nprocPerNode: number | undefined;
+  /** The torchrun command (PIPEMODE_TORCHRUN), default `<python> -m torch.distributed.run`. */
+  readonly torchrun: readonly string[];
   readonly userArgs: readonly string[];
 }
 
@@ -100,13 +103,16 @@ export function scriptModeOf(job: {
   if (nprocPerNode !== undefined && (!Number.isInteger(nprocPerNode) || nprocPerNode < 1)) {
     throw new ScriptModeError(`PIPEMODE_NPROC_PER_NODE must be a positive integer, got "${nproc}"`, { field: 'Environment.PIPEMODE_NPROC_PER_NODE' });
   }
+  const python = job.environment.PIPEMODE_PYTHON ?? env.PIPEMODE_PYTHON ?? 'python3';
+  const torchrun = (job.environment.PIPEMODE_TORCHRUN ?? env.PIPEMODE_TORCHRUN)?.trim().split(/\s+/).filter((w) => w !== '');
   return Object.freeze({
     image: job.trainingImage as string,
     program,
     submitDirectory: unquote(hps.sagemaker_submit_directory),
     distribution: enabled(hps[TORCH_DISTRIBUTED]) ? 'torch_distributed' : 'none',
-    python: job.environment.PIPEMODE_PYTHON ?? env.PIPEMODE_PYTHON ?? 'python3',
+    python,
     nprocPerNode,
+    torchrun: Object.freeze(torchrun !== undefined && torchrun.length > 0 ? torchrun : [python, '-m', 'torch.distributed.run']),
     userArgs: Object.freeze(userArgsOf(hps)),
   });
 }
@@ -117,7 +123,7 @@ export function scriptCommand(
 ): string[] {
   if (launch.distribution === 'none') return [launch.python, launch.program, ...launch.userArgs];
   const nproc = launch.nprocPerNode ?? (gpus > 0 ? gpus : cpus);
-  return [launch.python, '-m', 'torch.distributed.run',
+  return [...launch.torchrun,
     '--nnodes', String(host.count), '--node_rank', String(host.rank), '--nproc_per_node', String(nproc),
     '--master_addr', host.masterAddr, '--master_port', String(TORCHRUN_MASTER_PORT),
     launch.program, ...launch.userArgs];

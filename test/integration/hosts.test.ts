@@ -161,7 +161,8 @@ test('script mode with torch_distributed: a pytorch-training image, sourcedir.ta
       sagemaker_program: '"train.py"', sagemaker_submit_directory: `"${path.join(dir, 'sourcedir.tar.gz')}"`,
       sagemaker_torch_distributed_enabled: 'true', epochs: '3', 'learning-rate': '0.5',
     },
-    Environment: { PIPEMODE_PYTHON: PYTHON, PIPEMODE_NPROC_PER_NODE: '2' },
+    // Debian's torchrun (torch 1.13 under Python 3.11) cannot parse its own defaults: a shim patches that
+    Environment: { PIPEMODE_PYTHON: PYTHON, PIPEMODE_NPROC_PER_NODE: '2', PIPEMODE_TORCHRUN: `${PYTHON} ${path.join(ROOT, 'test/fixtures/trainers/torchrun_compat.py')}` },
   }, uri);
   const r = await runPipemode(['train', job, '--jobs-dir', path.join(dir, 'jobs')]);
   assert.equal(r.code, 0, r.stderr);
