@@ -105,10 +105,22 @@ export async function main(argv: readonly string[]): Promise<number> {
     .option('--stop-grace <seconds>', 'time between SIGTERM and SIGKILL when stopping', '120')
     .option('--checkpoint-interval <seconds>', 'how often checkpoints are synced while training runs', '10')
     .option('--fifos-per-channel <k>', 'serve each Pipe channel as K FIFOs <channel>_<epoch>_<k> (pipemode extension)')
+    .option('--k8s-hosts-from-dns <service>', 'in a pod of `pipemode k8s`: resolve the peers <job>-<i>.<service> and write algo-* into /etc/hosts first')
     .option('--host-isolation <mode>', 'auto: as root, each host in its own namespaces (network, hostname algo-i, PID, /opt/ml); none: hosts share this machine', 'auto'))
     .action(async (job: string, command: string[], flags: TrainFlags) => {
       const { trainCommand } = await import('./commands/train.js');
       exitCode = await trainCommand(job, command, flags, logger());
+    });
+
+  program.command('k8s')
+    .description('print Kubernetes manifests (Indexed Job, headless Service, ConfigMap) running a training job with one pod per host')
+    .argument('<job>', 'CreateTrainingJob request, JSON or YAML')
+    .option('--image <image>', 'the image with pipemode and the trainer installed')
+    .option('--namespace <ns>', 'Kubernetes namespace of the objects')
+    .option('--hosts <n>', 'number of hosts (default: ResourceConfig.InstanceCount)')
+    .action(async (job: string, flags: { image?: string; namespace?: string; hosts?: string }) => {
+      const { k8sCommand } = await import('./commands/k8s.js');
+      k8sCommand(job, flags);
     });
 
   program.command('describe')

@@ -25,6 +25,7 @@ export interface TrainFlags extends FetchFlags, HostFlags {
   readonly fifosPerChannel?: string;
   readonly checkpointInterval?: string;
   readonly hostIsolation?: string;
+  readonly k8sHostsFromDns?: string;
 }
 
 export async function trainCommand(file: string, command: readonly string[], flags: TrainFlags, log: Logger): Promise<number> {
@@ -58,6 +59,11 @@ export async function trainCommand(file: string, command: readonly string[], fla
   const jobDir = path.resolve(flags.jobsDir ?? DEFAULT_JOBS_DIR, job.name);
   if (fs.existsSync(path.join(jobDir, 'job.json'))) {
     throw new ConfigError(`a job named "${job.name}" already ran here (${jobDir}); job names are unique, as on SageMaker: pick another name or remove that folder`, { field: 'TrainingJobName' });
+  }
+  if (flags.k8sHostsFromDns !== undefined) {
+    const { writeK8sHosts } = await import('../../training/k8s-hosts.js');
+    await writeK8sHosts(job.name, flags.k8sHostsFromDns, count);
+    log.info(`${job.name}: algo-1 … algo-${count} resolved from ${flags.k8sHostsFromDns} and written into /etc/hosts`);
   }
   if (launch !== undefined) {
     log.info(`${job.name}: TrainingImage ${launch.image}: script mode: ${launch.program} from ${launch.submitDirectory}${launch.distribution === 'torch_distributed' ? ', torch_distributed (torchrun on each host)' : ''}`);
