@@ -15,6 +15,7 @@
  * - Incremental polls ask only for keys after the greatest key taken so far (StartAfter), so for
  *   time-ordered keys a poll costs what is new, not the whole prefix; every `rescanEvery`-th poll
  *   lists the whole prefix, catching keys that land before keys already seen.
+ * - The idle timeout ends the stream only after a whole-prefix listing found nothing new.
  * - Settling (local files): a file whose mtime is less than `settleMs` old may still be being
  *   written; it is left for a later poll, and the incremental cursor does not pass it.
  */
@@ -69,9 +70,9 @@ export class FollowPlanner {
     return this.#known.size;
   }
 
-  /** The listing to make next. */
-  next(): ListingRequest {
-    const full = this.#options.rescanEvery <= 1 || this.#polls % this.#options.rescanEvery === this.#options.rescanEvery - 1 || this.#startAfter === undefined;
+  /** The listing to make next (`full`: a whole-prefix listing whatever the turn). */
+  next(full = false): ListingRequest {
+    full ||= this.#options.rescanEvery <= 1 || this.#polls % this.#options.rescanEvery === this.#options.rescanEvery - 1 || this.#startAfter === undefined;
     return { startAfter: full ? undefined : this.#startAfter, full };
   }
 
@@ -213,9 +214,9 @@ export class PrefixFollower {
     return this.#planner.has(key);
   }
 
-  /** One listing now; the new objects. */
-  async poll(signal?: AbortSignal): Promise<ObjectInfo[]> {
-    const request = this.#planner.next();
+  /** One listing now (`full`: of the whole prefix); the new objects. */
+  async poll(signal?: AbortSignal, full = false): Promise<ObjectInfo[]> {
+    const request = this.#planner.next(full);
     const listing: ObjectInfo[] = [];
     this.#dirty = false;
     this.#lastPoll = performance.now();
@@ -249,7 +250,8 @@ export class PrefixFollower {
       if (this.#planner.unsettled > 0) dueAt = Math.min(dueAt, this.#lastPoll + Math.min(pollIntervalMs, 50));
       if (this.#dirty) dueAt = Math.min(dueAt, this.#lastPoll + 20);
       if (now >= idleAt) {
-        const last = await this.poll(signal);
+        // the stream never ends while a whole-prefix listing would show something new
+        const last = await this.poll(signal, true);
         return last.length > 0 ? last : undefined;
       }
       if (now < dueAt) {
