@@ -60,6 +60,8 @@ interface Followed {
 /** What a followed channel needs besides its listing: where its cursor is kept, where warnings go. */
 export interface FollowState {
   readonly cursor?: FollowCursor | undefined;
+  /** Opens the cursor when the stream starts (train: after checkpoints are restored). */
+  readonly openCursor?: (() => FollowCursor) | undefined;
   readonly log?: Logger | undefined;
 }
 
@@ -175,7 +177,7 @@ export class ChannelStream {
     const localFolder = source.kind === 'file' ? `/${key.slice(0, key.lastIndexOf('/') + 1)}` : undefined;
     return followEpoch({
       spec: this.spec, store: followed.store, initial: followed.initial, localFolder, fetch: this.#fetch, stats: this.stats, listing: this.listing,
-      hostRank: this.#host.hostRank, hostCount: this.#host.hostCount, cursor: this.#follow.cursor, log: this.#follow.log, signal,
+      hostRank: this.#host.hostRank, hostCount: this.#host.hostCount, cursor: this.#follow.cursor, openCursor: this.#follow.openCursor, log: this.#follow.log, signal,
     });
   }
 }

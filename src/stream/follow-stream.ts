@@ -55,6 +55,8 @@ export interface FollowContext {
   readonly hostRank: number;
   readonly hostCount: number;
   readonly cursor: FollowCursor | undefined;
+  /** Opens the cursor when the stream starts, if `cursor` is not given. */
+  readonly openCursor?: (() => FollowCursor) | undefined;
   readonly log: Logger | undefined;
   readonly signal: AbortSignal | undefined;
 }
@@ -81,15 +83,16 @@ async function* single(data: UnitData): AsyncGenerator<UnitData> {
 }
 
 export function followEpoch(ctx: FollowContext): FollowBytes {
-  const follow = ctx.spec.follow;
-  if (follow === undefined) throw new Error('followEpoch: the channel does not follow its prefix');
-  const follower = new PrefixFollower(ctx.store, ctx.spec.source.key, ctx.initial, {
-    pollIntervalMs: follow.pollIntervalMs, idleTimeoutMs: follow.idleTimeoutMs, rescanEvery: follow.rescanEvery,
-  }, ctx.listing, ctx.localFolder);
+  const spec = ctx.spec.follow;
+  if (spec === undefined) throw new Error('followEpoch: the channel does not follow its prefix');
+  const follow = spec;
+  // created when streaming starts (a reader arrived): the idle clock starts then
+  let follower: PrefixFollower | undefined;
   const sharded = ctx.spec.distribution === 'ShardedByS3Key' && ctx.hostCount > 1;
   const channel = ctx.spec.name;
+  let cursor = ctx.cursor;
   const mine = (o: ObjectInfo): boolean =>
-    !isFolderMarker(o) && !(ctx.cursor?.has(channel, o.key) ?? false) && (!sharded || hostOfKey(o.key, ctx.hostCount) === ctx.hostRank);
+    !isFolderMarker(o) && !(cursor?.has(channel, o.key) ?? false) && (!sharded || hostOfKey(o.key, ctx.hostCount) === ctx.hostRank);
   const toUnit = (info: ObjectInfo): ObjectUnit => ({ kind: 'object', store: ctx.store, key: info.key, info });
   const framing = { compression: ctx.spec.compression, recordWrapper: ctx.spec.recordWrapper, maxInflatedBytes: ctx.fetch.memoryBudget };
 
@@ -103,7 +106,7 @@ export function followEpoch(ctx: FollowContext): FollowBytes {
   const commitUpTo = (bytes: number): void => {
     while (pending.length > 0 && (pending[0] as Pending).end <= bytes) {
       const p = pending.shift() as Pending;
-      ctx.cursor?.add(channel, p.key, p.etag);
+      cursor?.add(channel, p.key, p.etag);
     }
   };
   const objectEnded = (unit: ObjectUnit): void => {
@@ -179,12 +182,16 @@ export function followEpoch(ctx: FollowContext): FollowBytes {
   }
 
   async function* generate(): AsyncGenerator<Buffer[]> {
+    follower = new PrefixFollower(ctx.store, ctx.spec.source.key, ctx.initial, {
+      pollIntervalMs: follow.pollIntervalMs, idleTimeoutMs: follow.idleTimeoutMs, rescanEvery: follow.rescanEvery,
+    }, ctx.listing, ctx.localFolder);
     try {
+      cursor ??= ctx.openCursor?.();
       const start = planEpoch(ctx.initial.filter(mine), {
         seed: ctx.spec.shuffleSeed, epoch: 0, distribution: 'FullyReplicated', hostRank: 0, hostCount: 1,
       });
       ctx.log?.debug(`${channel}: following ${ctx.store.uriOf(ctx.spec.source.key)}: ${start.length} objects at start` +
-        `${ctx.cursor !== undefined ? `, ${ctx.cursor.count(channel)} already streamed (${ctx.cursor.file})` : ''}`);
+        `${cursor !== undefined ? `, ${cursor.count(channel)} already streamed (${cursor.file})` : ''}`);
       yield* streamUnits(start.map(toUnit));
       for (;;) {
         if (closed) return;
@@ -208,7 +215,7 @@ export function followEpoch(ctx: FollowContext): FollowBytes {
     close: () => {
       closed = true;
       current?.close();
-      follower.close();
+      follower?.close();
       gen.return(undefined).catch(() => {});
     },
     trackFlushes: () => {
