@@ -14,7 +14,8 @@ import zlib from 'node:zlib';
 import { once } from 'node:events';
 import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import { waitForPath } from '../../src/reader/wait-for-path.js';
-import { runPipemode, startPipemode } from '../helpers/cli.js';
+import { spawn } from 'node:child_process';
+import { ROOT, runPipemode, startPipemode } from '../helpers/cli.js';
 import { recordDigests } from '../helpers/recordio.js';
 import { newBucket, put, s3 } from '../helpers/s3.js';
 
@@ -192,4 +193,37 @@ test('follow: manifests are refused with a clear error', async () => {
   const p = await runPipemode(['cat', '/tmp/x/', '--poll-interval', '1s']);
   assert.equal(p.code, 2);
   assert.match(p.stderr, /--poll-interval applies to a followed channel: add --follow/);
+});
+
+test('follow (local): the Python ChannelReader(...).follow() yields the records as objects land', async () => {
+  const t = localTarget();
+  const dir = tmp('pm-follow-fifo-');
+  const bodies = [body(0, 200)];
+  await t.write('p0', bodies[0] as Buffer);
+  const p = startPipemode(['pipe', '--dir', dir, '--channel', `train=${t.uri}`, ...FAST, '--record-wrapper', 'RecordIO']);
+  const closed = once(p, 'close');
+  const script = [
+    'import hashlib, sys',
+    'from pipemode.channel import ChannelReader',
+    `r = ChannelReader("train", "recordio", mode="Pipe", path=${JSON.stringify(path.join(dir, 'train'))})`,
+    'for rec in r.follow():',
+    '    print(hashlib.sha256(bytes(rec)).hexdigest(), flush=True)',
+  ].join('\n');
+  const py = spawn('python3', ['-c', script], { env: { ...process.env, PYTHONPATH: path.join(ROOT, 'readers/python') }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let text = '';
+  const lines = { get length(): number { return text.split('\n').length - 1; } };
+  let pyErr = '';
+  py.stdout.on('data', (d: Buffer) => (text += d.toString()));
+  py.stderr.on('data', (d: Buffer) => (pyErr += d.toString()));
+  while (lines.length === 0) await sleep(20); // the first record came before any later object landed
+  for (let i = 1; i < 4; i++) {
+    bodies.push(body(i, 200));
+    await t.write(`p${i}`, bodies[i] as Buffer);
+    const want = i + 1;
+    while (lines.length < want) await sleep(20); // each record arrives while the stream is still open
+  }
+  const [code] = await once(py, 'close') as [number];
+  assert.equal(code, 0, pyErr);
+  assert.equal((await closed)[0], 0);
+  assert.deepEqual(text.trim().split('\n'), bodies.map(sha));
 });
