@@ -7,6 +7,8 @@
  * S3DataDistributionType, AttributeNames, InstanceGroupNames}. Unknown keys are errors with a
  * did-you-mean hint. Extensions: S3Uri may also be file:///path or a local path.
  * Not supported (clear error): FileSystemDataSource, S3DataType Converse.
+ * Extension `Follow` {PollIntervalSeconds, IdleTimeoutSeconds, RescanEvery}: an S3Prefix channel
+ * that keeps streaming the objects landing under its prefix (manifest/follow-prefix.ts).
  */
 import * as v from 'valibot';
 import { ConfigError } from '../core/errors.js';
@@ -18,6 +20,15 @@ export type S3DataType = 'S3Prefix' | 'ManifestFile' | 'AugmentedManifestFile';
 export type Distribution = 'FullyReplicated' | 'ShardedByS3Key';
 export type Compression = 'None' | 'Gzip';
 export type RecordWrapper = 'None' | 'RecordIO';
+
+/** A channel that follows its prefix (pipemode extension `Follow`). */
+export interface FollowSpec {
+  readonly pollIntervalMs: number;
+  /** The stream ends when nothing new has landed for this long; undefined = never. */
+  readonly idleTimeoutMs: number | undefined;
+  /** S3: list the whole prefix every this many polls (late keys); the others start after the last key. */
+  readonly rescanEvery: number;
+}
 
 /** The resolved, frozen channel every other module works from. */
 export interface ChannelSpec {
@@ -36,6 +47,8 @@ export interface ChannelSpec {
   readonly distribution: Distribution;
   /** AugmentedManifestFile attribute names, in order. */
   readonly attributeNames: readonly string[];
+  /** Follow the prefix as objects land (pipemode extension); undefined = a fixed data set. */
+  readonly follow?: FollowSpec | undefined;
 }
 
 export const CHANNEL_NAME = /^[A-Za-z0-9.\-_]+$/;
@@ -60,6 +73,14 @@ const s3DataSourceSchema = v.strictObject({
   InstanceGroupNames: v.optional(v.pipe(v.array(v.pipe(v.string(), v.minLength(1), v.maxLength(64))), v.maxLength(5, 'at most 5 instance groups'))),
 });
 
+const secondsSchema = (max: number): v.GenericSchema<number> => v.pipe(v.number(), v.minValue(0.01, 'must be at least 0.01 s'), v.maxValue(max, `must be at most ${max} s`));
+
+const followSchema = v.strictObject({
+  PollIntervalSeconds: v.optional(secondsSchema(3600)),
+  IdleTimeoutSeconds: v.optional(secondsSchema(30 * 86_400)),
+  RescanEvery: v.optional(v.pipe(v.number(), v.integer('must be an integer'), v.minValue(1), v.maxValue(10_000))),
+});
+
 export const channelSchema = v.strictObject({
   ChannelName: v.pipe(v.string(), v.minLength(1), v.maxLength(64, 'at most 64 characters'), v.regex(CHANNEL_NAME, 'must match [A-Za-z0-9.-_]+')),
   DataSource: v.strictObject({
@@ -71,6 +92,7 @@ export const channelSchema = v.strictObject({
   RecordWrapperType: v.optional(v.picklist(['None', 'RecordIO'])),
   InputMode: v.optional(v.picklist(['Pipe', 'File', 'FastFile'])),
   ShuffleConfig: v.optional(v.strictObject({ Seed: seedSchema })),
+  Follow: v.optional(followSchema),
 });
 
 export type ChannelInput = v.InferInput<typeof channelSchema>;
@@ -105,6 +127,16 @@ export function resolveChannel(input: unknown, what = 'channel', cwd?: string): 
       field: 'DataSource.S3DataSource.AttributeNames',
     });
   }
+  if (raw.Follow !== undefined && s3.S3DataType !== 'S3Prefix') {
+    throw new ConfigError(`invalid ${label}: Follow applies only to S3DataType S3Prefix (a manifest names a fixed set of objects), got ${s3.S3DataType}`, {
+      field: 'Follow',
+    });
+  }
+  const follow: FollowSpec | undefined = raw.Follow === undefined ? undefined : Object.freeze({
+    pollIntervalMs: Math.round((raw.Follow.PollIntervalSeconds ?? 2) * 1000),
+    idleTimeoutMs: raw.Follow.IdleTimeoutSeconds === undefined ? undefined : Math.round(raw.Follow.IdleTimeoutSeconds * 1000),
+    rescanEvery: raw.Follow.RescanEvery ?? 10,
+  });
   let source: SourceUri;
   try {
     source = parseSourceUri(s3.S3Uri, cwd);
@@ -125,6 +157,7 @@ export function resolveChannel(input: unknown, what = 'channel', cwd?: string): 
     source,
     distribution: s3.S3DataDistributionType ?? 'FullyReplicated',
     attributeNames: Object.freeze([...attributeNames]),
+    ...(follow !== undefined ? { follow } : {}),
   });
 }
 

@@ -21,6 +21,19 @@ export interface ChannelFlags {
   readonly recordWrapper?: string;
   readonly shuffleSeed?: string;
   readonly contentType?: string;
+  /** --follow, --poll-interval, --idle-timeout (written into the channel's Follow field). */
+  readonly follow?: boolean;
+  readonly pollInterval?: string;
+  readonly idleTimeout?: string;
+}
+
+/** A duration flag in seconds: "2s", "200ms", "1.5m", "1h" or a plain number of seconds. */
+export function durationFlag(text: string | undefined, flag: string): number | undefined {
+  if (text === undefined) return undefined;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/.exec(text);
+  if (m === null) throw new ConfigError(`${flag} must be a duration such as 2s, 200ms or 1m, got "${text}"`, { field: flag });
+  const scale = { ms: 0.001, s: 1, m: 60, h: 3600 }[(m[2] ?? 's') as 'ms' | 's' | 'm' | 'h'];
+  return Number(m[1]) * scale;
 }
 
 export interface FetchFlags {
@@ -68,6 +81,16 @@ export function applyChannelFlags(channel: unknown, flags: ChannelFlags, source?
   if (wrapper !== undefined) out.RecordWrapperType = wrapper;
   if (flags.shuffleSeed !== undefined) out.ShuffleConfig = { Seed: flags.shuffleSeed };
   if (flags.contentType !== undefined) out.ContentType = flags.contentType;
+  const poll = durationFlag(flags.pollInterval, '--poll-interval');
+  const idle = durationFlag(flags.idleTimeout, '--idle-timeout');
+  if (flags.follow === true || ((poll !== undefined || idle !== undefined) && out.Follow !== undefined)) {
+    const follow = asObject(out.Follow);
+    if (poll !== undefined) follow.PollIntervalSeconds = poll;
+    if (idle !== undefined) follow.IdleTimeoutSeconds = idle;
+    out.Follow = follow;
+  } else if (poll !== undefined || idle !== undefined) {
+    throw new ConfigError(`${poll !== undefined ? '--poll-interval' : '--idle-timeout'} applies to a followed channel: add --follow`, { field: poll !== undefined ? '--poll-interval' : '--idle-timeout' });
+  }
   return out;
 }
 

@@ -101,6 +101,7 @@ async function serveChannel(channel: PipeChannel, split: Split, options: PipeSer
         },
       });
       options.onEpochDone?.({ channel: name, epoch, path: fifo, ...result, seconds: (performance.now() - started) / 1000 });
+      if (stream.spec.follow !== undefined) return; // a followed channel is one epoch, ended by its idle timeout
     } catch (err) {
       if (source !== undefined) closeEpoch(source);
       throw err;

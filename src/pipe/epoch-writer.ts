@@ -9,6 +9,7 @@ import { FileStore } from '../storage/file/file-store.js';
 import type { FetchStats } from '../fetch/prefetcher.js';
 import type { Unit } from '../manifest/unit.js';
 import type { ChannelStream, EpochBytes, Split } from '../stream/channel-stream.js';
+import type { FollowBytes } from '../stream/follow-stream.js';
 import { spliceToPipe, type SpliceSegment } from './splice-writer.js';
 import { writeToPipe, type WriteHooks, type WriteResult } from './pipe-writer.js';
 
@@ -34,17 +35,27 @@ function spliceSegments(stream: ChannelStream, units: readonly Unit[]): SpliceSe
 
 export function openEpoch(stream: ChannelStream, epoch: number, zeroCopy: boolean, signal?: AbortSignal, split?: Split): EpochSource {
   const units = stream.unitsOf(epoch, split);
-  const segments = zeroCopy ? spliceSegments(stream, units) : undefined;
+  const segments = zeroCopy && stream.spec.follow === undefined ? spliceSegments(stream, units) : undefined;
   if (segments !== undefined) return { kind: 'splice', segments, recordio: stream.spec.recordWrapper === 'RecordIO', stats: stream.stats };
   return { kind: 'stream', bytes: stream.epoch(epoch, signal, split, units) };
 }
 
 /** Writes the epoch into the pipe `fd` (owned and closed here). */
 export async function writeEpoch(fd: number, source: EpochSource, hooks: WriteHooks): Promise<WriteResult> {
-  if (source.kind === 'stream') return writeToPipe(fd, source.bytes, hooks);
+  if (source.kind === 'stream') {
+    // a followed channel records an object once the kernel has taken its last byte
+    const bytes = source.bytes;
+    if (!isFollowBytes(bytes)) return writeToPipe(fd, bytes, hooks);
+    bytes.trackFlushes();
+    return writeToPipe(fd, bytes, { ...hooks, onFlushed: (n) => bytes.flushed(n) });
+  }
   const result = await spliceToPipe(fd, source.segments, source.recordio, hooks);
   source.stats.bytesDelivered += result.bytes; // the prefetcher counts its own; spliced bytes are counted here
   return result;
+}
+
+function isFollowBytes(bytes: EpochBytes): bytes is FollowBytes {
+  return typeof (bytes as Partial<FollowBytes>).trackFlushes === 'function';
 }
 
 export function closeEpoch(source: EpochSource): void {

@@ -42,6 +42,8 @@ export interface WriteHooks {
   readonly signal?: AbortSignal;
   /** Running byte count, after each batch. */
   readonly onProgress?: (bytes: number) => void;
+  /** Running count of bytes the kernel has taken (a followed channel's cursor moves on it). */
+  readonly onFlushed?: (bytes: number) => void;
   /**
    * Called when the source fails, before the fd is closed (so before the reader sees EOF); the fd
    * stays open until the returned promise settles (a supervisor stops the reader first).
@@ -73,6 +75,7 @@ export async function writeToPipe(fd: number, source: BatchSource, hooks: WriteH
   let failure: unknown;
   socket.on('error', (err) => (failure ??= err));
   let bytes = 0;
+  let flushed = 0;
   const aborted = (): void => {
     if (hooks.signal?.aborted) throw new AbortedError('writing stopped', {}, { cause: hooks.signal.reason });
   };
@@ -84,7 +87,10 @@ export async function writeToPipe(fd: number, source: BatchSource, hooks: WriteH
       let ok = true;
       for (const chunk of batch) {
         ok = socket.write(chunk, (err) => {
-          if (err === undefined || err === null) ioBuffers.release(chunk);
+          if (err !== undefined && err !== null) return;
+          flushed += chunk.length;
+          hooks.onFlushed?.(flushed);
+          ioBuffers.release(chunk);
         });
         bytes += chunk.length;
       }

@@ -76,6 +76,12 @@ export interface ChannelReader {
   nextEpoch(): ChannelEpoch;
   /** Consecutive epochs from nextEpoch(), `count` of them or endless. An epoch left unread is opened and closed, so pipemode moves on. */
   epochs(count?: number): AsyncIterable<ChannelEpoch>;
+  /**
+   * A followed channel (pipemode's `Follow`): its records as they arrive, i.e. epoch 0 read until
+   * the stream ends (the channel's idle timeout). Pipe mode only: a File or FastFile channel is
+   * complete before training starts, so there is nothing to follow.
+   */
+  follow(): ChannelEpoch;
 }
 
 interface Resolved {
@@ -211,6 +217,10 @@ export function openChannel(name: string, options: OpenChannelOptions): ChannelR
       return new Epoch(c, n);
     },
     nextEpoch: () => new Epoch(c, next++),
+    follow: () => {
+      if (c.mode !== 'Pipe') throw new ConfigError(`channel "${c.name}" is in ${c.mode} mode; follow() reads a followed channel, which is served in Pipe mode`, { field: 'mode' });
+      return new Epoch(c, 0);
+    },
     epochs: (count = Infinity) => ({
       async *[Symbol.asyncIterator]() {
         for (let i = 0; i < count; i++) {

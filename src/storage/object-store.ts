@@ -20,11 +20,19 @@ export interface ObjectInfo {
   readonly mtimeMs?: number;
 }
 
+/** Options of one listing (all optional; a store may ignore none of them). */
+export interface ListOptions {
+  /** Only keys that sort after this one (S3 ListObjectsV2 StartAfter). */
+  readonly startAfter?: string;
+  /** Called once per listing request (an S3 page, a local walk) with the keys it returned: the listing's cost. */
+  readonly onRequest?: (keys: number) => void;
+}
+
 export interface ObjectStore {
   /** Renders a key as a URI for messages: s3://bucket/key or file:///path. */
   uriOf(key: string): string;
   /** Every object whose key starts with `prefix`, in ascending UTF-8 byte order of keys. */
-  list(prefix: string, signal?: AbortSignal): AsyncIterable<ObjectInfo>;
+  list(prefix: string, signal?: AbortSignal, options?: ListOptions): AsyncIterable<ObjectInfo>;
   /** Size and version of one object; NoSuchKeyError if it does not exist. */
   head(key: string, signal?: AbortSignal): Promise<ObjectInfo>;
   /** Bytes [start, end) of the object version `info`, as chunks in order. One attempt. */

@@ -5,7 +5,7 @@
  * load it or touch AWS configuration.
  */
 import type { SourceUri } from './source-uri.js';
-import type { ObjectInfo, ObjectStore } from './object-store.js';
+import type { ListOptions, ObjectInfo, ObjectStore } from './object-store.js';
 import type { ObjectWriter } from './object-writer.js';
 import { FileStore } from './file/file-store.js';
 import type { S3Access, S3AccessOptions } from './s3/s3-access.js';
@@ -34,8 +34,8 @@ class LazyStore implements ObjectStore {
     return this.#uriPrefix + key;
   }
 
-  async *list(prefix: string, signal?: AbortSignal): AsyncIterable<ObjectInfo> {
-    yield* (await this.#get()).list(prefix, signal);
+  async *list(prefix: string, signal?: AbortSignal, options?: ListOptions): AsyncIterable<ObjectInfo> {
+    yield* (await this.#get()).list(prefix, signal, options);
   }
 
   async head(key: string, signal?: AbortSignal): Promise<ObjectInfo> {

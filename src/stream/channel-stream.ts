@@ -18,6 +18,11 @@ import { RECORDIO_MAX_LENGTH } from '../records/recordio.js';
 import type { Stores } from '../storage/stores.js';
 import { frameUnits, tooLargeForRecordIO } from './frame-units.js';
 import { ConfigError } from '../core/errors.js';
+import type { Logger } from '../core/log.js';
+import type { FollowCursor } from '../manifest/follow-cursor.js';
+import { isFolderMarker, ListingStats } from '../manifest/follow-prefix.js';
+import type { ObjectInfo, ObjectStore } from '../storage/object-store.js';
+import { followEpoch, hostOfKey, type FollowBytes } from './follow-stream.js';
 
 export interface HostPosition {
   /** 0-based rank of this host. @default 0 */
@@ -47,38 +52,74 @@ export interface EpochBytes extends AsyncIterable<Buffer[]> {
   close(): void;
 }
 
+interface Followed {
+  readonly store: ObjectStore;
+  readonly initial: readonly ObjectInfo[];
+}
+
+/** What a followed channel needs besides its listing: where its cursor is kept, where warnings go. */
+export interface FollowState {
+  readonly cursor?: FollowCursor | undefined;
+  /** Opens the cursor when the stream starts (train: after checkpoints are restored). */
+  readonly openCursor?: (() => FollowCursor) | undefined;
+  readonly log?: Logger | undefined;
+}
+
 export class ChannelStream {
   readonly spec: ChannelSpec;
   readonly items: readonly Item[];
   readonly stats = new FetchStats();
+  /** The cost of following the prefix (followed channels only). */
+  readonly listing = new ListingStats();
   readonly #fetch: FetchOptions;
   readonly #host: HostPosition;
+  /** Followed channels: the store and the listing at start. */
+  readonly #followed: Followed | undefined;
+  readonly #follow: FollowState;
 
-  private constructor(spec: ChannelSpec, items: readonly Item[], fetch: FetchOptions, host: HostPosition) {
+  private constructor(spec: ChannelSpec, items: readonly Item[], fetch: FetchOptions, host: HostPosition, followed?: Followed, follow: FollowState = {}) {
     this.spec = spec;
     this.items = items;
     this.#fetch = fetch;
     this.#host = host;
+    this.#followed = followed;
+    this.#follow = follow;
   }
 
   /** The same channel (same listing, no new request) as seen by another host. */
   forHost(host: HostPosition): ChannelStream {
     checkHostPosition(host);
-    return new ChannelStream(this.spec, this.items, this.#fetch, host);
+    return new ChannelStream(this.spec, this.items, this.#fetch, host, this.#followed, this.#follow);
+  }
+
+  /** The same channel with a cursor and logger for following (each host has its own cursor). */
+  withFollowState(state: FollowState): ChannelStream {
+    return new ChannelStream(this.spec, this.items, this.#fetch, this.#host, this.#followed, state);
   }
 
   /** Lists (or reads the manifest of) the channel and checks what can be checked before streaming. */
   static async open(spec: ChannelSpec, stores: Stores, settings: FetchSettings | FetchOptions, host: HostPosition, signal?: AbortSignal): Promise<ChannelStream> {
     const fetch = resolveFetchOptions(settings);
     checkHostPosition(host);
-    const items = await loadItems(spec, stores, fetch.retry, signal);
+    let items: Item[];
+    let followed: Followed | undefined;
+    if (spec.follow !== undefined) {
+      // a followed prefix may start empty: the stream waits for objects to land
+      const store = stores.storeFor(spec.source);
+      const initial: ObjectInfo[] = [];
+      for await (const info of store.list(spec.source.key, signal)) if (!isFolderMarker(info)) initial.push(info);
+      items = initial.map((info): Item => [{ kind: 'object', store, key: info.key, info }]);
+      followed = { store, initial };
+    } else {
+      items = await loadItems(spec, stores, fetch.retry, signal);
+    }
     if (spec.recordWrapper === 'RecordIO' && spec.compression !== 'Gzip') {
       for (const unit of items.flat()) {
         const size = unit.kind === 'inline' ? unit.bytes.length : unit.info?.size;
         if (size !== undefined && size > RECORDIO_MAX_LENGTH) throw tooLargeForRecordIO(describeUnit(unit), size);
       }
     }
-    return new ChannelStream(spec, items, fetch, host);
+    return new ChannelStream(spec, items, fetch, host, followed);
   }
 
   /**
@@ -87,6 +128,10 @@ export class ChannelStream {
    * host's items dealt round-robin, so the parts are disjoint and together are the whole epoch.
    */
   unitsOf(epoch: number, split: Split = WHOLE): Unit[] {
+    if (this.spec.follow !== undefined && this.#host.hostCount > 1 && this.spec.distribution === 'ShardedByS3Key') {
+      // followed channels deal objects by key hash (follow-stream.ts); these are the ones at start
+      return this.items.flat().filter((u) => u.kind === 'object' && hostOfKey(u.key, this.#host.hostCount) === this.#host.hostRank);
+    }
     const items = planEpoch(this.items, {
       seed: this.spec.shuffleSeed,
       epoch,
@@ -103,6 +148,7 @@ export class ChannelStream {
    * given, must be `unitsOf(epoch, split)` (a caller that already planned the epoch passes it on).
    */
   epoch(epoch: number, signal?: AbortSignal, split: Split = WHOLE, units: readonly Unit[] = this.unitsOf(epoch, split)): EpochBytes {
+    if (this.spec.follow !== undefined) return this.followEpoch(epoch, signal, split);
     // the parts of a split channel share its memory budget
     const fetch = split.count === 1 ? this.#fetch : { ...this.#fetch, memoryBudget: Math.max(this.#fetch.partSize, Math.floor(this.#fetch.memoryBudget / split.count)) };
     const prefetcher = new Prefetcher(units, fetch, this.stats, signal);
@@ -118,5 +164,20 @@ export class ChannelStream {
         framed.return(undefined).catch(() => {});
       },
     };
+  }
+
+  /** A followed channel's one epoch: the objects at start, then those that land, until the idle timeout. */
+  followEpoch(epoch: number, signal?: AbortSignal, split: Split = WHOLE): FollowBytes {
+    if (epoch !== 0) throw new ConfigError(`channel "${this.spec.name}" follows its prefix: it has one epoch (0), not ${epoch}`, { field: 'Follow' });
+    if (split.count !== 1) throw new ConfigError(`channel "${this.spec.name}" follows its prefix and cannot be split over several FIFOs`, { field: '--fifos-per-channel' });
+    const source = this.spec.source;
+    const followed = this.#followed;
+    if (followed === undefined) throw new ConfigError(`channel "${this.spec.name}" does not follow its prefix`, { field: 'Follow' });
+    const key = source.key;
+    const localFolder = source.kind === 'file' ? `/${key.slice(0, key.lastIndexOf('/') + 1)}` : undefined;
+    return followEpoch({
+      spec: this.spec, store: followed.store, initial: followed.initial, localFolder, fetch: this.#fetch, stats: this.stats, listing: this.listing,
+      hostRank: this.#host.hostRank, hostCount: this.#host.hostCount, cursor: this.#follow.cursor, openCursor: this.#follow.openCursor, log: this.#follow.log, signal,
+    });
   }
 }

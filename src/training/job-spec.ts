@@ -132,6 +132,11 @@ export function resolveJob(input: unknown, what = 'training job'): JobSpec {
         field: `InputDataConfig.${c.name}`,
       });
     }
+    if (c.follow !== undefined && mode !== 'Pipe') {
+      throw new ConfigError(`invalid ${label}: channel "${c.name}" has Follow, which needs Pipe mode (a ${mode}-mode channel is complete before training starts)`, {
+        field: `InputDataConfig.${c.name}.Follow`,
+      });
+    }
     if (mode === 'FastFile' && c.dataType !== 'S3Prefix') {
       throw new ConfigError(`invalid ${label}: channel "${c.name}": FastFile mode supports S3DataType S3Prefix only`, { field: `InputDataConfig.${c.name}` });
     }

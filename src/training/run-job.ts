@@ -44,6 +44,7 @@ import { servePipes } from '../pipe/channel-pipes.js';
 import { ChannelStream } from '../stream/channel-stream.js';
 import { Stores, type StoresOptions } from '../storage/stores.js';
 import { CheckpointSync, restoreCheckpoints } from './checkpoints.js';
+import { FollowCursor } from '../manifest/follow-cursor.js';
 import { hostLayout, hostName, type ConfigFiles, type HostLayout } from '../container/container-layout.js';
 import { configFiles, writeLayout } from './config-files.js';
 import { downloadChannel } from '../download/download-channel.js';
@@ -112,6 +113,7 @@ interface Host {
   container?: ContainerProcess;
   exit?: ContainerExit;
   checkpoints?: CheckpointSync;
+  followCursor?: FollowCursor;
 }
 
 const FAILURE_REASON_MAX = 1024;
@@ -181,9 +183,24 @@ function listChannels(run: Run): void {
   run.listed = Promise.all(job.channels.map((spec) =>
     ChannelStream.open(spec, stores, fetch, { hostRank: 0, hostCount: options.hosts.count }, stop.signal)))
     .then((streams) => {
-      for (const host of run.hosts) host.streams = streams.map((s) => s.forHost({ hostRank: host.rank, hostCount: options.hosts.count }));
+      for (const host of run.hosts) {
+        host.streams = streams.map((s) => {
+          const mine = s.forHost({ hostRank: host.rank, hostCount: options.hosts.count });
+          // a followed channel's cursor lives in the host's checkpoint folder (restored and synced
+          // with the checkpoints), opened when the stream starts, after the restore
+          return s.spec.follow === undefined ? mine : mine.withFollowState({
+            log: options.log, openCursor: () => openHostCursor(host),
+          });
+        });
+      }
     });
   run.listed.catch(() => {}); // a failed listing fails the job where it is awaited (below, or in the pipes)
+}
+
+/** The follow cursor of a host (one file for all its followed channels), opened once. */
+function openHostCursor(host: Host): FollowCursor {
+  host.followCursor ??= FollowCursor.open(path.join(host.layout.checkpointDir, `pipemode-follow-cursor.${host.name}.jsonl`));
+  return host.followCursor;
 }
 
 function prepareHosts(run: Run, baseOf: (rank: number) => string): void {
@@ -328,6 +345,7 @@ async function uploadArtifacts(run: Run): Promise<void> {
   status.record.ExitCodes = exitCodes;
   status.transition('Uploading', 'Uploading generated training model');
   try {
+    for (const h of hosts) h.followCursor?.close();
     for (const h of hosts) await h.checkpoints?.finish();
     const ranks = options.hosts.ranks;
     const distributed = ranks.length < options.hosts.count;

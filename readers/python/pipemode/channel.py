@@ -265,6 +265,17 @@ class ChannelReader:
             done += 1
             yield self.epoch(n)
 
+    def follow(self):
+        """A followed channel (pipemode's ``Follow``): its records as they arrive.
+
+        In Pipe mode that is epoch 0 read until pipemode ends the stream (the channel's idle
+        timeout); records come out as soon as their object has landed and been streamed. Not
+        applicable in File or FastFile mode, where a channel is complete before training starts.
+        """
+        if self.mode != "Pipe":
+            raise ChannelConfigError(f"channel {self.channel!r} is in {self.mode} mode; follow() reads a followed channel, which is served in Pipe mode")
+        return self.epoch(0)
+
     def _decode(self, f, source):
         if self.record_format == "object":
             return read_records(f, "recordio", source=source, **self._decode_options)

@@ -1,10 +1,15 @@
-/** `pipemode cat SOURCE`: one epoch of one channel (this host's share) to stdout. */
+/**
+ * `pipemode cat SOURCE`: one epoch of one channel (this host's share) to stdout. With --follow,
+ * the prefix's objects and then those that land, until --idle-timeout (cursor in --state).
+ */
 import fs from 'node:fs';
 import { formatBytes } from '../../core/byte-size.js';
 import type { Logger } from '../../core/log.js';
 import { writeToFile } from '../../pipe/file-writer.js';
 import { writeToPipe } from '../../pipe/pipe-writer.js';
 import { openEpoch, writeEpoch } from '../../pipe/epoch-writer.js';
+import { ConfigError } from '../../core/errors.js';
+import { FollowCursor } from '../../manifest/follow-cursor.js';
 import { ChannelStream } from '../../stream/channel-stream.js';
 import { Stores } from '../../storage/stores.js';
 import { catChannel, fetchOptions, storesOptions, hostPosition, intFlag, type ChannelFlags, type FetchFlags, type HostFlags } from '../options.js';
@@ -14,6 +19,8 @@ export interface CatFlags extends ChannelFlags, FetchFlags, HostFlags {
   readonly epoch?: string;
   /** --no-zero-copy */
   readonly zeroCopy?: boolean;
+  /** --state FILE: a followed channel's cursor. */
+  readonly state?: string;
 }
 
 export async function catCommand(source: string | undefined, flags: CatFlags, log: Logger): Promise<void> {
@@ -21,9 +28,13 @@ export async function catCommand(source: string | undefined, flags: CatFlags, lo
   const fetch = fetchOptions(flags);
   const host = hostPosition(flags);
   const epoch = intFlag(flags.epoch, '--epoch', 0, Number.MAX_SAFE_INTEGER) ?? 0;
+  if (flags.state !== undefined && spec.follow === undefined) throw new ConfigError('--state keeps the cursor of a followed channel: add --follow', { field: '--state' });
+  if (spec.follow !== undefined && epoch !== 0) throw new ConfigError('a followed channel has one epoch, 0', { field: '--epoch' });
   const stores = new Stores(storesOptions(flags));
+  const cursor = flags.state !== undefined ? FollowCursor.open(flags.state) : undefined;
   try {
-    const stream = await ChannelStream.open(spec, stores, fetch, host);
+    let stream = await ChannelStream.open(spec, stores, fetch, host);
+    if (spec.follow !== undefined) stream = stream.withFollowState({ cursor, log });
     log.debug(`${spec.uri}: ${stream.items.length} items, epoch ${epoch} streams ${stream.unitsOf(epoch).length} units`);
     const started = performance.now();
     const st = fs.fstatSync(1);
@@ -39,8 +50,10 @@ export async function catCommand(source: string | undefined, flags: CatFlags, lo
     const seconds = (performance.now() - started) / 1000;
     log.debug(`${formatBytes(result.bytes)} in ${seconds.toFixed(2)} s` +
       `${result.outcome === 'reader-gone' ? ' (the reader closed early)' : ''}; ${stream.stats.getRequests} GETs, ` +
-      `${stream.stats.retries} retries, peak buffered ${formatBytes(stream.stats.peakBuffered)}`);
+      `${stream.stats.retries} retries, peak buffered ${formatBytes(stream.stats.peakBuffered)}` +
+      (spec.follow !== undefined ? `; listing: ${stream.listing.polls} polls, ${stream.listing.requests} requests, ${stream.listing.keysSeen} keys seen, ${stream.listing.discovered} objects found` : ''));
   } finally {
+    cursor?.close();
     stores.close();
   }
 }

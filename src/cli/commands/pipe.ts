@@ -6,6 +6,8 @@
 import { formatBytes } from '../../core/byte-size.js';
 import type { Logger } from '../../core/log.js';
 import { servePipes } from '../../pipe/channel-pipes.js';
+import { ConfigError } from '../../core/errors.js';
+import { FollowCursor } from '../../manifest/follow-cursor.js';
 import { ChannelStream } from '../../stream/channel-stream.js';
 import { Stores } from '../../storage/stores.js';
 import { fetchOptions, hostPosition, intFlag, pipeChannels, storesOptions, type ChannelFlags, type FetchFlags, type HostFlags } from '../options.js';
@@ -17,6 +19,8 @@ export interface PipeFlags extends ChannelFlags, FetchFlags, HostFlags {
   readonly fifosPerChannel?: string;
   /** --no-zero-copy */
   readonly zeroCopy?: boolean;
+  /** --state FILE: the cursor of the followed channels. */
+  readonly state?: string;
 }
 
 export async function pipeCommand(flags: PipeFlags, log: Logger): Promise<void> {
@@ -33,10 +37,15 @@ export async function pipeCommand(flags: PipeFlags, log: Logger): Promise<void> 
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   process.once('SIGHUP', onSignal); // the terminal went away: stop cleanly too
+  const followed = specs.some((s) => s.follow !== undefined);
+  if (flags.state !== undefined && !followed) throw new ConfigError('--state keeps the cursor of followed channels: add --follow', { field: '--state' });
+  if (followed && fifosPerChannel > 1) throw new ConfigError('a followed channel cannot be split over several FIFOs (--fifos-per-channel)', { field: '--fifos-per-channel' });
   const stores = new Stores(storesOptions(flags));
+  const cursor = flags.state !== undefined ? FollowCursor.open(flags.state) : undefined;
   try {
-    const streams = await Promise.all(specs.map((spec) => ChannelStream.open(spec, stores, fetch, host, stop.signal)));
-    for (const s of streams) log.info(`${s.spec.name}: ${s.spec.uri}: ${s.items.length} items`);
+    const opened = await Promise.all(specs.map((spec) => ChannelStream.open(spec, stores, fetch, host, stop.signal)));
+    const streams = opened.map((s) => (s.spec.follow !== undefined ? s.withFollowState({ cursor, log }) : s));
+    for (const s of streams) log.info(`${s.spec.name}: ${s.spec.uri}: ${s.items.length} items${s.spec.follow !== undefined ? ', following' : ''}`);
     await servePipes(streams, {
       dir: flags.dir,
       epochs,
@@ -47,9 +56,14 @@ export async function pipeCommand(flags: PipeFlags, log: Logger): Promise<void> 
       onEpochDone: (e) => {
         const rate = e.seconds > 0 ? ` (${formatBytes(e.bytes / e.seconds)}/s)` : '';
         log.info(`${e.path}: ${formatBytes(e.bytes)} in ${e.seconds.toFixed(2)} s${rate}${e.outcome === 'reader-gone' ? ', reader closed early' : ''}`);
+        const s = streams.find((x) => x.spec.name === e.channel);
+        if (s?.spec.follow !== undefined) {
+          log.debug(`${e.channel}: listing: ${s.listing.polls} polls (${s.listing.fullPolls} full), ${s.listing.requests} requests, ${s.listing.keysSeen} keys seen, ${s.listing.discovered} objects found`);
+        }
       },
     });
   } finally {
+    cursor?.close();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     process.off('SIGHUP', onSignal);

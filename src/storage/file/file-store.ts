@@ -17,7 +17,7 @@ import {
   AccessDeniedError, NoSuchKeyError, ObjectChangedError, PipemodeError, StoreProtocolError, throwIfAborted,
 } from '../../core/errors.js';
 import { ioBuffers } from '../../core/buffer-pool.js';
-import { compareKeys, type ObjectInfo, type ObjectStore } from '../object-store.js';
+import { compareKeys, type ListOptions, type ObjectInfo, type ObjectStore } from '../object-store.js';
 
 /** A local file's version token: inode, size and mtime (any change means a different object). */
 export function fileVersion(st: Stats): string {
@@ -37,7 +37,7 @@ export class FileStore implements ObjectStore {
     return `file:///${key}`;
   }
 
-  async *list(prefix: string, signal?: AbortSignal): AsyncIterable<ObjectInfo> {
+  async *list(prefix: string, signal?: AbortSignal, options: ListOptions = {}): AsyncIterable<ObjectInfo> {
     const found: ObjectInfo[] = [];
     const slash = prefix.lastIndexOf('/');
     const startDir = slash === -1 ? '' : prefix.slice(0, slash + 1);
@@ -79,7 +79,11 @@ export class FileStore implements ObjectStore {
 
     await walk(startDir);
     found.sort((a, b) => compareKeys(a.key, b.key));
-    yield* found;
+    // the walk reads every folder anyway: StartAfter only trims what is returned
+    const after = options.startAfter;
+    const out = after === undefined ? found : found.filter((o) => compareKeys(o.key, after) > 0);
+    options.onRequest?.(out.length);
+    yield* out;
   }
 
   async head(key: string): Promise<ObjectInfo> {

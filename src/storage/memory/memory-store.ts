@@ -5,7 +5,7 @@
  * or deliver only some bytes and then fail (a reset connection, a truncated body).
  */
 import { NoSuchKeyError, ObjectChangedError, TransientStoreError, throwIfAborted } from '../../core/errors.js';
-import { compareKeys, type ObjectInfo, type ObjectStore } from '../object-store.js';
+import { compareKeys, type ListOptions, type ObjectInfo, type ObjectStore } from '../object-store.js';
 
 /** What a fault hook may do to one read. */
 export type ReadFault =
@@ -58,8 +58,16 @@ export class MemoryStore implements ObjectStore {
     return `mem://${key}`;
   }
 
-  async *list(prefix: string): AsyncIterable<ObjectInfo> {
-    const keys = [...this.#objects.keys()].filter((k) => k.startsWith(prefix)).sort(compareKeys);
+  /** Removes an object (a no-op if it does not exist). */
+  delete(key: string): this {
+    this.#objects.delete(key);
+    return this;
+  }
+
+  async *list(prefix: string, _signal?: AbortSignal, options: ListOptions = {}): AsyncIterable<ObjectInfo> {
+    const after = options.startAfter;
+    const keys = [...this.#objects.keys()].filter((k) => k.startsWith(prefix) && (after === undefined || compareKeys(k, after) > 0)).sort(compareKeys);
+    options.onRequest?.(keys.length);
     for (const key of keys) yield await this.head(key);
   }
 

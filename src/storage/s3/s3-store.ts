@@ -8,7 +8,7 @@
 import type http from 'node:http';
 import https from 'node:https';
 import { AbortedError, StoreProtocolError, TransientStoreError } from '../../core/errors.js';
-import { compareKeys, type ObjectInfo, type ObjectStore } from '../object-store.js';
+import { compareKeys, type ListOptions, type ObjectInfo, type ObjectStore } from '../object-store.js';
 import { HeadObjectCommand, paginateListObjectsV2 } from './aws-sdk.js';
 import type { S3Access, SignedGet } from './s3-access.js';
 import { errorFromException, errorFromStatus } from './s3-errors.js';
@@ -53,12 +53,15 @@ export class S3Store implements ObjectStore {
     return `s3://${this.#bucket}/${key}`;
   }
 
-  async *list(prefix: string, signal?: AbortSignal): AsyncIterable<ObjectInfo> {
+  async *list(prefix: string, signal?: AbortSignal, options: ListOptions = {}): AsyncIterable<ObjectInfo> {
     let previous: string | undefined;
     try {
-      const pages = paginateListObjectsV2({ client: await this.#access.client() }, { Bucket: this.#bucket, Prefix: prefix });
+      const pages = paginateListObjectsV2({ client: await this.#access.client() }, {
+        Bucket: this.#bucket, Prefix: prefix, ...(options.startAfter !== undefined ? { StartAfter: options.startAfter } : {}),
+      });
       for await (const page of pages) {
         if (signal?.aborted) throw new AbortedError('listing aborted');
+        options.onRequest?.(page.Contents?.length ?? 0);
         for (const o of page.Contents ?? []) {
           if (o.Key === undefined) continue;
           // S3 promises ascending UTF-8 order; a store that breaks it would break determinism
