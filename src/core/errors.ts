@@ -279,6 +279,16 @@ export class CredentialsFileError extends PipemodeError {
   static override readonly http = HTTP.FAILED;
 }
 
+/**
+ * A server's state folder cannot be used: its SQLite database cannot be opened or is not one of
+ * pipemode's, or another pipemode server holds it (`details.pid`). `details.dir` names the folder.
+ */
+export class ServerStateError extends PipemodeError {
+  static override readonly code = 'PM_ERR_SERVER_STATE';
+  static override readonly exitCode = EXIT.USAGE;
+  static override readonly http = HTTP.FAILED;
+}
+
 export function isPipemodeError(err: unknown): err is PipemodeError {
   return err instanceof PipemodeError;
 }
