@@ -55,7 +55,9 @@ pre{background:#10161d;color:#d6e2ee;padding:10px;border-radius:4px;max-height:3
   function jobView(d){
     if(!d.found){main.replaceChildren(el('section',null,[el('h2',{text:'no such training job'})]));return;}
     var names=Object.keys(d.channels).sort();
-    state.samples.push({t:d.now,ch:d.channels});if(state.samples.length>600)state.samples.shift();
+    // counters refresh every second or two: a poll that saw no refresh is skipped (it would chart a false 0)
+    var prev=state.samples[state.samples.length-1];
+    if(!prev||JSON.stringify(prev.ch)!==JSON.stringify(d.channels)||d.now-prev.t>3){state.samples.push({t:d.now,ch:d.channels});if(state.samples.length>600)state.samples.shift();}
     var ts=[],rate=names.map(function(){return [];}),wait=names.map(function(){return [];});
     for(var i=1;i<state.samples.length;i++){var a=state.samples[i-1],b=state.samples[i],dt=b.t-a.t;if(dt<=0)continue;ts.push(b.t);
       names.forEach(function(n,k){var x=a.ch[n]||{},y=b.ch[n]||{};rate[k].push(((y.BytesDelivered||0)-(x.BytesDelivered||0))/dt/1048576);

@@ -200,7 +200,7 @@ export class TrainingJobs {
       killSignal: entry.kill.signal,
       output: (host, _stream, line) => logs.line(TRAINING_LOG_GROUP, streams?.[host] ?? logStreamName(job.name, host, new Date().toISOString()), line),
       onRecord,
-      metricsIntervalMs: 2000,
+      metricsIntervalMs: 1000,
     });
     entry.done = outcome.then(() => undefined, (err: unknown) => {
       // a bug in the run itself: the record must not stay InProgress
