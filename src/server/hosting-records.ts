@@ -430,13 +430,20 @@ export class Hosting {
     }
   }
 
-  /** At SIGTERM: stops transforms (they end Failed "interrupted" at the next start if they do not finish) and endpoints' containers (records stay InService, to come back). */
+  /** At SIGTERM: stops transforms (recorded Failed "interrupted") and endpoints' containers (records stay InService, to come back at the next start). */
   async shutdown(): Promise<void> {
-    for (const t of this.#transforms.values()) t.stop.abort();
+    const transforms = [...this.#transforms.entries()];
+    for (const [, t] of transforms) t.stop.abort();
     await Promise.all([
       ...[...this.#endpoints.values()].map((e) => e.stop().catch(() => {})),
-      ...[...this.#transforms.values()].map((t) => t.done),
+      ...transforms.map(([, t]) => t.done),
     ]);
+    for (const [name] of transforms) {
+      this.#set('TransformJob', name, 'Failed', (rec) => ({
+        ...rec, TransformJobStatus: 'Failed', TransformEndTime: nowS(), LastModifiedTime: nowS(),
+        FailureReason: 'interrupted: the server was stopped while the job ran',
+      }));
+    }
     this.#endpoints.clear();
   }
 }
