@@ -58,6 +58,7 @@ test('dashboard: a running job renders and updates itself in headless Chromium',
     const updatedBefore = await page.locator('#updated').innerText();
     for (let i = 0; i < 100 && (await page.locator('#log').innerText()) === logBefore; i++) await page.waitForTimeout(100);
     assert.notEqual(await page.locator('#log').innerText(), logBefore, 'new log lines arrived without a reload');
+    for (let i = 0; i < 50 && (await page.locator('#updated').innerText()) === updatedBefore; i++) await page.waitForTimeout(100);
     assert.notEqual(await page.locator('#updated').innerText(), updatedBefore, 'the page polls by itself');
     assert.match(await page.locator('#log').innerText(), /epoch \d+: 6000000 bytes/);
     assert.match(await page.locator('#transitions').innerText(), /Starting[\s\S]*Training/);
