@@ -17,6 +17,17 @@ if ! /usr/bin/python3 -c 'import torch, numpy' 2>/dev/null; then
   fi
 fi
 
+# Debian's Chromium for the dashboard's browser test (test/integration/dashboard.test.ts)
+if [[ ! -x /usr/bin/chromium ]]; then
+  if [[ $(id -u) == 0 ]]; then
+    echo "installing chromium" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+  else
+    echo "warning: chromium is not installed and this is not root: the dashboard browser test will be skipped" >&2
+  fi
+fi
+
 export S3_SERVER_DIR=${S3_SERVER_DIR:-$(mktemp -d /tmp/pipemode-test-rgw.XXXXXX)}
 trap 'scripts/s3-server.sh stop' EXIT
 eval "$(scripts/s3-server.sh start | grep '^S3_')"

@@ -14,6 +14,7 @@ import type { ConvertFlags } from './commands/convert.js';
 import type { InspectFlags } from './commands/inspect.js';
 import type { MountFlags } from './commands/mount.js';
 import type { PipeFlags } from './commands/pipe.js';
+import type { ServerFlags } from './commands/server.js';
 import type { TrainFlags } from './commands/train.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
 
@@ -180,6 +181,21 @@ export async function main(argv: readonly string[]): Promise<number> {
     .action(async (dir: string) => {
       const { unmountCommand } = await import('./commands/mount.js');
       await unmountCommand(dir, logger());
+    });
+
+  program.command('server')
+    .description('serve the SageMaker API (training jobs, models, endpoints, transform jobs), CloudWatch Logs reads and a dashboard on one port')
+    .option('--port <n>', 'port to listen on', '8777')
+    .option('--host <addr>', 'address to bind (anything but loopback exposes the API: see docs/server.md)', '127.0.0.1')
+    .option('--state <dir>', 'state folder: SQLite database, job folders (<state>/jobs), credentials', '.pipemode')
+    .option('--images <file>', 'image name (or glob) → local command argv, JSON or YAML')
+    .option('--images-only', 'run only the commands of the images file (refuse any other ContainerEntrypoint)')
+    .option('--api-keys <file>', 'accept these access keys (AWS credentials format, every profile) instead of <state>/credentials')
+    .option('--max-jobs <n>', 'training jobs running at once (more: ResourceLimitExceeded)', '16')
+    .option('--stop-grace <seconds>', 'StopTrainingJob: time between SIGTERM and SIGKILL', '120')
+    .action(async (flags: ServerFlags) => {
+      const { serverCommand } = await import('./commands/server.js');
+      await serverCommand(flags, logger());
     });
 
   try {

@@ -291,6 +291,16 @@ export class HostNetworkError extends PipemodeError {
 }
 
 /**
+ * A server's state folder cannot be used: its SQLite database cannot be opened or is not one of
+ * pipemode's, or another pipemode server holds it (`details.pid`). `details.dir` names the folder.
+ */
+export class ServerStateError extends PipemodeError {
+  static override readonly code = 'PM_ERR_SERVER_STATE';
+  static override readonly exitCode = EXIT.USAGE;
+  static override readonly http = HTTP.FAILED;
+}
+
+/**
  * A framework (script-mode) job cannot be launched as asked: `sagemaker_program` or
  * `sagemaker_submit_directory` missing or unusable, the program not in the source, or a
  * `distribution` pipemode does not run (MPI, SMDDP, parameter servers, XLA); `details.field` names the

@@ -44,6 +44,8 @@ export class FetchStats {
   getRequests = 0;
   headRequests = 0;
   retries = 0;
+  /** Time the consumer waited for bytes not fetched yet (starvation), in milliseconds. */
+  consumerWaitMs = 0;
 }
 
 /** One unit's bytes, in order, as batches of chunks (whatever had arrived when pulled). */
@@ -145,9 +147,11 @@ export class Prefetcher implements AsyncIterable<UnitData> {
   async *#chunksOf(index: number, size: number, onDrained: () => void): AsyncGenerator<Buffer[]> {
     let delivered = 0;
     while (delivered < size) {
+      const waitStart = performance.now();
       const part = await this.#until(() => this.#parts[0]);
       if (part.unitIndex !== index) throw new Error(`Prefetcher: expected a part of unit ${index}, found unit ${part.unitIndex}`);
       const batch = await this.#until(() => (part.chunks.length > 0 ? part.chunks.splice(0) : undefined));
+      this.#stats.consumerWaitMs += performance.now() - waitStart;
       let n = 0;
       for (const c of batch) n += c.length;
       delivered += n;

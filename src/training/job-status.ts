@@ -4,6 +4,8 @@
  * Uploading, Completed, Failed, Stopped, MaxRuntimeExceeded) with the list of transitions and
  * their times, FailureReason, ModelArtifacts. Every change is written to `job.json` in the job
  * folder (temp file + rename, so readers never see half of it); `pipemode describe` reads it.
+ * ChannelMetrics.WaitSeconds is how long the consumer of a channel (the FIFO writer, so the
+ * trainer) waited for bytes that had not arrived yet: starvation.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -52,7 +54,7 @@ export interface JobRecord {
   TrainingTimeInSeconds?: number;
   SecondaryStatusTransitions: Transition[];
   /** pipemode: what each host's Pipe channels streamed (bytes, GET requests, retries after transient failures). */
-  ChannelMetrics?: Record<string, { BytesDelivered: number; GetRequests: number; Retries: number }>;
+  ChannelMetrics?: Record<string, { BytesDelivered: number; GetRequests: number; Retries: number; WaitSeconds?: number }>;
   /** pipemode: the command run, the exit code of each host's training process, and where each host's base dir is. */
   Command?: readonly string[];
   ExitCodes?: Record<string, number>;
@@ -63,6 +65,8 @@ export class JobStatus {
   readonly record: JobRecord;
   readonly #file: string;
   readonly #onChange: ((t: Transition) => void) | undefined;
+  /** Called after every save with the record (e.g. to mirror it into a server's state store). */
+  onSave: ((record: JobRecord) => void) | undefined;
 
   constructor(job: JobSpec, region: string, jobDir: string, hostDirs: Record<string, string>, onChange?: (t: Transition) => void) {
     const now = new Date().toISOString();
@@ -122,6 +126,7 @@ export class JobStatus {
     const tmp = `${this.#file}.tmp`;
     fs.writeFileSync(tmp, `${JSON.stringify(this.record, null, 2)}\n`, { mode: 0o600 });
     fs.renameSync(tmp, this.#file);
+    this.onSave?.(this.record);
   }
 }
 

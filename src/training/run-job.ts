@@ -83,6 +83,15 @@ export interface RunJobOptions {
   readonly commandFor?: (host: { readonly rank: number; readonly count: number; readonly layout: HostLayout; readonly stores: Stores; readonly masterAddr: string }) => Promise<readonly string[]>;
   /** The host's working directory (script mode: its code/ folder). */
   readonly cwdFor?: (layout: HostLayout) => string;
+  /**
+   * Where the training processes' output goes, line by line (a server's log store). Unset: a single
+   * host shares pipemode's stdout/stderr, several hosts get their lines prefixed with the host name.
+   */
+  readonly output?: (host: string, stream: 'stdout' | 'stderr', line: string) => void;
+  /** Called with the record after every save of job.json (each transition, each metrics refresh). */
+  readonly onRecord?: (record: JobRecord) => void;
+  /** Refresh ChannelMetrics in the record this often while the job runs (unset: only at the end). */
+  readonly metricsIntervalMs?: number;
 }
 
 /**
@@ -131,6 +140,12 @@ function failureReason(layout: HostLayout, exitCode: number): string {
 function clientError(err: unknown): string {
   const code = isPipemodeError(err) ? ` [${err.code}]` : '';
   return `ClientError: ${(err as Error).message}${code}`.slice(0, FAILURE_REASON_MAX);
+}
+
+/** Hands each line of a child's output to `sink`. */
+function sinkLines(stream: NodeJS.ReadableStream | null | undefined, sink: (line: string) => void): void {
+  if (stream === null || stream === undefined) return;
+  readline.createInterface({ input: stream }).on('line', sink);
 }
 
 /** Prefixes each line of a child's output with its host name (several hosts share a terminal). */
@@ -309,10 +324,14 @@ async function startContainers(run: Run): Promise<void> {
     const command = options.commandFor === undefined ? options.command : await options.commandFor({
       rank: host.rank, count: options.hosts.count, layout: host.layout, stores: run.stores, masterAddr: masterAddress(run.isolation, options.hosts),
     });
+    const { output } = options;
     host.container = await ContainerProcess.start({
-      command: hostCommand(run.isolation, host, command, env, options.cwdFor?.(host.layout)), env, stdio: hosts.length > 1 ? 'pipe' : 'inherit', unmountOnDeath: run.mounts.map((m) => m.dir),
+      command: hostCommand(run.isolation, host, command, env, options.cwdFor?.(host.layout)), env, stdio: hosts.length > 1 || output !== undefined ? 'pipe' : 'inherit', unmountOnDeath: run.mounts.map((m) => m.dir),
     });
-    if (hosts.length > 1) {
+    if (output !== undefined) {
+      sinkLines(host.container.process.stdout, (line) => output(host.name, 'stdout', line));
+      sinkLines(host.container.process.stderr, (line) => output(host.name, 'stderr', line));
+    } else if (hosts.length > 1) {
       prefixLines(host.container.process.stdout, host.name, process.stdout);
       prefixLines(host.container.process.stderr, host.name, process.stderr);
     }
@@ -330,16 +349,24 @@ async function supervise(run: Run): Promise<void> {
   }));
 }
 
-async function uploadArtifacts(run: Run): Promise<void> {
-  const { job, options, status, hosts, stores } = run;
+/** Puts each host's channel counters into the record (not saved). */
+function collectMetrics(run: Run): void {
   const metrics: NonNullable<JobRecord['ChannelMetrics']> = {};
-  for (const h of hosts) {
+  for (const h of run.hosts) {
     for (const s of h.streams) {
       if (s.stats.getRequests === 0 && s.stats.bytesDelivered === 0) continue;
-      metrics[`${h.name}/${s.spec.name}`] = { BytesDelivered: s.stats.bytesDelivered, GetRequests: s.stats.getRequests, Retries: s.stats.retries };
+      metrics[`${h.name}/${s.spec.name}`] = {
+        BytesDelivered: s.stats.bytesDelivered, GetRequests: s.stats.getRequests, Retries: s.stats.retries,
+        WaitSeconds: Math.round(s.stats.consumerWaitMs) / 1000,
+      };
     }
   }
-  if (Object.keys(metrics).length > 0) status.record.ChannelMetrics = metrics;
+  if (Object.keys(metrics).length > 0) run.status.record.ChannelMetrics = metrics;
+}
+
+async function uploadArtifacts(run: Run): Promise<void> {
+  const { job, options, status, hosts, stores } = run;
+  collectMetrics(run);
   const exitCodes: Record<string, number> = {};
   for (const h of hosts) if (h.exit !== undefined) exitCodes[h.name] = h.exit.exitCode;
   status.record.ExitCodes = exitCodes;
@@ -417,6 +444,10 @@ export async function runJob(job: JobSpec, options: RunJobOptions): Promise<JobO
   const hostDirs = Object.fromEntries(options.hosts.ranks.map((r) => [hostName(r), path.resolve(baseOf(r))]));
   const status = new JobStatus(job, options.region, options.jobDir, hostDirs, (t: Transition) => log.info(`${job.name}: ${t.Status} — ${t.StatusMessage}`));
   status.record.Command = options.command;
+  if (options.onRecord !== undefined) {
+    status.onSave = options.onRecord;
+    options.onRecord(status.record);
+  }
   const isolation = chooseIsolation(options.hosts, options.hostIsolation ?? 'auto', path.resolve(options.jobDir), log);
   const run: Run = { job, options, status, stores: new Stores(options.stores), stop: new AbortController(), hosts: [], pipes: [], mounts: [], isolation };
 
@@ -442,6 +473,11 @@ export async function runJob(job: JobSpec, options: RunJobOptions): Promise<JobO
     void stopAll(run);
   }, job.maxRuntimeSeconds * 1000);
   runtimeTimer.unref();
+  const metricsTimer = options.metricsIntervalMs === undefined ? undefined : setInterval(() => {
+    collectMetrics(run);
+    status.save();
+  }, options.metricsIntervalMs);
+  metricsTimer?.unref();
 
   try {
     listChannels(run);
@@ -454,6 +490,7 @@ export async function runJob(job: JobSpec, options: RunJobOptions): Promise<JobO
     await stopAll(run);
   } finally {
     clearTimeout(runtimeTimer);
+    clearInterval(metricsTimer);
     run.stop.abort(new AbortedError('job ended'));
     await Promise.all(run.pipes);
     await Promise.all(run.mounts.map((m) => m.unmount()));
