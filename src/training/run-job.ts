@@ -40,6 +40,7 @@ import type { Logger } from '../core/log.js';
 import { MOUNT_FETCH_OPTIONS, resolveFetchOptions, type FetchSettings } from '../fetch/fetch-options.js';
 import { mountChannel, type ChannelMount } from '../mount/mount-channel.js';
 import { servePipes } from '../pipe/channel-pipes.js';
+import { FifoGuardian } from '../pipe/fifo-guardian.js';
 import { ChannelStream } from '../stream/channel-stream.js';
 import { Stores, type StoresOptions } from '../storage/stores.js';
 import { CheckpointSync, restoreCheckpoints } from './checkpoints.js';
@@ -145,6 +146,8 @@ interface Run {
   uploadFailure?: unknown;
   /** Every channel listed once, then each host's share set on the hosts. */
   listed?: Promise<void>;
+  /** Pipe channels: holds the FIFOs being written and kills the trainers if pipemode dies. */
+  guardian?: FifoGuardian;
 }
 
 const modeOf = (run: Run, spec: ChannelSpec): string => spec.inputMode ?? run.job.inputMode;
@@ -237,6 +240,7 @@ async function prepareChannels(run: Run): Promise<void> {
     const pipeChannels = job.channels.flatMap((spec, i) =>
       modeOf(run, spec) === 'Pipe' ? [{ name: spec.name, stream: listed.then(() => host.streams[i] as ChannelStream) }] : []);
     if (pipeChannels.length === 0) continue;
+    run.guardian ??= FifoGuardian.start();
     let pending = pipeChannels.length * options.fifosPerChannel;
     let ready: () => void = () => {};
     const allReady = new Promise<void>((resolve) => (ready = resolve));
@@ -245,6 +249,7 @@ async function prepareChannels(run: Run): Promise<void> {
       epochs: undefined,
       signal: stop.signal,
       fifosPerChannel: options.fifosPerChannel,
+      guardian: run.guardian,
       // a data failure mid-epoch: stop the containers while they still wait on the open FIFO, so
       // none can take the cut-short epoch for a whole one; then the FIFO may close
       beforeFailedEpochCloses: async (err) => {
@@ -279,7 +284,10 @@ async function startContainers(run: Run): Promise<void> {
     const env = { ...process.env, ...trainingEnvironment({ job, layout: host.layout, files: host.files, region: options.region, gpus }) };
     host.container = await ContainerProcess.start({
       command: options.command, env, stdio: hosts.length > 1 ? 'pipe' : 'inherit', unmountOnDeath: run.mounts.map((m) => m.dir),
+      isolatePids: true,
     });
+    // if pipemode dies, the trainers die before any of their FIFOs can close
+    run.guardian?.guardGroup(host.container.pid);
     if (hosts.length > 1) {
       prefixLines(host.container.process.stdout, host.name, process.stdout);
       prefixLines(host.container.process.stderr, host.name, process.stderr);
@@ -422,6 +430,7 @@ export async function runJob(job: JobSpec, options: RunJobOptions): Promise<JobO
     run.stop.abort(new AbortedError('job ended'));
     await Promise.all(run.pipes);
     await Promise.all(run.mounts.map((m) => m.unmount()));
+    run.guardian?.close();
     options.signal?.removeEventListener('abort', onStop);
     options.killSignal?.removeEventListener('abort', onKill);
   }
