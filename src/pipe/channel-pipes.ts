@@ -28,6 +28,7 @@
  */
 import { childAbort } from '../core/abort.js';
 import fs from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import path from 'node:path';
 import { AbortedError, InternalError, WriterDiedError, isPipemodeError } from '../core/errors.js';
 import { openRaw } from '../core/libc.js';
@@ -155,7 +156,7 @@ async function serveChannel(channel: PipeChannel, split: Split, options: PipeSer
 
 /** A FIFO path of this series: `<ch>_<N>` or, split, `<ch>_<N>_<k>`. */
 function seriesPattern(channel: string, split: Split): RegExp {
-  const name = channel.replace(/[.\-]/g, (c) => `\\${c}`);
+  const name = channel.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
   return split.count === 1 ? new RegExp(`^${name}_(\\d+)$`) : new RegExp(`^${name}_(\\d+)_${split.index}$`);
 }
 
@@ -170,7 +171,7 @@ const STALE_MARKER_MS = 2000;
  * served are removed (a complete epoch must not look failed to a reader that finds one); a marker
  * just written to release a reader is removed a little later, once that reader has seen it.
  */
-function releaseStaleFifos(dir: string, channel: string, split: Split): void {
+async function releaseStaleFifos(dir: string, channel: string, split: Split): Promise<{ readonly later: Promise<void> } | undefined> {
   const pattern = seriesPattern(channel, split);
   const released: { marker: string; ino: number }[] = [];
   for (const entry of fs.readdirSync(dir)) {
@@ -183,13 +184,20 @@ function releaseStaleFifos(dir: string, channel: string, split: Split): void {
         continue;
       }
       if (!st.isFIFO()) continue;
+      // a write end opens without blocking only if a reader has the FIFO open
       const fd = openRaw(file, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
       if (typeof fd === 'number') {
         writeErrorMarker(`${file}.error`, new WriterDiedError(`an earlier pipemode serving ${file} was killed before the epoch was complete`, { path: file }));
-        fs.closeSync(fd);
         released.push({ marker: `${file}.error`, ino: fs.statSync(`${file}.error`).ino });
       }
+      // O_RDWR never blocks: it also lets through a reader entering open(2) as the path goes
+      const rw = openRaw(file, fs.constants.O_RDWR | fs.constants.O_NONBLOCK);
       removeFifo(file);
+      if (typeof rw === 'number') {
+        await sleep(100);
+        fs.closeSync(rw);
+      }
+      if (typeof fd === 'number') fs.closeSync(fd);
     }
   }
   const keep = new Set(released.map((r) => r.marker));
@@ -198,17 +206,16 @@ function releaseStaleFifos(dir: string, channel: string, split: Split): void {
       fs.rmSync(path.join(dir, entry), { force: true });
     }
   }
-  if (released.length > 0) {
-    setTimeout(() => {
-      for (const { marker, ino } of released) {
-        try {
-          if (fs.statSync(marker).ino === ino) fs.rmSync(marker, { force: true });
-        } catch {
-          // gone already
-        }
+  if (released.length === 0) return undefined;
+  return { later: sleep(STALE_MARKER_MS).then(() => {
+    for (const { marker, ino } of released) {
+      try {
+        if (fs.statSync(marker).ino === ino) fs.rmSync(marker, { force: true });
+      } catch {
+        // gone already
       }
-    }, STALE_MARKER_MS).unref();
-  }
+    }
+  }) };
 }
 
 function writeErrorMarker(file: string, err: unknown): void {
@@ -228,14 +235,19 @@ export async function servePipes(channels: readonly PipeChannel[], options: Pipe
   const stop = childAbort(options.signal);
   let first: unknown;
   const count = options.fifosPerChannel ?? 1;
+  const cleanups: Promise<void>[] = [];
   try {
     const series = channels.flatMap((s) => Array.from({ length: count }, (_, index) => ({ s, split: { index, count } })));
-    for (const { s, split } of series) releaseStaleFifos(options.dir, s instanceof ChannelStream ? s.spec.name : s.name, split);
+    for (const { s, split } of series) {
+      const later = await releaseStaleFifos(options.dir, s instanceof ChannelStream ? s.spec.name : s.name, split);
+      if (later !== undefined) cleanups.push(later.later);
+    }
     await Promise.all(series.map(({ s, split }) => serveChannel(s, split, options, guardian, stop.signal).catch((err: unknown) => {
       if (first === undefined && !(err instanceof AbortedError && options.signal?.aborted)) first = err;
       stop.abort(err);
     })));
   } finally {
+    await Promise.all(cleanups); // markers written to release stale readers, removed once seen
     if (options.guardian === undefined) guardian.close();
     lock.release();
   }

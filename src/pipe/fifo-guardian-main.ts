@@ -11,8 +11,8 @@
  *   1. SIGKILLs the process groups it was given (the trainers, under `pipemode train`): once
  *      kill(2) returns, none of their processes runs user code again, so none can see the EOF;
  *   2. writes `<fifo>.error` (PM_ERR_WRITER_DIED) for every FIFO pipemode had created and not yet
- *      finished, releases a reader blocked in open(2) on one, closes what it holds (now the reader
- *      sees EOF, with the marker already there) and removes the FIFOs;
+ *      finished, opens each one O_RDWR (which releases a reader blocked in open(2)), removes it,
+ *      and a moment later closes everything (now the readers see EOF, the marker already there);
  *   3. exits.
  * "done" on stdin: pipemode ended normally; exit without doing anything.
  *
@@ -99,27 +99,26 @@ function pipemodeDied(): void {
     }
   }
   const marker = `${JSON.stringify({ code: 'PM_ERR_WRITER_DIED', message: 'pipemode died before the epoch was complete' })}\n`;
+  const open: number[] = [...held.values()];
   for (const path of new Set([...watched, ...held.keys()])) {
     try {
       fs.writeFileSync(`${path}.error`, marker, { mode: 0o600 });
     } catch {
       // the folder is gone: so is every reader that could be misled
     }
-    if (!held.has(path)) {
-      // a reader blocked in open(2) is released (it reads EOF, then finds the marker)
-      try {
-        close(fs.openSync(path, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK));
-      } catch {
-        // no reader
-      }
-    }
-    close(held.get(path));
+    // O_RDWR never blocks and counts as a writer: a reader blocked in open(2), or entering it as
+    // the path goes, gets through, then reads EOF (and finds the marker) once this closes
     try {
-      if (fs.lstatSync(path).isFIFO()) fs.unlinkSync(path);
+      if (fs.lstatSync(path).isFIFO()) {
+        open.push(fs.openSync(path, fs.constants.O_RDWR | fs.constants.O_NONBLOCK));
+        fs.unlinkSync(path);
+      }
     } catch {
       // removed already
     }
   }
+  if (open.length > held.size) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
+  for (const fd of open) close(fd);
   process.exit(0);
 }
 
