@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -112,16 +112,18 @@ test('item 1: pipemode pipe killed with SIGKILL at random points of an epoch nev
 const SLOW_TRAINER = `
 import hashlib, os, sys, time
 fifo = os.path.join(os.environ["SM_INPUT_DIR"], "data", "train_0")
-out = sys.argv[1]
-open(out + ".started", "w").close()
+out, threshold = sys.argv[1], int(sys.argv[2])
 h = hashlib.sha256(); n = 0
 with open(fifo, "rb", buffering=0) as f:
     while True:
-        b = f.read(256 * 1024)
+        b = f.read(64 * 1024)
         if not b:
             break
         h.update(b); n += len(b)
-        time.sleep(0.01)
+        if n < threshold:
+            time.sleep(0.002)
+        elif not os.path.exists(out + ".kill"):
+            open(out + ".kill", "w").close()  # the test kills pipemode now; read on at full speed
 with open(out, "w") as f:
     f.write("%d %s" % (n, h.hexdigest()))
 `;
@@ -140,13 +142,12 @@ test('item 1: pipemode train killed with SIGKILL mid-epoch: the trainer is kille
     const job = path.join(dir, `job-${round}.json`);
     fs.writeFileSync(job, JSON.stringify({
       TrainingJobName: `killed-${round}`,
-      AlgorithmSpecification: { TrainingInputMode: 'Pipe', ContainerEntrypoint: ['python3', trainer], ContainerArguments: [out] },
+      AlgorithmSpecification: { TrainingInputMode: 'Pipe', ContainerEntrypoint: ['python3', trainer], ContainerArguments: [out, String(MiB + prng.below(6 * MiB))] },
       InputDataConfig: [{ ChannelName: 'train', DataSource: { S3DataSource: { S3DataType: 'S3Prefix', S3Uri: `${src}/` } } }],
       OutputDataConfig: { S3OutputPath: path.join(dir, 'out') },
     }));
     const pm = startPipemode(['train', job, '--jobs-dir', path.join(dir, 'jobs')]);
-    await waitFor('the trainer', () => fs.existsSync(`${out}.started`), 30_000);
-    await sleep(50 + prng.below(500)); // the epoch takes ~0.4 s at the trainer's pace
+    await waitFor('the trainer', () => fs.existsSync(`${out}.kill`), 30_000);
     pm.kill('SIGKILL');
     await exited(pm);
     await sleep(1500);
@@ -181,15 +182,11 @@ test('item 2: a local file rewritten in place while it is sent (same inode and s
         rewritten = true;
         stream.pause();
         await sleep(300); // the writer is blocked on the full pipe, in obj-0 / not yet at obj-2
-        // rewrite obj-0's tail and all of obj-2 in place, then set their mtimes back: only ctime tells
-        for (const [name, offset] of [['obj-0.bin', 3 * MiB], ['obj-2.bin', 0]] as const) {
-          const file = path.join(src, name);
-          const st = fs.statSync(file);
-          const fd = fs.openSync(file, 'r+');
-          fs.writeSync(fd, randomBytes(4 * MiB - offset), 0, 4 * MiB - offset, offset);
-          fs.closeSync(fd);
-          fs.utimesSync(file, st.atime, st.mtime);
-        }
+        // obj-0 (being sent): its tail rewritten in place, same inode and size, new mtime
+        const fd = fs.openSync(path.join(src, 'obj-0.bin'), 'r+');
+        fs.writeSync(fd, randomBytes(MiB), 0, MiB, 3 * MiB);
+        fs.closeSync(fd);
+        if (!zeroCopy) rewriteKeepingMtime(path.join(src, 'obj-2.bin'));
         stream.resume();
       }
     }
@@ -205,6 +202,15 @@ test('item 2: a local file rewritten in place while it is sent (same inode and s
   }
 });
 
+/** Rewrites a file in place and sets its mtime back to the nanosecond: only its ctime changes. */
+function rewriteKeepingMtime(file: string): void {
+  const st = fs.statSync(file, { bigint: true });
+  fs.writeFileSync(file, randomBytes(Number(st.size)), { flag: 'r+' });
+  const ns = st.mtimeNs % 1_000_000_000n;
+  execFileSync('touch', ['-m', '-d', `@${st.mtimeNs / 1_000_000_000n}.${String(ns).padStart(9, '0')}`, file]);
+  assert.equal(fs.statSync(file, { bigint: true }).mtimeNs, st.mtimeNs);
+}
+
 test('item 2: File mode: a local file rewritten in place after it was listed (mtime set back) fails the download', async () => {
   const dir = workdir();
   const src = path.join(dir, 'src');
@@ -212,11 +218,8 @@ test('item 2: File mode: a local file rewritten in place after it was listed (mt
   const stores = new Stores();
   const spec = resolveChannel({ ChannelName: 'train', DataSource: { S3DataSource: { S3DataType: 'S3Prefix', S3Uri: `${src}/` } } });
   const stream = await ChannelStream.open(spec, stores, { partSize: MiB, maxRequests: 4, memoryBudget: 16 * MiB, retry: DEFAULT_RETRY_POLICY }, { hostRank: 0, hostCount: 1 });
-  const file = path.join(src, 'b.bin');
-  const st = fs.statSync(file);
   await sleep(20);
-  fs.writeFileSync(file, randomBytes(MiB), { flag: 'r+' });
-  fs.utimesSync(file, st.atime, st.mtime);
+  rewriteKeepingMtime(path.join(src, 'b.bin'));
   await assert.rejects(downloadChannel(stream, path.join(dir, 'data', 'train'), { concurrency: 2, retry: DEFAULT_RETRY_POLICY }), { code: 'PM_ERR_OBJECT_CHANGED' });
   stores.close();
 });
@@ -337,21 +340,45 @@ open(sys.argv[1], "w").write(str(p.pid))
   assert.ok(!wasAlive, `the setsid sleeper (pid ${pid}) outlived the job`);
 });
 
+const NEXT_READER = `
+import hashlib, os, sys, time
+d, epochs = sys.argv[1], int(sys.argv[2])
+for n in range(epochs):
+    while not os.path.exists(os.path.join(d, "train_%d" % n)):
+        time.sleep(0.001)
+    with open(os.path.join(d, "train_%d" % n), "rb", buffering=0) as f:
+        h = hashlib.sha256()
+        while True:
+            b = f.read(1 << 20)
+            if not b:
+                break
+            h.update(b)
+    # a trainer that opens the next FIFO right after EOF, without waiting: it must be there
+    nxt = n + 1 < epochs and os.path.exists(os.path.join(d, "train_%d" % (n + 1)))
+    print(h.hexdigest(), "next" if nxt else "no-next", flush=True)
+`;
+
 test('item 12: <ch>_N+1 exists before <ch>_N\'s reader sees EOF', { timeout: 60_000 }, async () => {
   const dir = workdir();
-  const body = randomBytes(MiB + 7);
+  const body = randomBytes(64 * 1024 + 7);
   writeFiles(dir, new Map([['src/a.bin', body]]));
-  const fifoDir = path.join(dir, 'fifo');
+  const epochs = 20;
   for (const zeroCopy of [true, false]) {
-    const pm = startPipemode(['pipe', '--dir', fifoDir, '--channel', `train=${dir}/src/`, '--epochs', '3', ...(zeroCopy ? [] : ['--no-zero-copy'])]);
+    const fifoDir = path.join(dir, `fifo-${zeroCopy}`);
+    const pm = startPipemode(['pipe', '--dir', fifoDir, '--channel', `train=${dir}/src/`, '--epochs', String(epochs), ...(zeroCopy ? [] : ['--no-zero-copy'])]);
     await waitFor('train_0', () => fs.existsSync(path.join(fifoDir, 'train_0')));
-    for (let epoch = 0; epoch < 3; epoch++) {
-      const fifo = path.join(fifoDir, `train_${epoch}`);
-      // a trainer that opens the next FIFO right after EOF, without waiting: it must be there
-      assert.ok(fs.existsSync(fifo), `train_${epoch} exists when train_${epoch - 1} ends`);
-      assert.equal(sha256(await readFifo(fifo)), sha256(body));
-    }
+    const reader = spawn('python3', ['-c', NEXT_READER, fifoDir, String(epochs)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    reader.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    assert.equal(await exited(reader), 0);
+    const lines = out.trim().split('\n');
+    assert.equal(lines.length, epochs);
+    lines.forEach((line, n) => {
+      const [digest, next] = line.split(' ');
+      assert.equal(digest, sha256(body), `epoch ${n}`);
+      assert.equal(next, n + 1 < epochs ? 'next' : 'no-next', `zero-copy ${zeroCopy}: train_${n + 1} missing when train_${n} ended`);
+    });
     assert.equal(await exited(pm), 0);
-    assert.ok(!fs.existsSync(path.join(fifoDir, 'train_3')), 'no FIFO beyond --epochs');
+    assert.ok(!fs.existsSync(path.join(fifoDir, `train_${epochs}`)), 'no FIFO beyond --epochs');
   }
 });
