@@ -6,8 +6,16 @@
  * - stop = SIGTERM to the group, then SIGKILL after the grace period (SageMaker: `docker stop -t 120`);
  * - when the command's main process exits, whatever it left running in its group is killed, as a
  *   container's processes die with it;
+ * - with `isolatePids`, processes that left the group (`setsid`, a daemon's double fork) die too:
+ *   every process of the container carries a random token in its environment
+ *   (PIPEMODE_CONTAINER_TOKEN, inherited through fork, exec and setsid), and when the main process
+ *   exits (or pipemode dies, see below) every process whose environment has the token is SIGKILLed,
+ *   round after round until none is left. (A PID namespace would also catch a process that execs
+ *   with an emptied environment, but the command would be the namespace's init, which ignores
+ *   SIGTERM unless it installs a handler: stop would no longer work as on SageMaker.)
  * - if pipemode itself dies (even by SIGKILL), a tiny guardian process notices its stdin pipe
- *   from pipemode closing and SIGKILLs the group: no orphaned trainer keeps a GPU busy. It also
+ *   from pipemode closing and SIGKILLs the group (and the token's processes): no orphaned trainer
+ *   keeps a GPU busy. It also
  *   lazily unmounts the job's FastFile mounts, which would otherwise stay behind, served by no one.
  *   On a normal end pipemode tells it "done" and it exits without doing anything.
  *
@@ -15,6 +23,8 @@
  * reports it) once the main process has exited.
  */
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
 import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -30,10 +40,50 @@ export interface ContainerProcessOptions {
   readonly stdio?: 'inherit' | 'pipe';
   /** Mount points the guardian unmounts (lazily) if pipemode dies. */
   readonly unmountOnDeath?: readonly string[];
+  /** Kill every process the command started, even those that left its process group (see above). */
+  readonly isolatePids?: boolean;
 }
 
-/** $1: the process group; $2…: mount points. Anything but "done" on stdin (EOF included) means pipemode died. */
-const GUARDIAN = 'read line; [ "$line" = done ] && exit 0; kill -KILL "-$1" 2>/dev/null; shift; for m do umount -l "$m" 2>/dev/null; done';
+/** The environment variable that marks every process of one container. */
+export const CONTAINER_TOKEN_VAR = 'PIPEMODE_CONTAINER_TOKEN';
+
+/** SIGKILLs every process whose environment holds `token`, until none is left; returns how many. */
+export function killTagged(token: string): number {
+  const needle = Buffer.from(`${CONTAINER_TOKEN_VAR}=${token}\0`);
+  let killed = 0;
+  for (let round = 0; round < 10; round++) {
+    let found = 0;
+    for (const entry of fs.readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+      let environ: Buffer;
+      try {
+        environ = fs.readFileSync(`/proc/${entry}/environ`);
+      } catch {
+        continue; // gone, or not ours to read
+      }
+      if (environ.indexOf(needle) !== 0 && environ.indexOf(Buffer.concat([Buffer.from([0]), needle])) === -1) continue;
+      try {
+        process.kill(Number(entry), 'SIGKILL');
+        found++;
+      } catch {
+        // exited meanwhile
+      }
+    }
+    killed += found;
+    if (found === 0) break;
+  }
+  return killed;
+}
+
+/**
+ * $1: the process group; $2: the container's token ('' for none); $3…: mount points. Anything but
+ * "done" on stdin (EOF included) means pipemode died.
+ */
+const GUARDIAN = [
+  'read line; [ "$line" = done ] && exit 0; kill -KILL "-$1" 2>/dev/null',
+  `[ -n "$2" ] && for r in 1 2 3; do for p in /proc/[0-9]*; do tr '\\0' '\\n' < "$p/environ" 2>/dev/null | grep -qx "${CONTAINER_TOKEN_VAR}=$2" && kill -KILL "\${p#/proc/}" 2>/dev/null; done; done`,
+  'shift 2; for m do umount -l "$m" 2>/dev/null; done',
+].join('; ');
 
 function killGroup(pid: number, signal: NodeJS.Signals): void {
   try {
@@ -48,16 +98,19 @@ export class ContainerProcess {
   readonly pid: number;
   readonly exited: Promise<ContainerExit>;
   readonly #guardian: ChildProcess;
+  readonly #token: string | undefined;
   #done = false;
 
-  private constructor(child: ChildProcess, guardian: ChildProcess) {
+  private constructor(child: ChildProcess, guardian: ChildProcess, token: string | undefined) {
     this.process = child;
     this.pid = child.pid as number;
     this.#guardian = guardian;
+    this.#token = token;
     this.exited = new Promise((resolve) => {
       child.once('exit', (code, signal) => {
         this.#done = true;
         killGroup(this.pid, 'SIGKILL'); // the container is gone: so is everything it started
+        if (token !== undefined) killTagged(token);
         guardian.stdin?.end('done\n');
         resolve({ exitCode: code ?? 128 + (signal === null ? 0 : (os.constants.signals[signal] ?? 0)), signal });
       });
@@ -69,17 +122,19 @@ export class ContainerProcess {
     const [file, ...args] = options.command;
     if (file === undefined) throw new Error('no command to run');
     const stdio: StdioOptions = options.stdio === 'pipe' ? ['ignore', 'pipe', 'pipe'] : ['ignore', 'inherit', 'inherit'];
-    const child = spawn(file, args, { env: options.env, stdio, detached: true });
+    const token = options.isolatePids === true ? randomBytes(16).toString('hex') : undefined;
+    const env = token === undefined ? options.env : { ...options.env, [CONTAINER_TOKEN_VAR]: token };
+    const child = spawn(file, args, { env, stdio, detached: true });
     await new Promise<void>((resolve, reject) => {
       child.once('spawn', resolve);
       child.once('error', reject);
     });
-    const guardian = spawn('sh', ['-c', GUARDIAN, 'pipemode-guardian', String(child.pid), ...(options.unmountOnDeath ?? [])], {
+    const guardian = spawn('sh', ['-c', GUARDIAN, 'pipemode-guardian', String(child.pid), token ?? '', ...(options.unmountOnDeath ?? [])], {
       stdio: ['pipe', 'ignore', 'ignore'],
       detached: true,
     });
     guardian.unref();
-    return new ContainerProcess(child, guardian);
+    return new ContainerProcess(child, guardian, token);
   }
 
   /** SIGTERM to the group, SIGKILL after `graceMs` if the main process is still running. */
@@ -95,6 +150,7 @@ export class ContainerProcess {
   /** Ends at once: SIGKILL to the group. */
   kill(): void {
     killGroup(this.pid, 'SIGKILL');
+    if (this.#token !== undefined) killTagged(this.#token);
     this.#guardian.stdin?.end('done\n');
   }
 }

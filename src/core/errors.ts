@@ -312,6 +312,27 @@ export class ScriptModeError extends PipemodeError {
   static override readonly http = HTTP.INVALID;
 }
 
+/**
+ * Another pipemode already serves Pipe-mode FIFOs in this folder (two writers would interleave
+ * their bytes in the same FIFOs); `details.pid` names the holder when it can be found.
+ */
+export class PipesLockedError extends PipemodeError {
+  static override readonly code = 'PM_ERR_LOCKED';
+  static override readonly exitCode = EXIT.FIFO;
+  static override readonly http = HTTP.FAILED;
+}
+
+/**
+ * The writer of an epoch's FIFO died before the epoch was complete (pipemode killed, e.g. by
+ * SIGKILL or the OOM killer): written into `<ch>_N.error` by pipemode's guardian process, so a
+ * reader never takes the cut-short epoch for a whole one.
+ */
+export class WriterDiedError extends PipemodeError {
+  static override readonly code = 'PM_ERR_WRITER_DIED';
+  static override readonly exitCode = EXIT.STREAM;
+  static override readonly http = HTTP.FAILED;
+}
+
 export function isPipemodeError(err: unknown): err is PipemodeError {
   return err instanceof PipemodeError;
 }

@@ -2,8 +2,8 @@
  * The libc calls Node lacks: mkfifo(3) (no fs.mkfifo; spawning mkfifo(1) costs ~2 ms),
  * fcntl(F_SETPIPE_SZ), which enlarges a pipe's buffer from 64 KiB to 1 MiB — the biggest single
  * throughput lever measured (node-dataplane.md §1: 1.3 → 3.9 GiB/s) — and splice(2) with poll(2)
- * and write(2) for the zero-copy file → pipe path (splice-worker.ts), and umount2(2) for FUSE
- * mounts (mount/fuse-binding.ts). Bound through koffi, whose
+ * and write(2) for the zero-copy file → pipe path (splice-worker.ts), umount2(2) for FUSE
+ * mounts (mount/fuse-binding.ts), and flock(2) for the Pipe-mode folder lock (pipe/pipes-lock.ts). Bound through koffi, whose
  * npm package ships prebuilt binaries (no compiler at install).
  */
 import os from 'node:os';
@@ -20,6 +20,7 @@ interface Libc {
   poll(fds: [{ fd: number; events: number; revents: number }], nfds: number, timeoutMs: number): number;
   write(fd: number, buf: Uint8Array, len: number): number | bigint;
   open(path: string, flags: number): number;
+  flock(fd: number, op: number): number;
   umount2: ((target: string, flags: number) => number) & {
     async(target: string, flags: number, cb: (err: unknown, result: number) => void): void;
   };
@@ -38,6 +39,7 @@ function load(): Libc {
       poll: lib.func('int poll(_Inout_ pollfd *fds, unsigned long nfds, int timeout)') as Libc['poll'],
       write: lib.func('long write(int fd, const uint8_t *buf, size_t count)') as Libc['write'],
       open: lib.func('int open(const char *path, int flags)') as Libc['open'],
+      flock: lib.func('int flock(int fd, int op)') as Libc['flock'],
       umount2: lib.func('int umount2(const char *target, int flags)') as Libc['umount2'],
     };
   }
@@ -128,4 +130,19 @@ export function umount2(target: string, flags: number): Promise<string | undefin
       else resolve(result === 0 ? undefined : lastErrno());
     });
   });
+}
+
+const LOCK_EX = 2;
+const LOCK_NB = 4;
+
+/**
+ * flock(fd, LOCK_EX | LOCK_NB): true when this fd now holds the exclusive lock, false when another
+ * open file holds it (EWOULDBLOCK); throws for any other failure. The kernel drops the lock when
+ * the fd closes, including when the process dies.
+ */
+export function tryLockExclusive(fd: number): boolean {
+  if (load().flock(fd, LOCK_EX | LOCK_NB) === 0) return true;
+  const code = lastErrno();
+  if (code === 'EAGAIN' || code === 'EWOULDBLOCK') return false;
+  throw errnoError('flock');
 }

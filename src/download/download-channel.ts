@@ -6,7 +6,10 @@
  * prefix's directory part (`s3://b/data/train` → `train-1.csv`, `train/x.csv`); for ManifestFile,
  * the full key of each object. A key that would not stay below the channel directory — `..` or `.`
  * segments, a leading `/`, empty segments, a trailing `/`, NUL — is refused (PM_ERR_UNSAFE_KEY),
- * never written. Each file is written to a temporary name and renamed when complete; a local
+ * never written. Each file is written under a temporary name in a staging folder beside the
+ * channel folder, `<data>/.pipemode~staging-<channel>/` (`~` cannot occur in a channel name, so no
+ * channel folder, and no key, can land there; same file system, so the rename is atomic), and
+ * renamed into place when complete; the staging folder is removed at the end. A local
  * source file is copied (reflinked where the file system can) and checked against its listed
  * version. Gzip and RecordIO are not applied in File mode, as on SageMaker.
  */
@@ -36,8 +39,12 @@ export interface DownloadResult {
   readonly bytes: number;
 }
 
-async function fetchInto(unit: ObjectUnit, info: ObjectInfo, file: string, options: DownloadOptions, onBytes: (n: number) => void): Promise<void> {
-  const tmp = `${file}.pipemode-tmp`;
+/** The staging folder of channel folder `dir`: a sibling no channel name can produce. */
+export function stagingDir(dir: string): string {
+  return path.join(path.dirname(dir), `.pipemode~staging-${path.basename(dir)}`);
+}
+
+async function fetchInto(unit: ObjectUnit, info: ObjectInfo, file: string, tmp: string, options: DownloadOptions, onBytes: (n: number) => void): Promise<void> {
   try {
     if (unit.store instanceof FileStore) {
       const source = `/${unit.key}`;
@@ -83,6 +90,7 @@ export async function downloadChannel(stream: ChannelStream, dir: string, option
   // every request in flight listens to the caller's signal through this one
   const abort = childAbort(options.signal, 0);
   const signal = abort.signal;
+  let staged: string | undefined;
   try {
     // sizes come with a prefix listing; manifest entries are looked up (HEAD), a bounded number at a time
     const infos: ObjectInfo[] = [];
@@ -92,13 +100,17 @@ export async function downloadChannel(stream: ChannelStream, dir: string, option
     });
     const total = infos.reduce((n, info) => n + info.size, 0);
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const staging = stagingDir(dir);
+    fs.rmSync(staging, { recursive: true, force: true }); // left by a killed run
+    fs.mkdirSync(staging, { mode: 0o700 });
+    staged = staging;
     let done = 0;
     const fetchOptions = { ...options, signal };
     await eachLimited(targets.length, options.concurrency, async (i) => {
       const { unit, rel } = targets[i] as (typeof targets)[number];
       const file = path.join(dir, rel);
       await fs.promises.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
-      await fetchInto(unit, infos[i] as ObjectInfo, file, fetchOptions, (n) => {
+      await fetchInto(unit, infos[i] as ObjectInfo, file, path.join(staging, `${i}.part`), fetchOptions, (n) => {
         done += n;
         options.onProgress?.(done, total);
       });
@@ -106,5 +118,6 @@ export async function downloadChannel(stream: ChannelStream, dir: string, option
     return { files: targets.length, bytes: total };
   } finally {
     abort.abort(); // nothing of this download runs on
+    if (staged !== undefined) fs.rmSync(staged, { recursive: true, force: true });
   }
 }

@@ -116,6 +116,10 @@ function streamFile(path: string, uri: string, version: string | undefined, size
         onWriteError(`splice of ${uri}`);
       }
     }
+    // rewritten in place while it was spliced (same inode and size, new mtime or ctime)?
+    if (version !== undefined && fileVersion(fs.fstatSync(fd)) !== version) {
+      throw new Failure('PM_ERR_OBJECT_CHANGED', `${uri} changed while it was being sent (rewritten in place: mtime or ctime differ from the listing)`, { uri });
+    }
     if (job.recordio) writeAll(recordioPadding(end));
   } finally {
     fs.closeSync(fd);

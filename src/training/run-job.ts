@@ -41,6 +41,7 @@ import type { Logger } from '../core/log.js';
 import { MOUNT_FETCH_OPTIONS, resolveFetchOptions, type FetchSettings } from '../fetch/fetch-options.js';
 import { mountChannel, type ChannelMount } from '../mount/mount-channel.js';
 import { servePipes } from '../pipe/channel-pipes.js';
+import { FifoGuardian } from '../pipe/fifo-guardian.js';
 import { ChannelStream } from '../stream/channel-stream.js';
 import { Stores, type StoresOptions } from '../storage/stores.js';
 import { CheckpointSync, restoreCheckpoints } from './checkpoints.js';
@@ -173,6 +174,8 @@ interface Run {
   isolation: HostIsolation;
   /** The first host whose command failed (its failure is the job's, not the others' SIGTERM). */
   firstFailed?: Host;
+  /** Pipe channels: holds the FIFOs being written and kills the trainers if pipemode dies. */
+  guardian?: FifoGuardian;
 }
 
 const modeOf = (run: Run, spec: ChannelSpec): string => spec.inputMode ?? run.job.inputMode;
@@ -280,6 +283,7 @@ async function prepareChannels(run: Run): Promise<void> {
     const pipeChannels = job.channels.flatMap((spec, i) =>
       modeOf(run, spec) === 'Pipe' ? [{ name: spec.name, stream: listed.then(() => host.streams[i] as ChannelStream) }] : []);
     if (pipeChannels.length === 0) continue;
+    run.guardian ??= FifoGuardian.start();
     let pending = pipeChannels.length * options.fifosPerChannel;
     let ready: () => void = () => {};
     const allReady = new Promise<void>((resolve) => (ready = resolve));
@@ -288,6 +292,7 @@ async function prepareChannels(run: Run): Promise<void> {
       epochs: undefined,
       signal: stop.signal,
       fifosPerChannel: options.fifosPerChannel,
+      guardian: run.guardian,
       // a data failure mid-epoch: stop the containers while they still wait on the open FIFO, so
       // none can take the cut-short epoch for a whole one; then the FIFO may close
       beforeFailedEpochCloses: async (err) => {
@@ -327,7 +332,10 @@ async function startContainers(run: Run): Promise<void> {
     const { output } = options;
     host.container = await ContainerProcess.start({
       command: hostCommand(run.isolation, host, command, env, options.cwdFor?.(host.layout)), env, stdio: hosts.length > 1 || output !== undefined ? 'pipe' : 'inherit', unmountOnDeath: run.mounts.map((m) => m.dir),
+      isolatePids: true,
     });
+    // if pipemode dies, the trainers die before any of their FIFOs can close
+    run.guardian?.guardGroup(host.container.pid);
     if (output !== undefined) {
       sinkLines(host.container.process.stdout, (line) => output(host.name, 'stdout', line));
       sinkLines(host.container.process.stderr, (line) => output(host.name, 'stderr', line));
@@ -494,6 +502,7 @@ export async function runJob(job: JobSpec, options: RunJobOptions): Promise<JobO
     run.stop.abort(new AbortedError('job ended'));
     await Promise.all(run.pipes);
     await Promise.all(run.mounts.map((m) => m.unmount()));
+    run.guardian?.close();
     await run.isolation.network?.remove();
     options.signal?.removeEventListener('abort', onStop);
     options.killSignal?.removeEventListener('abort', onKill);

@@ -7,8 +7,9 @@
  * Reads go into pooled 2 MiB buffers (core/buffer-pool.ts) that the pipe writer recycles; a read
  * of less than half a pooled buffer (a small file, or a file's tail) goes into an exact-size
  * buffer instead, so that a queued small file holds only its own size, not a whole pooled buffer.
- * A file's version token is inode:size:mtime; a read checks it with fstat and fails with
- * ObjectChangedError if the file was replaced, resized or touched since it was listed.
+ * A file's version token is inode:size:mtime:ctime; a read checks it with fstat before and after
+ * it reads, and fails with ObjectChangedError if the file was replaced, resized, rewritten in place
+ * or touched since it was listed (after: bytes a rewrite put in place while they were read).
  */
 import fs from 'node:fs/promises';
 import type { Stats } from 'node:fs';
@@ -19,9 +20,19 @@ import {
 import { ioBuffers } from '../../core/buffer-pool.js';
 import { compareKeys, type ListOptions, type ObjectInfo, type ObjectStore } from '../object-store.js';
 
-/** A local file's version token: inode, size and mtime (any change means a different object). */
+/**
+ * A local file's version token: inode, size, mtime and ctime (any change means a different
+ * object; ctime also catches an in-place rewrite whose mtime was set back with utimes/touch).
+ */
 export function fileVersion(st: Stats): string {
-  return `${st.ino}:${st.size}:${st.mtimeMs}`;
+  return `${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
+}
+
+async function checkUnchanged(fh: fs.FileHandle, info: ObjectInfo, uri: string): Promise<void> {
+  const st = await fh.stat();
+  if (info.etag !== undefined && fileVersion(st) !== info.etag) {
+    throw new ObjectChangedError(`${uri} changed while it was being read (rewritten in place: size, mtime or ctime differ from the listing)`, { uri });
+  }
 }
 
 function mapFsError(err: unknown, uri: string): unknown {
@@ -120,6 +131,8 @@ export class FileStore implements ObjectStore {
           throw new ObjectChangedError(`${uri} ended at byte ${position}, expected ${end} (file truncated while reading)`, { uri, offset: position });
         }
         position += bytesRead;
+        // the last bytes are checked before they are handed on: rewritten in place meanwhile?
+        if (position >= end) await checkUnchanged(fh, info, uri);
         yield buffer.subarray(0, bytesRead);
       }
     } catch (err) {
