@@ -71,18 +71,36 @@ export async function serveCommand(file: string | undefined, flags: ServeFlags, 
   };
 
   log.info(`endpoint ${spec.name} Creating (${spec.variants.map((v) => `${v.name}: ${v.instanceCount} × ${v.model.image}`).join(', ')})`);
+  // one handler for the whole run, installed before anything starts: no moment where a signal
+  // finds Node's default action (death without stopping the containers)
   const abort = new AbortController();
-  const onEarlySignal = (): void => abort.abort();
-  process.once('SIGINT', onEarlySignal);
-  process.once('SIGTERM', onEarlySignal);
-  let endpoint: Endpoint;
+  const onSignal = (): void => abort.abort();
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   try {
-    endpoint = await Endpoint.start(spec, { stores, images, workDir, onLine: prefixLines, startupTimeoutS, stopGraceMs, signal: abort.signal });
+    return await run(spec, flags, { host, port, startupTimeoutS, stopGraceMs, credentials, images, stores, workDir, prefixLines }, log, quiet, abort.signal);
   } finally {
-    process.removeListener('SIGINT', onEarlySignal);
-    process.removeListener('SIGTERM', onEarlySignal);
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
   }
-  if (abort.signal.aborted) {
+}
+
+interface RunSettings {
+  readonly host: string;
+  readonly port: number;
+  readonly startupTimeoutS: number | undefined;
+  readonly stopGraceMs: number;
+  readonly credentials: ReadonlyMap<string, string> | undefined;
+  readonly images: ReturnType<typeof loadImagesMap>;
+  readonly stores: Stores;
+  readonly workDir: string;
+  readonly prefixLines: (label: string, line: string) => void;
+}
+
+async function run(spec: ReturnType<typeof resolveEndpoint>, _flags: ServeFlags, settings: RunSettings, log: Logger, quiet: boolean, signal: AbortSignal): Promise<number> {
+  const { host, port, startupTimeoutS, stopGraceMs, credentials, images, stores, workDir, prefixLines } = settings;
+  const endpoint = await Endpoint.start(spec, { stores, images, workDir, onLine: prefixLines, startupTimeoutS, stopGraceMs, signal });
+  if (signal.aborted) {
     await endpoint.stop();
     stores.close();
     return EXIT.OK;
@@ -106,15 +124,7 @@ export async function serveCommand(file: string | undefined, flags: ServeFlags, 
   const status = process.stderr.isTTY && !quiet ? setInterval(() => log.info(`endpoint ${spec.name}: ${endpoint.statusLine()}`), STATUS_EVERY_MS) : undefined;
   status?.unref();
 
-  await new Promise<void>((resolve) => {
-    const stop = (): void => {
-      process.removeListener('SIGINT', stop);
-      process.removeListener('SIGTERM', stop);
-      resolve();
-    };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-  });
+  await new Promise<void>((resolve) => (signal.aborted ? resolve() : signal.addEventListener('abort', () => resolve(), { once: true })));
   log.info(`endpoint ${spec.name}: stopping (draining requests in flight)`);
   if (status !== undefined) clearInterval(status);
   server.close();
