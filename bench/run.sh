@@ -23,7 +23,7 @@
 #   BENCH_ROUNDS              timed rounds (default 5)
 #   BENCH_MEMORY_BUDGET_MIB   pipemode --memory-budget (default 128); RSS target = 128 MiB + budget
 #   BENCH_S3=0                skip the S3 pair (no Ceph, no rclone)
-#   BENCH_PARTS               which parts run (default pipe,train,fastfile,reader,server)
+#   BENCH_PARTS               which parts run (default pipe,train,fastfile,reader,server; also: serve)
 #   BENCH_S3_SERVER_DIR       Ceph state dir (default /tmp/pipemode-bench-rgw, apart from the tests')
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -99,6 +99,10 @@ main() {
   if part server; then
     echo
     node bench/server.mjs
+  if part serve; then
+    echo
+    echo "pipemode serve: the Runtime API front vs the container called directly (bench/serve.sh)"
+    bash bench/serve.sh
   fi
 }
 

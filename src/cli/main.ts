@@ -15,6 +15,7 @@ import type { InspectFlags } from './commands/inspect.js';
 import type { MountFlags } from './commands/mount.js';
 import type { PipeFlags } from './commands/pipe.js';
 import type { ServerFlags } from './commands/server.js';
+import type { ServeFlags } from './commands/serve.js';
 import type { TrainFlags } from './commands/train.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
 
@@ -196,6 +197,29 @@ export async function main(argv: readonly string[]): Promise<number> {
     .action(async (flags: ServerFlags) => {
       const { serverCommand } = await import('./commands/server.js');
       await serverCommand(flags, logger());
+    });
+
+  program.command('serve')
+    .description('a SageMaker real-time endpoint here: hosting containers behind the SageMaker Runtime API, until SIGINT/SIGTERM')
+    .argument('[endpoint]', 'ENDPOINT file (JSON or YAML): EndpointName, Models (CreateModel requests), EndpointConfig')
+    .option('--model-data <uri>', 'quick form: the model.tar.gz (s3://, file:// or a path) of the one model')
+    .option('--image <image>', 'quick form: the image of the one model (mapped by the images file)')
+    .option('--instances <n>', 'quick form: instances of the one variant', '1')
+    .option('--name <name>', 'quick form: the endpoint name', 'local-endpoint')
+    .option('--port <port>', 'port of the Runtime API (0: any free port)', '8080')
+    .option('--host <host>', 'address to bind (beyond 127.0.0.1 needs --api-keys)', '127.0.0.1')
+    .option('--images <file>', 'images file: image name or glob → command (default: PIPEMODE_IMAGES)')
+    .option('--api-keys <file>', 'AWS credentials file of the access keys accepted; makes SigV4 signatures mandatory')
+    .option('--work-dir <dir>', 'models, instances and logs (default .pipemode/endpoints/<name>)')
+    .option('--startup-timeout <seconds>', 'health-check window of every instance (default: the variant\'s, else 240)')
+    .option('--stop-grace <seconds>', 'time between SIGTERM and SIGKILL when stopping containers', '30')
+    .option('--endpoint-url <url>', 'S3 endpoint (default: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, or AWS)')
+    .action(async (endpoint: string | undefined, flags: ServeFlags, cmd: Command) => {
+      const { serveCommand } = await import('./commands/serve.js');
+      const explicit = (name: string): boolean => cmd.getOptionValueSource(name) === 'cli';
+      const { instances, ...rest } = flags;
+      const given: ServeFlags = explicit('instances') && instances !== undefined ? { ...rest, instances } : rest;
+      exitCode = await serveCommand(endpoint, given, logger(), program.opts<GlobalFlags>().quiet === true);
     });
 
   try {

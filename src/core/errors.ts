@@ -333,6 +333,28 @@ export class WriterDiedError extends PipemodeError {
   static override readonly http = HTTP.FAILED;
 }
 
+/**
+ * A container image named by a model or job has no command in the images file (nor among the
+ * built-in framework mappings). `details.image` names it; the message says how to map it.
+ */
+export class ImageNotMappedError extends PipemodeError {
+  static override readonly code = 'PM_ERR_IMAGE_NOT_MAPPED';
+  static override readonly exitCode = EXIT.USAGE;
+  static override readonly http = HTTP.INVALID;
+}
+
+/**
+ * `serve`: an endpoint could not be brought InService: its model data could not be fetched in
+ * time, or a hosting container exited or never answered `GET /ping` with 200 within the startup
+ * health-check timeout. The message carries the container's last output; `details` name the
+ * `endpoint`, `variant` and `instance`.
+ */
+export class EndpointFailedError extends PipemodeError {
+  static override readonly code = 'PM_ERR_ENDPOINT_FAILED';
+  static override readonly exitCode = EXIT.ENDPOINT_FAILED;
+  static override readonly http = HTTP.FAILED;
+}
+
 export function isPipemodeError(err: unknown): err is PipemodeError {
   return err instanceof PipemodeError;
 }

@@ -23,4 +23,6 @@ export const EXIT = Object.freeze({
   STOPPED: 11,
   /** `train`: the job ran past MaxRuntimeInSeconds and was stopped. */
   MAX_RUNTIME: 12,
+  /** `serve`: the endpoint could not be brought InService (a container never became healthy). */
+  ENDPOINT_FAILED: 13,
 });

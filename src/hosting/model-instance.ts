@@ -1,0 +1,415 @@
+/**
+ * One hosting instance: a container command run the way SageMaker runs `docker run IMAGE serve`,
+ * supervised, health-checked and called over HTTP. Used by real-time endpoints and by batch
+ * transform alike.
+ *
+ * - Layout: the instance has its own base dir (its `/opt/ml`); `model` in it is a link to the
+ *   model folder prepared once per model (model-data.ts). `SAGEMAKER_BASE_DIR` names the base dir.
+ *   As root on Linux (and unless `namespace: false`), the command runs in a private mount namespace
+ *   (`unshare -m`) where the base dir is bind-mounted at `/opt/ml` and the model folder is
+ *   remounted read-only, so containers that hard-code `/opt/ml/model` work unchanged and cannot
+ *   change their model. No other process sees these mounts; they vanish with the container.
+ * - Environment: pipemode's own (PATH, HOME, …), then the container's `Environment`, then
+ *   SageMaker's: `SAGEMAKER_BIND_TO_PORT` (a free port of 127.0.0.1 chosen per start),
+ *   `SAGEMAKER_BIND_TO_HOST=127.0.0.1`, `SAGEMAKER_SAFE_PORT_RANGE` and `SAGEMAKER_BASE_DIR`.
+ * - Health: `GET /ping` (2 s per attempt, as SageMaker) polled until 200 within the startup
+ *   timeout (`ContainerStartupHealthCheckTimeoutInSeconds`; SageMaker's default is 4 minutes). A
+ *   command that exits first, or never answers 200, fails `start` with EndpointFailedError carrying
+ *   its last lines of output.
+ * - Calls: `invoke` sends one request through an undici Pool to 127.0.0.1 (keep-alive, no retry
+ *   of a request the container may have received). Every outcome is a value: the answer, or why
+ *   there is none (`crashed`, `timeout`, `unavailable`), which the caller words for its client.
+ * - Crashes: when the command exits on its own after it was healthy, every request in flight on
+ *   it fails at once (`crashed`), the instance leaves rotation (`state` 'restarting') and is
+ *   started again with capped exponential backoff (1 s, 2 s, 4 s … 30 s) until `/ping` passes.
+ * - Stop: SIGTERM to the process group, SIGKILL after `stopGraceMs` (30 s, SageMaker's); the
+ *   ContainerProcess guardian kills the group if pipemode itself dies.
+ * - Output: every line of stdout/stderr goes to `onLine` (the caller prefixes `[variant/instance]`)
+ *   and to `logFile`; the last lines are kept for failure reasons.
+ */
+import { EventEmitter } from 'node:events';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Pool, type Dispatcher } from 'undici';
+import { ContainerProcess, type ContainerExit } from '../container/container-process.js';
+import { EndpointFailedError } from '../core/errors.js';
+
+/** SageMaker's health-check window for a new endpoint when the variant sets none (archived hosting docs). */
+export const DEFAULT_STARTUP_TIMEOUT_S = 240;
+/** Each `/ping` may take this long (SageMaker's). */
+export const PING_TIMEOUT_MS = 2000;
+/** SIGTERM → SIGKILL, as SageMaker stops hosting containers. */
+export const DEFAULT_STOP_GRACE_MS = 30_000;
+const OUTPUT_LINES_KEPT = 40;
+const MAX_BACKOFF_MS = 30_000;
+
+export type InstanceState = 'starting' | 'InService' | 'restarting' | 'stopping' | 'stopped';
+
+export interface ModelInstanceOptions {
+  /** `variant/instance-1`, for messages and log prefixes. */
+  readonly label: string;
+  /** The instance's own base dir (created); its `/opt/ml`. */
+  readonly baseDir: string;
+  /** The prepared model folder, linked as `<baseDir>/model` (absent: an empty `model/`). */
+  readonly modelDir?: string | undefined;
+  /** The command standing in for the image, mode word included. */
+  readonly argv: readonly string[];
+  /** The container's Environment plus what its image mapping needs. */
+  readonly environment?: Readonly<Record<string, string>> | undefined;
+  readonly startupTimeoutMs?: number | undefined;
+  readonly stopGraceMs?: number | undefined;
+  /** Run in a private mount namespace with the base dir at /opt/ml. @default 'auto' (when root on Linux) */
+  readonly namespace?: boolean | 'auto' | undefined;
+  readonly logFile?: string | undefined;
+  readonly onLine?: ((line: string, stream: 'stdout' | 'stderr') => void) | undefined;
+  /** Restart after a crash. @default true */
+  readonly restart?: boolean | undefined;
+  /** Pool connections to the container. @default 64 */
+  readonly connections?: number | undefined;
+}
+
+export interface InvokeRequest {
+  readonly method?: 'POST' | 'GET';
+  readonly path?: string;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body?: Uint8Array | undefined;
+  readonly signal?: AbortSignal | undefined;
+  /** No complete answer within this long → `timeout`. Streaming: time to the answer's headers. */
+  readonly timeoutMs: number;
+  /** Deliver the body as it arrives instead of buffered. */
+  readonly stream?: boolean;
+}
+
+export type InvokeOutcome =
+  | {
+    readonly ok: true;
+    readonly status: number;
+    readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+    /** Buffered answers: the whole body. */
+    readonly body: Buffer;
+    /** Streamed answers: chunks as they arrive (throws when the stream breaks). */
+    readonly chunks: AsyncIterable<Buffer>;
+  }
+  | {
+    readonly ok: false;
+    /** crashed: the container died with the request; timeout: no answer in time; unavailable: not in service (never sent). */
+    readonly reason: 'crashed' | 'timeout' | 'unavailable' | 'aborted';
+    readonly message: string;
+    /** Whether the container may have received the request. */
+    readonly sent: boolean;
+  };
+
+/** A free TCP port of 127.0.0.1 (bound and released; the container binds it next). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Whether instances run in their own mount namespace here (root on Linux with `unshare`). */
+export function canUseMountNamespace(): boolean {
+  return process.platform === 'linux' && process.getuid?.() === 0 && fs.existsSync('/usr/bin/unshare');
+}
+
+/** $1 base dir, $2 model folder (or ""), then the command: /opt/ml is the base dir, the model read-only. */
+const NAMESPACE_SCRIPT = 'set -e; mkdir -p /opt/ml; mount --bind "$1" /opt/ml; '
+  + 'if [ -n "$2" ]; then mount --bind "$2" "$2"; mount -o remount,bind,ro "$2"; fi; shift 2; exec "$@"';
+
+export class ModelInstance extends EventEmitter {
+  readonly label: string;
+  readonly baseDir: string;
+  #state: InstanceState = 'starting';
+  #process: ContainerProcess | undefined;
+  #pool: Pool | undefined;
+  #port = 0;
+  readonly #options: ModelInstanceOptions;
+  readonly #inFlight = new Set<AbortController>();
+  readonly #lastLines: string[] = [];
+  readonly #log: fs.WriteStream | undefined;
+  #outstanding = 0;
+  #restarts = 0;
+  #stopping: Promise<void> | undefined;
+  readonly #namespace: boolean;
+
+  private constructor(options: ModelInstanceOptions) {
+    super();
+    this.label = options.label;
+    this.baseDir = path.resolve(options.baseDir);
+    this.#options = options;
+    this.#namespace = options.namespace === 'auto' || options.namespace === undefined ? canUseMountNamespace() : options.namespace;
+    if (options.logFile !== undefined) {
+      fs.mkdirSync(path.dirname(options.logFile), { recursive: true });
+      this.#log = fs.createWriteStream(options.logFile, { flags: 'a' });
+    }
+  }
+
+  /** Starts the instance; resolves once `/ping` answers 200, rejects with EndpointFailedError. */
+  static async start(options: ModelInstanceOptions): Promise<ModelInstance> {
+    const instance = new ModelInstance(options);
+    instance.#layout();
+    try {
+      await instance.#launch();
+    } catch (err) {
+      await instance.stop(0);
+      throw err;
+    }
+    return instance;
+  }
+
+  get state(): InstanceState {
+    return this.#state;
+  }
+
+  /** Requests sent and not yet answered in full. */
+  get outstanding(): number {
+    return this.#outstanding;
+  }
+
+  get restarts(): number {
+    return this.#restarts;
+  }
+
+  /** The port the container listens on (127.0.0.1). */
+  get port(): number {
+    return this.#port;
+  }
+
+  get usesMountNamespace(): boolean {
+    return this.#namespace;
+  }
+
+  /** The last lines the container wrote. */
+  lastOutput(): string {
+    return this.#lastLines.join('\n');
+  }
+
+  #layout(): void {
+    fs.mkdirSync(this.baseDir, { recursive: true });
+    const model = path.join(this.baseDir, 'model');
+    fs.rmSync(model, { recursive: true, force: true });
+    if (this.#options.modelDir !== undefined) fs.symlinkSync(path.resolve(this.#options.modelDir), model);
+    else fs.mkdirSync(model);
+  }
+
+  #line(line: string, stream: 'stdout' | 'stderr'): void {
+    this.#lastLines.push(line);
+    if (this.#lastLines.length > OUTPUT_LINES_KEPT) this.#lastLines.shift();
+    this.#log?.write(`${line}\n`);
+    this.#options.onLine?.(line, stream);
+  }
+
+  #pipeLines(readable: NodeJS.ReadableStream | null, stream: 'stdout' | 'stderr'): void {
+    if (readable === null) return;
+    let rest = '';
+    readable.setEncoding('utf8');
+    readable.on('data', (chunk: string) => {
+      const parts = (rest + chunk).split('\n');
+      rest = parts.pop() ?? '';
+      for (const line of parts) this.#line(line, stream);
+    });
+    readable.on('end', () => {
+      if (rest !== '') this.#line(rest, stream);
+      rest = '';
+    });
+  }
+
+  #fail(message: string): EndpointFailedError {
+    const out = this.lastOutput();
+    return new EndpointFailedError(`${this.label}: ${message}${out === '' ? ' (the container wrote nothing)' : `; its last output:\n${out}`}`, {
+      instance: this.label,
+    });
+  }
+
+  async #launch(): Promise<void> {
+    this.#state = this.#restarts === 0 ? 'starting' : 'restarting';
+    this.#port = await freePort();
+    const { argv } = this.#options;
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      ...this.#options.environment,
+      SAGEMAKER_BIND_TO_PORT: String(this.#port),
+      SAGEMAKER_BIND_TO_HOST: '127.0.0.1',
+      SAGEMAKER_SAFE_PORT_RANGE: `${this.#port + 1}-${this.#port + 9}`,
+      SAGEMAKER_BASE_DIR: this.baseDir,
+    };
+    const command = this.#namespace
+      ? ['unshare', '-m', '--propagation', 'private', 'sh', '-c', NAMESPACE_SCRIPT, 'pipemode-instance', this.baseDir,
+        this.#options.modelDir === undefined ? '' : path.resolve(this.#options.modelDir), ...argv]
+      : [...argv];
+    let child: ContainerProcess;
+    try {
+      child = await ContainerProcess.start({ command, env, stdio: 'pipe' });
+    } catch (err) {
+      throw this.#fail(`cannot start ${JSON.stringify(argv[0])}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+    this.#process = child;
+    this.#pipeLines(child.process.stdout, 'stdout');
+    this.#pipeLines(child.process.stderr, 'stderr');
+    const pool = new Pool(`http://127.0.0.1:${this.#port}`, {
+      connections: this.#options.connections ?? 64, pipelining: 1, keepAliveTimeout: 30_000, connect: { timeout: 2000 },
+    });
+    this.#pool = pool;
+    const seen: { exit?: ContainerExit } = {};
+    void child.exited.then((e) => {
+      seen.exit = e;
+      this.#onExit(child, e);
+    });
+    const timeoutMs = this.#options.startupTimeoutMs ?? DEFAULT_STARTUP_TIMEOUT_S * 1000;
+    const deadline = Date.now() + timeoutMs;
+    let delay = 50;
+    for (;;) {
+      if (this.#ending()) return;
+      if (seen.exit !== undefined) throw this.#fail(`the container exited with code ${seen.exit.exitCode} before /ping answered 200`);
+      if (await this.#ping(pool)) break;
+      if (Date.now() >= deadline) {
+        throw this.#fail(`/ping did not answer 200 within ${Math.round(timeoutMs / 1000)} s (ContainerStartupHealthCheckTimeoutInSeconds)`);
+      }
+      await sleep(delay);
+      delay = Math.min(delay * 2, 500);
+    }
+    const gone = seen.exit as ContainerExit | undefined; // set by the exit callback meanwhile
+    if (gone !== undefined) throw this.#fail(`the container exited with code ${gone.exitCode}`);
+    this.#state = 'InService';
+    this.emit('state', this.#state);
+  }
+
+  /** Whether stop() has begun (a method, so TypeScript does not narrow the state across awaits). */
+  #ending(): boolean {
+    return this.#state === 'stopping' || this.#state === 'stopped';
+  }
+
+  async #ping(pool: Pool): Promise<boolean> {
+    try {
+      const res = await pool.request({ method: 'GET', path: '/ping', headersTimeout: PING_TIMEOUT_MS, bodyTimeout: PING_TIMEOUT_MS,
+        signal: AbortSignal.timeout(PING_TIMEOUT_MS) });
+      await res.body.dump();
+      return res.statusCode === 200;
+    } catch {
+      return false;
+    }
+  }
+
+  #onExit(child: ContainerProcess, e: ContainerExit): void {
+    if (child !== this.#process) return;
+    for (const c of this.#inFlight) c.abort(new Error('crashed'));
+    const pool = this.#pool;
+    this.#pool = undefined;
+    void pool?.destroy().catch(() => {});
+    if (this.#state === 'stopping' || this.#state === 'stopped') return;
+    const wasInService = this.#state === 'InService';
+    this.#state = 'restarting';
+    if (!wasInService) return; // a failing start is reported by #launch
+    this.#line(`pipemode: container exited with code ${e.exitCode}${e.signal !== null ? ` (${e.signal})` : ''}; restarting it`, 'stderr');
+    this.emit('state', this.#state);
+    this.emit('crash', e);
+    if (this.#options.restart === false) return;
+    void this.#restartLoop();
+  }
+
+  async #restartLoop(): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      await sleep(Math.min(1000 * 2 ** attempt, MAX_BACKOFF_MS));
+      if (this.#state !== 'restarting') return;
+      this.#restarts++;
+      this.emit('restart', this.#restarts);
+      try {
+        await this.#launch();
+        return;
+      } catch (err) {
+        if (this.#ending()) return;
+        this.#line(`pipemode: restart failed: ${(err as Error).message.split('\n')[0] ?? ''}`, 'stderr');
+        const child = this.#process;
+        this.#state = 'restarting';
+        await child?.stop(1000);
+      }
+    }
+  }
+
+  /** Sends one request to the container; never throws. */
+  async invoke(request: InvokeRequest): Promise<InvokeOutcome> {
+    const pool = this.#pool;
+    if (this.#state !== 'InService' || pool === undefined) {
+      return { ok: false, reason: 'unavailable', message: `${this.label} is ${this.#state}`, sent: false };
+    }
+    const controller = new AbortController();
+    this.#inFlight.add(controller);
+    this.#outstanding++;
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      controller.abort(new Error('timeout'));
+    }, request.timeoutMs);
+    const callerAbort = (): void => controller.abort(new Error('aborted'));
+    request.signal?.addEventListener('abort', callerAbort, { once: true });
+    let finished = false;
+    const finish = (): void => {
+      if (finished) return;
+      finished = true;
+      clearTimeout(timer);
+      request.signal?.removeEventListener('abort', callerAbort);
+      this.#inFlight.delete(controller);
+      this.#outstanding--;
+    };
+    const failure = (err: unknown): InvokeOutcome => {
+      const why = controller.signal.aborted ? (timedOut ? 'timeout' : (request.signal?.aborted === true ? 'aborted' : 'crashed')) : 'crashed';
+      return { ok: false, reason: why, message: (err as Error).message, sent: true };
+    };
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await pool.request({
+        method: request.method ?? 'POST', path: request.path ?? '/invocations', headers: request.headers,
+        body: request.body === undefined ? null : Buffer.from(request.body.buffer, request.body.byteOffset, request.body.byteLength),
+        signal: controller.signal, headersTimeout: request.timeoutMs + 1000, bodyTimeout: request.stream === true ? 0 : request.timeoutMs + 1000,
+      });
+    } catch (err) {
+      finish();
+      return failure(err);
+    }
+    if (request.stream === true) {
+      clearTimeout(timer);
+      const body = res.body;
+      const chunks = (async function* (): AsyncIterable<Buffer> {
+        try {
+          for await (const chunk of body) yield chunk as Buffer;
+        } finally {
+          finish();
+        }
+      })();
+      return { ok: true, status: res.statusCode, headers: res.headers, body: Buffer.alloc(0), chunks };
+    }
+    try {
+      const parts: Buffer[] = [];
+      for await (const chunk of res.body) parts.push(chunk as Buffer);
+      const body = parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts);
+      return { ok: true, status: res.statusCode, headers: res.headers, body, chunks: (async function* () { yield body; })() };
+    } catch (err) {
+      return failure(err);
+    } finally {
+      finish();
+    }
+  }
+
+  /** Stops the container: SIGTERM, SIGKILL after the grace period. Idempotent. */
+  stop(graceMs = this.#options.stopGraceMs ?? DEFAULT_STOP_GRACE_MS): Promise<void> {
+    this.#stopping ??= (async () => {
+      this.#state = 'stopping';
+      this.emit('state', this.#state);
+      const child = this.#process;
+      if (child !== undefined) await child.stop(graceMs);
+      for (const c of this.#inFlight) c.abort(new Error('stopped'));
+      await this.#pool?.destroy().catch(() => {});
+      this.#pool = undefined;
+      this.#state = 'stopped';
+      this.emit('state', this.#state);
+      await new Promise<void>((resolve) => (this.#log === undefined ? resolve() : this.#log.end(resolve)));
+    })();
+    return this.#stopping;
+  }
+}
