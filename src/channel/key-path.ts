@@ -19,6 +19,14 @@ export function staysBelowFolder(rel: string): boolean {
   return rel !== '' && !rel.includes('\0') && !rel.split('/').some((s) => s === '' || s === '.' || s === '..');
 }
 
+/**
+ * Whether a key has a `.` or `..` segment: on a file system such a key names another path than
+ * it does in S3, so no store serves one (manifest entries and references are checked with this).
+ */
+export function hasDotSegment(key: string): boolean {
+  return key.split('/').some((s) => s === '.' || s === '..');
+}
+
 /** The path of an object below its channel directory, or UnsafeKeyError. */
 export function channelRelativePath(spec: ChannelSpec, key: string, uri: string): string {
   let rel = key;
