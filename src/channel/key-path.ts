@@ -44,3 +44,18 @@ export function channelRelativePath(spec: ChannelSpec, key: string, uri: string)
   }
   return rel;
 }
+
+/**
+ * Two keys of which one would be a file and a folder at once (`a` and `a/b`): the first such pair
+ * of `rels` (paths below the channel folder), or undefined. Neither can be written beside the other.
+ */
+export function fileFolderClash(rels: readonly string[]): readonly [file: string, inside: string] | undefined {
+  const files = new Set(rels);
+  for (const rel of rels) {
+    for (let i = rel.indexOf('/'); i !== -1; i = rel.indexOf('/', i + 1)) {
+      const folder = rel.slice(0, i);
+      if (files.has(folder)) return [folder, rel];
+    }
+  }
+  return undefined;
+}

@@ -31,7 +31,6 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import readline from 'node:readline';
 import { formatBytes } from '../core/byte-size.js';
 import { AbortedError, MountError, isPipemodeError } from '../core/errors.js';
 import { EXIT } from '../core/exit-status.js';
@@ -51,6 +50,8 @@ import { JobStatus, type JobRecord, type Transition } from './job-status.js';
 import { uploadOutputs } from '../container/artifacts.js';
 import { ContainerProcess, type ContainerExit } from '../container/container-process.js';
 import { countGpus, trainingEnvironment } from '../container/training-env.js';
+import { fromSystemError } from '../core/system-error.js';
+import { teeHostOutput } from './host-output.js';
 
 export interface RunJobOptions {
   /** Folder for job.json and (by default) each host's base dir `algo-<i>/`. */
@@ -104,6 +105,7 @@ interface Host {
   container?: ContainerProcess;
   exit?: ContainerExit;
   checkpoints?: CheckpointSync;
+  output?: ReturnType<typeof teeHostOutput>;
 }
 
 const FAILURE_REASON_MAX = 1024;
@@ -115,18 +117,15 @@ function failureReason(layout: HostLayout, exitCode: number): string {
   } catch {
     // no failure file: the exit code says it all
   }
-  return `AlgorithmError: ${text.trim()}, exit code: ${exitCode}`.slice(0, FAILURE_REASON_MAX);
+  const said = text.trim();
+  // an empty or missing failure file: say so, not "AlgorithmError: , exit code: 1"
+  if (said === '') return `AlgorithmError: the training command exited with code ${exitCode} and wrote no failure reason to output/failure`;
+  return `AlgorithmError: ${said}, exit code: ${exitCode}`.slice(0, FAILURE_REASON_MAX);
 }
 
 function clientError(err: unknown): string {
   const code = isPipemodeError(err) ? ` [${err.code}]` : '';
   return `ClientError: ${(err as Error).message}${code}`.slice(0, FAILURE_REASON_MAX);
-}
-
-/** Prefixes each line of a child's output with its host name (several hosts share a terminal). */
-function prefixLines(stream: NodeJS.ReadableStream | null | undefined, prefix: string, out: NodeJS.WritableStream): void {
-  if (stream === null || stream === undefined) return;
-  readline.createInterface({ input: stream }).on('line', (line) => out.write(`[${prefix}] ${line}\n`));
 }
 
 /** State shared by the phases of one run. */
@@ -276,14 +275,12 @@ async function startContainers(run: Run): Promise<void> {
   run.status.transition('Training', 'Training image download completed. Training in progress.');
   const gpus = countGpus();
   for (const host of hosts) {
-    const env = { ...process.env, ...trainingEnvironment({ job, layout: host.layout, files: host.files, region: options.region, gpus }) };
+    const env = { PYTHONUNBUFFERED: '1', ...process.env, ...trainingEnvironment({ job, layout: host.layout, files: host.files, region: options.region, gpus }) };
     host.container = await ContainerProcess.start({
-      command: options.command, env, stdio: hosts.length > 1 ? 'pipe' : 'inherit', unmountOnDeath: run.mounts.map((m) => m.dir),
+      command: options.command, env, stdio: 'pipe', unmountOnDeath: run.mounts.map((m) => m.dir),
     });
-    if (hosts.length > 1) {
-      prefixLines(host.container.process.stdout, host.name, process.stdout);
-      prefixLines(host.container.process.stderr, host.name, process.stderr);
-    }
+    // on the terminal (prefixed when several hosts share it) and in <jobDir>/algo-<i>.log
+    host.output = teeHostOutput(host.container.process, path.join(options.jobDir, `${host.name}.log`), hosts.length > 1 ? host.name : undefined);
   }
   // a stop (signal, runtime, failed channel) while the containers were starting missed them
   if (run.stop.signal.aborted) void stopAll(run);
@@ -294,6 +291,7 @@ async function supervise(run: Run): Promise<void> {
   await Promise.all(run.hosts.map(async (host) => {
     host.exit = await (host.container as ContainerProcess).exited;
     if (host.exit.exitCode !== 0 && run.stoppedBy === undefined) void stopAll(run);
+    await host.output?.finished();
   }));
 }
 
@@ -328,7 +326,7 @@ async function uploadArtifacts(run: Run): Promise<void> {
     status.record.ModelArtifacts = { S3ModelArtifacts: artifacts.modelUri };
     status.record.OutputArtifacts = artifacts.outputUri;
   } catch (err) {
-    run.uploadFailure = err;
+    run.uploadFailure = fromSystemError(err, { flag: 'OutputDataConfig.S3OutputPath' });
   } finally {
     stores.close();
   }
@@ -340,7 +338,7 @@ function finish(run: Run): JobOutcome {
   let exitCode: number = EXIT.OK;
   let cause: unknown;
   if (run.clientFailure !== undefined) {
-    cause = run.clientFailure;
+    cause = fromSystemError(run.clientFailure); // a local path or a full disk: the user's or the machine's, not a bug
     exitCode = exitCodeOf(cause);
     status.finish('Failed', 'Failed', 'Training job failed', clientError(cause));
   } else if (run.stoppedBy === 'runtime') {

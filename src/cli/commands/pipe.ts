@@ -3,7 +3,10 @@
  * (DIR/<channel>_<N>) for any training process, until --epochs are done or SIGINT/SIGTERM
  * (then it removes its FIFOs and exits 0).
  */
+import fs from 'node:fs';
 import { formatBytes } from '../../core/byte-size.js';
+import { FifoError } from '../../core/errors.js';
+import { describeErrno } from '../../core/system-error.js';
 import type { Logger } from '../../core/log.js';
 import { servePipes } from '../../pipe/channel-pipes.js';
 import { ChannelStream } from '../../stream/channel-stream.js';
@@ -19,8 +22,22 @@ export interface PipeFlags extends ChannelFlags, FetchFlags, HostFlags {
   readonly zeroCopy?: boolean;
 }
 
+/** --dir is a folder pipemode can create FIFOs in (created if missing), else PM_ERR_FIFO naming it. */
+function checkFifoDir(dir: string): void {
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+    if (!fs.statSync(dir).isDirectory()) throw Object.assign(new Error('not a folder'), { code: 'ENOTDIR', path: dir });
+    fs.accessSync(dir, fs.constants.W_OK | fs.constants.X_OK);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    const why = e.code === 'EEXIST' || e.code === 'ENOTDIR' ? 'it (or a folder above it) is a file, not a folder' : describeErrno(e.code);
+    throw new FifoError(`--dir ${dir}: cannot create FIFOs there: ${why} (${e.code ?? 'error'})`, { path: dir, field: '--dir', errno: e.code }, { cause: err });
+  }
+}
+
 export async function pipeCommand(flags: PipeFlags, log: Logger): Promise<void> {
   const specs = pipeChannels(flags.channel, flags);
+  checkFifoDir(flags.dir);
   const fetch = fetchOptions(flags);
   const host = hostPosition(flags);
   const epochs = intFlag(flags.epochs, '--epochs', 1, Number.MAX_SAFE_INTEGER);
