@@ -111,7 +111,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       .requiredOption('--dir <dir>', 'directory for the FIFOs, e.g. /opt/ml/input/data')
       .addOption(new Option('--channel <spec>', 'NAME=SOURCE, or a Channel spec file (repeatable)').argParser((v: string, prev: string[] = []) => [...prev, v]).makeOptionMandatory())
       .option('--epochs <n>', 'epochs to serve per channel (default: until stopped)')
-      .option('--fifos-per-channel <k>', 'serve each channel as K FIFOs <channel>_<epoch>_<k>, one per reader process (pipemode extension)'),
+      .option('--fifos-per-channel <k>', 'serve each channel as K FIFOs <channel>_<epoch>_<k>, one per reader process (pipemode extension)')
+      .option('--progress-interval <seconds>', 'a progress line per channel every N seconds: throughput, and whether the reader or the data is waited for (default 5 on a terminal)'),
   ).action(async (flags: PipeFlags) => {
     const { pipeCommand } = await import('./commands/pipe.js');
     await pipeCommand(flags, logger());

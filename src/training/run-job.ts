@@ -40,6 +40,7 @@ import { MOUNT_FETCH_OPTIONS, resolveFetchOptions, type FetchSettings } from '..
 import { mountChannel, type ChannelMount } from '../mount/mount-channel.js';
 import { servePipes } from '../pipe/channel-pipes.js';
 import { ChannelStream } from '../stream/channel-stream.js';
+import { ChannelProgress } from '../stream/channel-progress.js';
 import { Stores, type StoresOptions } from '../storage/stores.js';
 import { CheckpointSync, restoreCheckpoints } from './checkpoints.js';
 import { hostLayout, hostName, type ConfigFiles, type HostLayout } from '../container/container-layout.js';
@@ -369,6 +370,19 @@ function finish(run: Run): JobOutcome {
   };
 }
 
+/** On a terminal, a progress line per Pipe channel every 5 s (throughput, what is waited for). */
+function pipeProgress(run: Run): { stop(): void } | undefined {
+  if (!run.options.progress) return undefined;
+  let progress: ChannelProgress | undefined;
+  let stopped = false;
+  // a Pipe-only job starts while its channels are still listed: start once they are
+  void run.listed?.then(() => {
+    const pipes = run.hosts.flatMap((h) => h.streams.filter((s) => modeOf(run, s.spec) === 'Pipe').map((s) => ({ label: `${h.name} ${s.spec.name}`, stream: s })));
+    if (!stopped && pipes.length > 0) progress = new ChannelProgress(pipes, run.options.log, 5000).start();
+  }, () => {});
+  return { stop: () => { stopped = true; progress?.stop(); } };
+}
+
 /** A failure's exit status: its own, from the catalogue; a bug (1) for anything else. */
 function exitCodeOf(err: unknown): number {
   return isPipemodeError(err) ? err.exitCode : EXIT.INTERNAL;
@@ -406,16 +420,19 @@ export async function runJob(job: JobSpec, options: RunJobOptions): Promise<JobO
   }, job.maxRuntimeSeconds * 1000);
   runtimeTimer.unref();
 
+  let progress: { stop(): void } | undefined;
   try {
     listChannels(run);
     prepareHosts(run, baseOf);
     await prepareChannels(run);
+    progress = pipeProgress(run);
     await startContainers(run);
     await supervise(run);
   } catch (err) {
     if (!(err instanceof AbortedError) || (run.clientFailure === undefined && run.stoppedBy === undefined)) run.clientFailure ??= err;
     await stopAll(run);
   } finally {
+    progress?.stop();
     clearTimeout(runtimeTimer);
     run.stop.abort(new AbortedError('job ended'));
     await Promise.all(run.pipes);

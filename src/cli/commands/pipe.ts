@@ -9,6 +9,7 @@ import { FifoError } from '../../core/errors.js';
 import { describeErrno } from '../../core/system-error.js';
 import type { Logger } from '../../core/log.js';
 import { servePipes } from '../../pipe/channel-pipes.js';
+import { ChannelProgress } from '../../stream/channel-progress.js';
 import { ChannelStream } from '../../stream/channel-stream.js';
 import { Stores } from '../../storage/stores.js';
 import { fetchOptions, hostPosition, intFlag, pipeChannels, storesOptions, type ChannelFlags, type FetchFlags, type HostFlags } from '../options.js';
@@ -18,6 +19,8 @@ export interface PipeFlags extends ChannelFlags, FetchFlags, HostFlags {
   readonly channel: readonly string[];
   readonly epochs?: string;
   readonly fifosPerChannel?: string;
+  /** Seconds between progress lines (default 5 on a terminal, none otherwise). */
+  readonly progressInterval?: string;
   /** --no-zero-copy */
   readonly zeroCopy?: boolean;
 }
@@ -51,9 +54,12 @@ export async function pipeCommand(flags: PipeFlags, log: Logger): Promise<void> 
   process.once('SIGTERM', onSignal);
   process.once('SIGHUP', onSignal); // the terminal went away: stop cleanly too
   const stores = new Stores(storesOptions(flags));
+  let progress: ChannelProgress | undefined;
   try {
     const streams = await Promise.all(specs.map((spec) => ChannelStream.open(spec, stores, fetch, host, stop.signal)));
     for (const s of streams) log.info(`${s.spec.name}: ${s.spec.uri}: ${s.items.length} items`);
+    const interval = intFlag(flags.progressInterval, '--progress-interval', 1, 3600) ?? (process.stderr.isTTY ? 5 : undefined);
+    progress = interval === undefined ? undefined : new ChannelProgress(streams.map((s) => ({ label: s.spec.name, stream: s })), log, interval * 1000).start();
     await servePipes(streams, {
       dir: flags.dir,
       epochs,
@@ -67,6 +73,7 @@ export async function pipeCommand(flags: PipeFlags, log: Logger): Promise<void> 
       },
     });
   } finally {
+    progress?.stop();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     process.off('SIGHUP', onSignal);
