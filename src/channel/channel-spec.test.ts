@@ -84,3 +84,10 @@ test('a channel list: 1-20 channels with distinct names', () => {
   assert.throws(() => resolveChannels(Array.from({ length: 21 }, (_, i) => ({ ...ok, ChannelName: `c${i}` }))), /at most 20/);
   assert.throws(() => resolveChannels([ok, ok]), /"train" is used twice/);
 });
+
+test('ChannelName "." and ".." are refused: a channel name becomes a folder name', () => {
+  for (const name of ['.', '..']) {
+    rejects({ ...ok, ChannelName: name }, /must not be "\." or "\.\."/, 'ChannelName');
+  }
+  assert.equal(resolveChannel({ ...ok, ChannelName: '.hidden..x' }).name, '.hidden..x');
+});

@@ -53,6 +53,15 @@ export interface ChannelSpec {
 
 export const CHANNEL_NAME = /^[A-Za-z0-9.\-_]+$/;
 export const MAX_CHANNELS = 20;
+
+/**
+ * Whether a channel name can become a folder or file name (input/data/<name>, <name>_<epoch>):
+ * one path segment, not `.` or `..`. SageMaker's pattern allows both, but as folder names they
+ * would put a channel's files into input/data/ itself or into input/ (over the config files).
+ */
+export function isSafeChannelName(name: string): boolean {
+  return name !== '' && name !== '.' && name !== '..' && !name.includes('/') && !name.includes('\0');
+}
 const LONG_MIN = -(2n ** 63n);
 const LONG_MAX = 2n ** 63n - 1n;
 
@@ -82,7 +91,7 @@ const followSchema = v.strictObject({
 });
 
 export const channelSchema = v.strictObject({
-  ChannelName: v.pipe(v.string(), v.minLength(1), v.maxLength(64, 'at most 64 characters'), v.regex(CHANNEL_NAME, 'must match [A-Za-z0-9.-_]+')),
+  ChannelName: v.pipe(v.string(), v.minLength(1), v.maxLength(64, 'at most 64 characters'), v.regex(CHANNEL_NAME, 'must match [A-Za-z0-9.-_]+'), v.check(isSafeChannelName, 'must not be "." or "..": a channel name becomes a folder name')),
   DataSource: v.strictObject({
     S3DataSource: v.optional(s3DataSourceSchema),
     FileSystemDataSource: v.optional(v.unknown()),

@@ -19,6 +19,14 @@ export function staysBelowFolder(rel: string): boolean {
   return rel !== '' && !rel.includes('\0') && !rel.split('/').some((s) => s === '' || s === '.' || s === '..');
 }
 
+/**
+ * Whether a key has a `.` or `..` segment: on a file system such a key names another path than
+ * it does in S3, so no store serves one (manifest entries and references are checked with this).
+ */
+export function hasDotSegment(key: string): boolean {
+  return key.split('/').some((s) => s === '.' || s === '..');
+}
+
 /** The path of an object below its channel directory, or UnsafeKeyError. */
 export function channelRelativePath(spec: ChannelSpec, key: string, uri: string): string {
   let rel = key;
@@ -35,4 +43,19 @@ export function channelRelativePath(spec: ChannelSpec, key: string, uri: string)
     throw new UnsafeKeyError(`cannot download ${uri}: the name "${long.slice(0, 40)}…" is ${Buffer.byteLength(long)} bytes, more than a file name may have (${NAME_MAX})`, { uri });
   }
   return rel;
+}
+
+/**
+ * Two keys of which one would be a file and a folder at once (`a` and `a/b`): the first such pair
+ * of `rels` (paths below the channel folder), or undefined. Neither can be written beside the other.
+ */
+export function fileFolderClash(rels: readonly string[]): readonly [file: string, inside: string] | undefined {
+  const files = new Set(rels);
+  for (const rel of rels) {
+    for (let i = rel.indexOf('/'); i !== -1; i = rel.indexOf('/', i + 1)) {
+      const folder = rel.slice(0, i);
+      if (files.has(folder)) return [folder, rel];
+    }
+  }
+  return undefined;
 }

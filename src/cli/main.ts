@@ -6,8 +6,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
-import { createLogger, type LogLevel } from '../core/log.js';
-import { isPipemodeError } from '../core/errors.js';
+import { createLogger, formatLogLine, LOG_FORMATS, type LogFormat, type LogLevel } from '../core/log.js';
+import { ConfigError, isPipemodeError } from '../core/errors.js';
+import { fromSystemError } from '../core/system-error.js';
 import { DEFAULT_JOBS_DIR } from '../training/job-status.js';
 import type { CatFlags } from './commands/cat.js';
 import type { ConvertFlags } from './commands/convert.js';
@@ -24,6 +25,22 @@ const { version } = JSON.parse(readFileSync(new URL('../../../package.json', imp
 interface GlobalFlags {
   readonly quiet?: boolean;
   readonly verbose?: boolean;
+  readonly logFormat?: string;
+}
+
+/**
+ * `--log-format` read straight from argv (before "--"): commander's own parse errors are reported
+ * before any option is known, and must be in the format asked for too.
+ */
+function logFormatIn(argv: readonly string[]): LogFormat {
+  const end = argv.indexOf('--');
+  const args = end === -1 ? argv : argv.slice(0, end);
+  for (let i = args.length - 1; i >= 0; i--) {
+    const a = args[i] as string;
+    const value = a.startsWith('--log-format=') ? a.slice('--log-format='.length) : a === '--log-format' ? args[i + 1] : undefined;
+    if (value !== undefined) return (LOG_FORMATS as readonly string[]).includes(value) ? value as LogFormat : 'text';
+  }
+  return 'text';
 }
 
 function channelOptions(cmd: Command): Command {
@@ -61,19 +78,26 @@ function fetchFlags(cmd: Command): Command {
 
 export async function main(argv: readonly string[]): Promise<number> {
   let exitCode: number = EXIT.OK;
+  const format = logFormatIn(argv);
   const program = new Command('pipemode')
     .description('SageMaker Pipe mode on any machine: stream S3-compatible or local data into per-epoch FIFOs')
     .version(version)
     .option('-q, --quiet', 'print errors only')
     .option('-v, --verbose', 'print debugging detail')
-    .showHelpAfterError('(run with --help for usage)')
+    .addOption(new Option('--log-format <format>', 'text, or json: each log line a JSON object {time, level, message, code}').choices(LOG_FORMATS).default('text'))
+    .showHelpAfterError(format === 'json' ? false : '(run with --help for usage)')
     .exitOverride()
-    .configureOutput({ writeOut: (s) => process.stderr.write(s), writeErr: (s) => process.stderr.write(s) });
+    .configureOutput({
+      writeOut: (s) => process.stderr.write(s),
+      writeErr: (s) => process.stderr.write(s),
+      // commander's own parse errors, as pipemode reports any usage error: prefixed, with a code
+      outputError: (s, write) => write(formatLogLine(format, 'error', s.replace(/^error: /, '').trimEnd(), ConfigError.code)),
+    });
 
   const logger = (): ReturnType<typeof createLogger> => {
     const g = program.opts<GlobalFlags>();
     const level: LogLevel = g.quiet === true ? 'error' : g.verbose === true ? 'debug' : 'info';
-    return createLogger(level);
+    return createLogger(level, undefined, format);
   };
 
   channelOptions(
@@ -93,7 +117,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       .requiredOption('--dir <dir>', 'directory for the FIFOs, e.g. /opt/ml/input/data')
       .addOption(new Option('--channel <spec>', 'NAME=SOURCE, or a Channel spec file (repeatable)').argParser((v: string, prev: string[] = []) => [...prev, v]).makeOptionMandatory())
       .option('--epochs <n>', 'epochs to serve per channel (default: until stopped)')
-      .option('--fifos-per-channel <k>', 'serve each channel as K FIFOs <channel>_<epoch>_<k>, one per reader process (pipemode extension)'),
+      .option('--fifos-per-channel <k>', 'serve each channel as K FIFOs <channel>_<epoch>_<k>, one per reader process (pipemode extension)')
+      .option('--progress-interval <seconds>', 'a progress line per channel every N seconds: throughput, and whether the reader or the data is waited for (default 5 on a terminal)'),
   ).action(async (flags: PipeFlags) => {
     const { pipeCommand } = await import('./commands/pipe.js');
     await pipeCommand(flags, logger());
@@ -136,6 +161,34 @@ export async function main(argv: readonly string[]): Promise<number> {
     .action(async (job: string, flags: { jobsDir?: string }) => {
       const { describeCommand } = await import('./commands/describe.js');
       describeCommand(job, flags);
+    });
+
+  program.command('list')
+    .description('list the jobs in --jobs-dir: name, status, secondary status, creation time (like ListTrainingJobs)')
+    .option('--jobs-dir <dir>', 'where job folders are', DEFAULT_JOBS_DIR)
+    .action(async (flags: { jobsDir?: string }) => {
+      const { listCommand } = await import('./commands/jobs.js');
+      listCommand(flags, logger());
+    });
+
+  program.command('logs')
+    .description('print the training output of a job\'s hosts (algo-<i>.log in its folder)')
+    .argument('<job>', 'job name (looked up in --jobs-dir) or job folder')
+    .option('--jobs-dir <dir>', 'where job folders are', DEFAULT_JOBS_DIR)
+    .option('-f, --follow', 'keep printing new output until the job ends')
+    .action(async (job: string, flags: { jobsDir?: string; follow?: boolean }) => {
+      const { logsCommand } = await import('./commands/jobs.js');
+      await logsCommand(job, flags);
+    });
+
+  program.command('stop')
+    .description('stop a running job (like StopTrainingJob): SIGTERM to the pipemode process running it')
+    .argument('<job>', 'job name (looked up in --jobs-dir) or job folder')
+    .option('--jobs-dir <dir>', 'where job folders are', DEFAULT_JOBS_DIR)
+    .option('--wait', 'wait until the job has stopped, then print its status')
+    .action(async (job: string, flags: { jobsDir?: string; wait?: boolean }) => {
+      const { stopCommand } = await import('./commands/jobs.js');
+      await stopCommand(job, flags, logger());
     });
 
   program.command('inspect')
@@ -228,11 +281,13 @@ export async function main(argv: readonly string[]): Promise<number> {
     if (err instanceof CommanderError) {
       exitCode = err.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
     } else {
-      exitCode = exitCodeFor(err);
+      // a system error about a local path that no command translated is still the user's or the machine's
+      const e = fromSystemError(err);
+      exitCode = exitCodeFor(e);
       if (exitCode !== EXIT.OK) {
         const log = logger();
-        if (isPipemodeError(err)) log.error(`${err.message} [${err.code}]`);
-        else log.error(`internal error, please report it: ${(err as Error).stack ?? String(err)}`);
+        if (isPipemodeError(e)) log.error(e.message, e.code);
+        else log.error(`internal error, please report it: ${(e as Error).stack ?? String(e)}`);
       }
     }
   }

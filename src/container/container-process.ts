@@ -19,6 +19,7 @@
  *   lazily unmounts the job's FastFile mounts, which would otherwise stay behind, served by no one.
  *   On a normal end pipemode tells it "done" and it exits without doing anything.
  *
+ * A command that cannot be started (not found, not executable) is an EntrypointError naming it.
  * `exited` resolves with the exit code (128 + signal number when killed by a signal, as a shell
  * reports it) once the main process has exited.
  */
@@ -27,6 +28,8 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { EntrypointError } from '../core/errors.js';
+import { describeErrno } from '../core/system-error.js';
 
 export interface ContainerExit {
   readonly exitCode: number;
@@ -120,14 +123,17 @@ export class ContainerProcess {
   /** Starts the command; rejects if it cannot be started (not found, not executable). */
   static async start(options: ContainerProcessOptions): Promise<ContainerProcess> {
     const [file, ...args] = options.command;
-    if (file === undefined) throw new Error('no command to run');
+    if (file === undefined) throw new EntrypointError('no command to run', { command: '' });
     const stdio: StdioOptions = options.stdio === 'pipe' ? ['ignore', 'pipe', 'pipe'] : ['ignore', 'inherit', 'inherit'];
     const token = options.isolatePids === true ? randomBytes(16).toString('hex') : undefined;
     const env = token === undefined ? options.env : { ...options.env, [CONTAINER_TOKEN_VAR]: token };
     const child = spawn(file, args, { env, stdio, detached: true });
     await new Promise<void>((resolve, reject) => {
       child.once('spawn', resolve);
-      child.once('error', reject);
+      child.once('error', (err: NodeJS.ErrnoException) => {
+        const why = err.code === 'ENOENT' ? 'not found (not a file, and not on PATH)' : err.code === 'EACCES' ? 'not executable (permission denied)' : describeErrno(err.code);
+        reject(new EntrypointError(`cannot start the command "${file}": ${why} (${err.code ?? 'error'})`, { command: file, errno: err.code }, { cause: err }));
+      });
     });
     const guardian = spawn('sh', ['-c', GUARDIAN, 'pipemode-guardian', String(child.pid), token ?? '', ...(options.unmountOnDeath ?? [])], {
       stdio: ['pipe', 'ignore', 'ignore'],

@@ -6,7 +6,16 @@
  * else as compact sorted ASCII JSON (python-value.ts). Hyperparameters are json-decoded as the
  * toolkit does (a value that is not JSON stays a string); `sagemaker_*` keys and
  * `_tuning_objective_metric` are framework parameters, not user hyperparameters.
+ *
+ * The variable list is the toolkit's (sagemaker-training-toolkit 5.x, `Environment.to_env_vars`):
+ * one SM_<KEY> per key below, SM_CHANNEL_<NAME> per channel, SM_HP_<NAME> per user hyperparameter,
+ * SM_TOPOLOGY only when resourceconfig.json has a `topology`; SM_TRAINING_ENV holds every property
+ * of the toolkit's Environment object (training-env.test.ts lists both). Neuron cores are counted
+ * as the toolkit does (`neuron-ls -j`, 64 on trn2.48xlarge), and values the toolkit reads from the
+ * container's environment (SAGEMAKER_PROGRAM, SAGEMAKER_TRAINING_MODULE, SM_HP_MP_PARAMETERS) are
+ * taken from the job's Environment, then pipemode's own.
  */
+import fs from 'node:fs';
 import os from 'node:os';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
@@ -58,6 +67,30 @@ export function countGpus(): number {
   }
 }
 
+/** Neuron cores as the toolkit counts them: 64 on a trn2.48xlarge, else `neuron-ls -j`'s nc_count summed, 0 without it. */
+export function countNeurons(instanceType: string): number {
+  if (instanceType.includes('trn2.48xlarge')) return 64;
+  try {
+    const out = JSON.parse(execFileSync('neuron-ls', ['-j'], { stdio: ['ignore', 'pipe', 'ignore'], timeout: 5000 }).toString()) as unknown;
+    return Array.isArray(out) ? out.reduce((n: number, d: unknown) => n + (typeof (d as { nc_count?: unknown }).nc_count === 'number' ? (d as { nc_count: number }).nc_count : 0), 0) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** Whether `name` is an executable on `pathVar` (the toolkit asks `which`). */
+function onPath(name: string, pathVar: string | undefined): boolean {
+  return (pathVar ?? '').split(':').some((dir) => {
+    if (dir === '') return false;
+    try {
+      fs.accessSync(path.join(dir, name), fs.constants.X_OK);
+      return fs.statSync(path.join(dir, name)).isFile();
+    } catch {
+      return false;
+    }
+  });
+}
+
 /** What the environment needs of a training job request (training/job-spec.ts's JobSpec has it). */
 export interface ContainerJob {
   readonly name: string;
@@ -72,20 +105,25 @@ export interface TrainingEnvInput {
   readonly files: ConfigFiles;
   readonly region: string;
   readonly gpus: number;
+  /** Neuron cores; counted here (countNeurons) when not given. */
+  readonly neurons?: number;
 }
 
 /** The SM_* variables, in the toolkit's formats. */
-export function smVariables({ job, layout, files, gpus }: TrainingEnvInput): Record<string, string> {
+export function smVariables({ job, layout, files, gpus, neurons }: TrainingEnvInput): Record<string, string> {
+  // what the toolkit reads from the container's environment: the job's Environment, then pipemode's
+  const containerEnv = (name: string): string | undefined => job.environment[name] ?? process.env[name];
   const all = Object.entries(job.hyperParameters).map(([k, v]) => [k, decode(v)] as const);
   const framework = all.filter(([k]) => SAGEMAKER_HYPERPARAMETERS.has(k) || k.startsWith('sagemaker_'));
   const user = all.filter(([k]) => !SAGEMAKER_HYPERPARAMETERS.has(k) && !k.startsWith('sagemaker_'));
   const frameworkGet = (k: string): PyValue | undefined => framework.find(([name]) => name === k)?.[1];
   const additional = framework.filter(([k]) => !SAGEMAKER_HYPERPARAMETERS.has(k));
 
-  const rc = files.resourceconfig as { hosts: string[]; current_host: string; current_instance_type: string; current_group_name: string; network_interface_name: string; instance_groups: { instance_group_name: string; hosts: string[] }[] };
+  const rc = files.resourceconfig as { hosts: string[]; current_host: string; current_instance_type: string; current_group_name: string; network_interface_name: string; instance_groups: { instance_group_name: string; hosts: string[] }[]; topology?: unknown[] };
   const channels = job.channels.map((c) => c.name).sort();
   const channelDirs = new PyDict(job.channels.map((c) => [c.name, path.join(layout.dataDir, c.name)] as const));
-  const program = frameworkGet('sagemaker_program');
+  const programEnv = containerEnv('SAGEMAKER_PROGRAM');
+  const program = programEnv ?? frameworkGet('sagemaker_program');
   const moduleName = program === undefined ? 'None' : pythonStr(program).replace(/\.py$/, '');
   const instanceGroups = rc.instance_groups.map((g) => g.instance_group_name);
   const currentGroupHosts = rc.instance_groups.find((g) => g.instance_group_name === rc.current_group_name)?.hosts ?? [];
@@ -118,15 +156,18 @@ export function smVariables({ job, layout, files, gpus }: TrainingEnvInput): Rec
     ['is_hetero', instanceGroups.length > 1],
     ['module_name', moduleName],
     ['log_level', logLevel],
-    ['framework_module', process.env.SAGEMAKER_TRAINING_MODULE ?? null],
+    ['framework_module', containerEnv('SAGEMAKER_TRAINING_MODULE') ?? null],
     ['input_dir', path.join(layout.base, 'input')],
     ['input_config_dir', layout.configDir],
     ['output_dir', layout.outputDir],
     ['num_cpus', new PyInt(String(os.cpus().length))],
     ['num_gpus', new PyInt(String(gpus))],
+    ['num_neurons', new PyInt(String(neurons ?? countNeurons(rc.current_instance_type)))],
     ['model_dir', layout.modelDir],
     ['module_dir', submitDir === undefined ? layout.codeDir : pythonStr(submitDir)],
   ];
+  const mpParameters = containerEnv('SM_HP_MP_PARAMETERS');
+  const topology = Array.isArray(rc.topology) ? rc.topology : [];
   // the toolkit's training_env: `common` (two keys renamed, channels left out) and a few of its own
   const renamed: Readonly<Record<string, string>> = { hps: 'hyperparameters', framework_params: 'additional_framework_parameters' };
   const trainingEnv = new PyDict([
@@ -134,7 +175,11 @@ export function smVariables({ job, layout, files, gpus }: TrainingEnvInput): Rec
     ['channel_input_dirs', channelDirs],
     ['distribution_hosts', toPy(distributionHosts)],
     ['is_master', rc.current_host === masterHost],
-    ['is_modelparallel_enabled', null],
+    // the toolkit's `mp_parameters and mp_parameters != "{}"`
+    ['is_modelparallel_enabled', mpParameters === undefined ? null : mpParameters === '' ? '' : mpParameters !== '{}'],
+    ['is_smddpmprun_installed', onPath('smddpmprun', containerEnv('PATH'))],
+    ['is_smddprun_installed', onPath('smddprun', containerEnv('PATH'))],
+    ['topology', toPy(topology)],
     ['job_name', job.name],
     ['master_hostname', masterHost],
     ['output_intermediate_dir', layout.intermediateDir],
@@ -144,6 +189,7 @@ export function smVariables({ job, layout, files, gpus }: TrainingEnvInput): Rec
     ['training_env', trainingEnv],
     ['user_args', toPy(userArgs(user))],
     ['output_intermediate_dir', layout.intermediateDir],
+    ...(topology.length > 0 ? [['topology', toPy(topology)] as [string, PyValue]] : []),
     ...job.channels.map((c) => [`channel_${c.name}`, path.join(layout.dataDir, c.name)] as [string, PyValue]),
     ...user.map(([k, v]) => [`hp_${k}`, v] as [string, PyValue]),
   ];

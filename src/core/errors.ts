@@ -355,6 +355,39 @@ export class EndpointFailedError extends PipemodeError {
   static override readonly http = HTTP.FAILED;
 }
 
+/**
+ * A local path given on the command line or in a request (`--jobs-dir`, `--base-dir`, `--dir`, a
+ * local S3OutputPath, stdout) cannot be used: a file in the way, not a folder, no permission, a
+ * read-only file system. The message names the path and the flag or field; `details.errno` the
+ * system's code (ENOTDIR, EEXIST, EACCES, …).
+ */
+export class LocalPathError extends PipemodeError {
+  static override readonly code = 'PM_ERR_LOCAL_PATH';
+  static override readonly exitCode = EXIT.USAGE;
+  static override readonly http = HTTP.INVALID;
+}
+
+/** The local disk is full (ENOSPC, EDQUOT); `details.path` names where. Partial files are removed. */
+export class NoSpaceError extends PipemodeError {
+  static override readonly code = 'PM_ERR_NO_SPACE';
+  static override readonly exitCode = EXIT.STREAM;
+  static override readonly http = HTTP.FAILED;
+}
+
+/** The training command cannot be started (not found, not executable); `details.command` names it. */
+export class EntrypointError extends PipemodeError {
+  static override readonly code = 'PM_ERR_ENTRYPOINT';
+  static override readonly exitCode = EXIT.USAGE;
+  static override readonly http = HTTP.INVALID;
+}
+
+/** A job record (`job.json`, `runner.json`) cannot be read or parsed; `details.file` names it. */
+export class JobRecordError extends PipemodeError {
+  static override readonly code = 'PM_ERR_JOB_RECORD';
+  static override readonly exitCode = EXIT.SOURCE;
+  static override readonly http = HTTP.INVALID;
+}
+
 export function isPipemodeError(err: unknown): err is PipemodeError {
   return err instanceof PipemodeError;
 }

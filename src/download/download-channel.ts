@@ -11,15 +11,19 @@
  * channel folder, and no key, can land there; same file system, so the rename is atomic), and
  * renamed into place when complete; the staging folder is removed at the end. A local
  * source file is copied (reflinked where the file system can) and checked against its listed
- * version. Gzip and RecordIO are not applied in File mode, as on SageMaker.
+ * version. Gzip and RecordIO are not applied in File mode, as on SageMaker. Two keys of which one
+ * would be a file and a folder at once (`a`, `a/b`) are refused before anything is written
+ * (PM_ERR_UNSAFE_KEY). A channel larger than the free space fails before it starts, and a disk
+ * that fills up part-way (ENOSPC) removes the partial download; both are PM_ERR_NO_SPACE.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import { childAbort } from '../core/abort.js';
-import { ObjectChangedError } from '../core/errors.js';
-import { channelRelativePath } from '../channel/key-path.js';
+import { formatBytes } from '../core/byte-size.js';
+import { NoSpaceError, ObjectChangedError, UnsafeKeyError } from '../core/errors.js';
+import { channelRelativePath, fileFolderClash } from '../channel/key-path.js';
 import type { ObjectUnit } from '../manifest/unit.js';
 import { readRangeWithRetry, withRetry, type RetryPolicy } from '../storage/retry.js';
 import { FileStore, fileVersion } from '../storage/file/file-store.js';
@@ -73,13 +77,26 @@ async function fetchInto(unit: ObjectUnit, info: ObjectInfo, file: string, tmp: 
   }
 }
 
+/** Bytes free for an unprivileged writer on the file system of `dir` (undefined where unknown). */
+function freeBytes(dir: string): number | undefined {
+  try {
+    const st = fs.statfsSync(dir);
+    return st.bavail * st.bsize;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Runs `task(i)` for i = 0 … count-1, at most `limit` at a time. */
 async function eachLimited(count: number, limit: number, task: (i: number) => Promise<void>): Promise<void> {
   let next = 0;
   const worker = async (): Promise<void> => {
     for (let i = next++; i < count; i = next++) await task(i);
   };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, count)) }, worker));
+  // every worker has stopped before this returns or throws (nothing writes on after a failure)
+  const results = await Promise.allSettled(Array.from({ length: Math.max(1, Math.min(limit, count)) }, worker));
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed !== undefined) throw failed.reason;
 }
 
 /** Downloads this host's share of the channel into `dir` (created, mode 0700). */
@@ -87,10 +104,21 @@ export async function downloadChannel(stream: ChannelStream, dir: string, option
   const units = stream.unitsOf(0).filter((u): u is ObjectUnit => u.kind === 'object');
   // every path is checked before anything is written
   const targets = units.map((u) => ({ unit: u, rel: channelRelativePath(stream.spec, u.key, u.store.uriOf(u.key)) }));
+  const clash = fileFolderClash(targets.map((t) => t.rel));
+  if (clash !== undefined) {
+    const uriOf = (rel: string): string => {
+      const t = targets.find((x) => x.rel === rel) as (typeof targets)[number];
+      return t.unit.store.uriOf(t.unit.key);
+    };
+    throw new UnsafeKeyError(`cannot download both ${uriOf(clash[0])} and ${uriOf(clash[1])}: "${clash[0]}" would have to be a file and a folder at once`, {
+      uri: uriOf(clash[0]), other: uriOf(clash[1]),
+    });
+  }
   // every request in flight listens to the caller's signal through this one
   const abort = childAbort(options.signal, 0);
   const signal = abort.signal;
   let staged: string | undefined;
+  let total = 0;
   try {
     // sizes come with a prefix listing; manifest entries are looked up (HEAD), a bounded number at a time
     const infos: ObjectInfo[] = [];
@@ -98,8 +126,12 @@ export async function downloadChannel(stream: ChannelStream, dir: string, option
       const { unit } = targets[i] as (typeof targets)[number];
       infos[i] = unit.info ?? (await withRetry(() => unit.store.head(unit.key, signal), options.retry, signal));
     });
-    const total = infos.reduce((n, info) => n + info.size, 0);
+    total = infos.reduce((n, info) => n + info.size, 0);
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const free = freeBytes(dir);
+    if (free !== undefined && free < total) {
+      throw new NoSpaceError(`${dir}: the channel needs ${formatBytes(total)}, the disk has ${formatBytes(free)} free: nothing downloaded`, { path: dir, needed: total, free });
+    }
     const staging = stagingDir(dir);
     fs.rmSync(staging, { recursive: true, force: true }); // left by a killed run
     fs.mkdirSync(staging, { mode: 0o700 });
@@ -116,6 +148,13 @@ export async function downloadChannel(stream: ChannelStream, dir: string, option
       });
     });
     return { files: targets.length, bytes: total };
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'ENOSPC' && code !== 'EDQUOT') throw err;
+    // the disk filled up part-way: free what this download wrote, and say so
+    abort.abort();
+    await fs.promises.rm(dir, { recursive: true, force: true });
+    throw new NoSpaceError(`${dir}: the disk filled up while downloading ${stream.spec.uri} (${formatBytes(total)}); the partial download was removed`, { path: dir, errno: code }, { cause: err });
   } finally {
     abort.abort(); // nothing of this download runs on
     if (staged !== undefined) fs.rmSync(staged, { recursive: true, force: true });

@@ -8,21 +8,21 @@ const stores = new Stores();
 const keys = (items: Item[]): string[] => items.flat().map((u) => (u.kind === 'object' ? u.key : `inline:${u.bytes.toString()}`));
 
 test('ManifestFile: prefix + each entry, in array order', () => {
-  const items = itemsFromManifest('[{"prefix": "/data/"}, "b.txt", "a/c d.txt", ""]', 'file:///m.json', stores);
+  const items = itemsFromManifest('[{"prefix": "/data/"}, "b.txt", "a/c d.txt", ""]', 'file:///m.json', stores, true);
   assert.deepEqual(keys(items), ['data/b.txt', 'data/a/c d.txt', 'data/']);
 });
 
 test('ManifestFile errors name the problem and position', () => {
-  assert.throws(() => itemsFromManifest('[{"prefix": "/d/"},\n  "a",\n  oops]', 'file:///m.json', stores), (err: Error & { code?: string; details?: { line?: number } }) => {
+  assert.throws(() => itemsFromManifest('[{"prefix": "/d/"},\n  "a",\n  oops]', 'file:///m.json', stores, true), (err: Error & { code?: string; details?: { line?: number } }) => {
     assert.equal(err.code, 'PM_ERR_MANIFEST');
     assert.equal(err.details?.line, 3);
     assert.match(err.message, /line 3, column/);
     return true;
   });
-  assert.throws(() => itemsFromManifest('["a"]', 'm', stores), /first array element must be \{"prefix"/);
-  assert.throws(() => itemsFromManifest('{}', 'm', stores), /must be a JSON array/);
-  assert.throws(() => itemsFromManifest('[{"prefix": "/d/"}, 3]', 'm', stores), /entry 1 must be a string/);
-  assert.throws(() => itemsFromManifest('[{"prefix": "/d/"}]', 'm', stores), { code: 'PM_ERR_EMPTY_SOURCE' });
+  assert.throws(() => itemsFromManifest('["a"]', 'm', stores, true), /first array element must be \{"prefix"/);
+  assert.throws(() => itemsFromManifest('{}', 'm', stores, true), /must be a JSON array/);
+  assert.throws(() => itemsFromManifest('[{"prefix": "/d/"}, 3]', 'm', stores, true), /entry 1 must be a string/);
+  assert.throws(() => itemsFromManifest('[{"prefix": "/d/"}]', 'm', stores, true), { code: 'PM_ERR_EMPTY_SOURCE' });
 });
 
 test('AugmentedManifestFile: one item per line, one unit per attribute in AttributeNames order', () => {
@@ -55,4 +55,31 @@ test('attribute values stream as their string form', () => {
   assert.equal(attributeText(1.5), '1.5');
   assert.equal(attributeText(true), 'true');
   assert.equal(attributeText([1, 0, 1]), '[1,0,1]');
+});
+
+test('a manifest in S3 names S3 objects only; no store serves a key with a "." or ".." segment', () => {
+  for (const prefix of ['file:///tmp/', '/tmp/', 'tmp/']) {
+    assert.throws(() => itemsFromManifest(`[{"prefix": "${prefix}"}, "x"]`, 's3://bkt/m.json', stores, false), (err: Error & { code?: string }) => {
+      assert.equal(err.code, 'PM_ERR_MANIFEST');
+      assert.match(err.message, /may name objects in S3 only/);
+      return true;
+    });
+  }
+  assert.deepEqual(keys(itemsFromManifest('[{"prefix": "s3://bkt/d/"}, "x"]', 's3://bkt/m.json', stores, false)), ['d/x']);
+  for (const [prefix, local] of [['/data/', true], ['s3://bkt/data/', false], ['s3://bkt/data/', true]] as const) {
+    for (const entry of ['../x', 'a/./b', 'a/..']) {
+      assert.throws(() => itemsFromManifest(`[{"prefix": "${prefix}"}, "ok", "${entry}"]`, 'm', stores, local), (err: Error & { code?: string; details?: { entry?: number } }) => {
+        assert.equal(err.code, 'PM_ERR_MANIFEST');
+        assert.equal(err.details?.entry, 2);
+        assert.match(err.message, /"\." or "\.\." segment/);
+        return true;
+      });
+    }
+  }
+  for (const ref of ['file:///etc/passwd', '/etc/passwd']) {
+    assert.throws(() => itemsFromAugmentedManifest(JSON.stringify({ 'source-ref': ref }), 's3://bkt/m.jsonl', ['source-ref'], stores, false), { code: 'PM_ERR_MANIFEST' });
+  }
+  assert.throws(() => itemsFromAugmentedManifest('{"source-ref": "s3://bkt/d/../x"}', 's3://bkt/m.jsonl', ['source-ref'], stores, false), /segment/);
+  assert.throws(() => itemsFromAugmentedManifest('{"source-ref": "/d/../x"}', 'file:///m.jsonl', ['source-ref'], stores, true), /segment/);
+  assert.deepEqual(keys(itemsFromAugmentedManifest('{"source-ref": "file:///d/x"}', 'file:///m.jsonl', ['source-ref'], stores, true)), ['d/x']);
 });

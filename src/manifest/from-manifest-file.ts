@@ -8,8 +8,14 @@
  * unit: an attribute ending in "-ref" names an object (s3:// or file:// URI, or an absolute
  * path in a local manifest) whose bytes are streamed; any other attribute streams its string
  * form (strings as-is, other JSON values as compact JSON text). Every problem names its line.
+ *
+ * Where a manifest may point: a manifest read from S3 names objects in S3 only (an s3:// prefix or
+ * reference; a `file://`, absolute or relative path there would read this machine's files); a
+ * local manifest may name local files and S3 objects. For every store alike, a key with a `.` or
+ * `..` segment is refused (on a file system it would name a path outside the prefix).
  */
 import { EmptySourceError, ManifestError } from '../core/errors.js';
+import { hasDotSegment } from '../channel/key-path.js';
 import { appendToKey, parseSourceUri, type SourceUri } from '../storage/source-uri.js';
 import type { Stores } from '../storage/stores.js';
 import type { Item, Unit } from './unit.js';
@@ -28,8 +34,8 @@ function parseJson(text: string, uri: string, line?: number): unknown {
   }
 }
 
-/** Parses a ManifestFile body into one item per entry. */
-export function itemsFromManifest(text: string, manifestUri: string, stores: Stores): Item[] {
+/** Parses a ManifestFile body into one item per entry; `local`: the manifest is a local file. */
+export function itemsFromManifest(text: string, manifestUri: string, stores: Stores, local: boolean): Item[] {
   const doc = parseJson(text, manifestUri);
   if (!Array.isArray(doc) || doc.length === 0) {
     throw new ManifestError(`${manifestUri}: a manifest must be a JSON array starting with {"prefix": "s3://bucket/prefix/"}`, { uri: manifestUri });
@@ -38,6 +44,9 @@ export function itemsFromManifest(text: string, manifestUri: string, stores: Sto
   const prefixText = typeof head === 'object' && head !== null ? (head as { prefix?: unknown }).prefix : undefined;
   if (typeof prefixText !== 'string' || prefixText === '') {
     throw new ManifestError(`${manifestUri}: the first array element must be {"prefix": "s3://bucket/prefix/"}`, { uri: manifestUri, entry: 0 });
+  }
+  if (!local && !prefixText.startsWith('s3://')) {
+    throw new ManifestError(`${manifestUri}: the prefix ${JSON.stringify(prefixText)} is not an s3:// URI: a manifest in S3 may name objects in S3 only, never local files`, { uri: manifestUri, entry: 0 });
   }
   let prefix: SourceUri;
   try {
@@ -50,7 +59,13 @@ export function itemsFromManifest(text: string, manifestUri: string, stores: Sto
     if (typeof entry !== 'string') {
       throw new ManifestError(`${manifestUri}: entry ${i + 1} must be a string (a path relative to the prefix)`, { uri: manifestUri, entry: i + 1 });
     }
-    return [{ kind: 'object', store, key: appendToKey(prefix, entry).key, info: undefined }];
+    const key = appendToKey(prefix, entry).key;
+    if (hasDotSegment(key)) {
+      throw new ManifestError(`${manifestUri}: entry ${i + 1} ${JSON.stringify(entry)} makes the key "${key}", which has a "." or ".." segment (it could name a file outside the prefix): refused`, {
+        uri: manifestUri, entry: i + 1,
+      });
+    }
+    return [{ kind: 'object', store, key, info: undefined }];
   });
   if (items.length === 0) throw new EmptySourceError(`${manifestUri}: the manifest lists no objects`, { uri: manifestUri });
   return items;
@@ -96,6 +111,16 @@ export function itemsFromAugmentedManifest(
         throw new ManifestError(`${manifestUri}: line ${lineNo} attribute "${name}": ${(err as Error).message}`, {
           uri: manifestUri, line: lineNo, attribute: name,
         }, { cause: err });
+      }
+      if (!local && ref.kind !== 's3') {
+        throw new ManifestError(`${manifestUri}: line ${lineNo} attribute "${name}" names a local file (${JSON.stringify(value)}): a manifest in S3 may name objects in S3 only`, {
+          uri: manifestUri, line: lineNo, attribute: name,
+        });
+      }
+      if (hasDotSegment(value)) {
+        throw new ManifestError(`${manifestUri}: line ${lineNo} attribute "${name}" ${JSON.stringify(value)} has a "." or ".." segment: refused`, {
+          uri: manifestUri, line: lineNo, attribute: name,
+        });
       }
       return { kind: 'object', store: stores.storeFor(ref), key: ref.key, info: undefined };
     });

@@ -20,6 +20,6 @@ export async function loadItems(spec: ChannelSpec, stores: Stores, retry: RetryP
   if (spec.dataType === 'S3Prefix') return itemsFromPrefix(store, spec.source.key, signal);
   const uri = formatSourceUri(spec.source);
   const text = (await readWholeObject(store, spec.source.key, MAX_MANIFEST_BYTES, retry, signal)).toString('utf8');
-  if (spec.dataType === 'ManifestFile') return itemsFromManifest(text, uri, stores);
+  if (spec.dataType === 'ManifestFile') return itemsFromManifest(text, uri, stores, spec.source.kind === 'file');
   return itemsFromAugmentedManifest(text, uri, spec.attributeNames, stores, spec.source.kind === 'file');
 }

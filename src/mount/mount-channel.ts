@@ -129,6 +129,13 @@ export async function mountChannel(source: string | ChannelSpec | ChannelStream,
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
       await fs.promises.mkdir(target, { recursive: true, mode: 0o700 });
     }
+    // libfuse refuses a folder that holds anything (printing its own lines); say so first, plainly
+    const inside = await fs.promises.readdir(target);
+    if (inside.length > 0) {
+      throw new MountError(`cannot mount at ${target}: the folder is not empty (${inside.length} entr${inside.length === 1 ? 'y' : 'ies'}, e.g. "${inside[0] ?? ''}"); mount over an empty or new folder`, {
+        reason: 'mount-point', dir: target,
+      });
+    }
 
     const stats = new MountStats();
     const budget = new ByteBudget(budgetBytes);
@@ -185,7 +192,10 @@ export async function mountChannel(source: string | ChannelSpec | ChannelStream,
     if (fuse !== undefined && mountAt(target) !== undefined) await detach(target);
     if (ownStores) stores.close();
     if (fuse !== undefined && !(err instanceof MountError)) {
-      throw new MountError(`cannot mount at ${target}: ${(err as Error).message} (mounting FUSE needs root, or the fusermount helper, and a kernel that allows it here)`, {
+      const hint = process.geteuid?.() === 0
+        ? 'the kernel refused the mount: in a container, FUSE needs CAP_SYS_ADMIN and --device /dev/fuse'
+        : 'mounting FUSE needs root, or the fusermount helper on PATH';
+      throw new MountError(`cannot mount at ${target}: ${(err as Error).message} (${hint})`, {
         reason: 'mount-failed', dir: target,
       }, { cause: err });
     }

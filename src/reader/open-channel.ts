@@ -20,7 +20,7 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import type { InputMode } from '../channel/channel-spec.js';
+import { isSafeChannelName, type InputMode } from '../channel/channel-spec.js';
 import { ConfigError } from '../core/errors.js';
 import { decodeRecords } from '../records/decode-records.js';
 import { RECORD_FORMATS, type RecordFormat } from '../records/record-interfaces.js';
@@ -97,7 +97,7 @@ interface Resolved {
 }
 
 function resolve(name: string, options: OpenChannelOptions): Resolved {
-  if (typeof name !== 'string' || name === '' || name.includes('/')) throw new ConfigError(`invalid channel name ${JSON.stringify(name)}`, { field: 'name' });
+  if (typeof name !== 'string' || !isSafeChannelName(name)) throw new ConfigError(`invalid channel name ${JSON.stringify(name)}`, { field: 'name' });
   const format = parseRecordFormat(String(options.format), 'format', READER_FORMATS);
   const baseDir = options.baseDir ?? process.env.SAGEMAKER_BASE_DIR ?? '/opt/ml';
   if (options.mode !== undefined && !INPUT_MODES.includes(options.mode)) {

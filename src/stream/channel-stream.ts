@@ -86,6 +86,11 @@ export class ChannelStream {
     this.#follow = follow;
   }
 
+  /** The fetch options this channel streams with (memory budget, part size, …). */
+  get fetchOptions(): FetchOptions {
+    return this.#fetch;
+  }
+
   /** The same channel (same listing, no new request) as seen by another host. */
   forHost(host: HostPosition): ChannelStream {
     checkHostPosition(host);

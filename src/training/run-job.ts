@@ -32,7 +32,6 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import readline from 'node:readline';
 import { formatBytes } from '../core/byte-size.js';
 import { AbortedError, MountError, isPipemodeError } from '../core/errors.js';
 import { EXIT } from '../core/exit-status.js';
@@ -43,6 +42,7 @@ import { mountChannel, type ChannelMount } from '../mount/mount-channel.js';
 import { servePipes } from '../pipe/channel-pipes.js';
 import { FifoGuardian } from '../pipe/fifo-guardian.js';
 import { ChannelStream } from '../stream/channel-stream.js';
+import { ChannelProgress } from '../stream/channel-progress.js';
 import { Stores, type StoresOptions } from '../storage/stores.js';
 import { CheckpointSync, restoreCheckpoints } from './checkpoints.js';
 import { FollowCursor } from '../manifest/follow-cursor.js';
@@ -55,6 +55,8 @@ import { uploadOutputs } from '../container/artifacts.js';
 import { ContainerProcess, type ContainerExit } from '../container/container-process.js';
 import { countGpus, trainingEnvironment } from '../container/training-env.js';
 import { chooseIsolation, hostCommand, masterAddress, startIsolation, type HostIsolation } from './host-isolation.js';
+import { fromSystemError } from '../core/system-error.js';
+import { teeHostOutput } from './host-output.js';
 
 export interface RunJobOptions {
   /** Folder for job.json and (by default) each host's base dir `algo-<i>/`. */
@@ -124,6 +126,7 @@ interface Host {
   exit?: ContainerExit;
   checkpoints?: CheckpointSync;
   followCursor?: FollowCursor;
+  output?: ReturnType<typeof teeHostOutput>;
 }
 
 const FAILURE_REASON_MAX = 1024;
@@ -135,24 +138,15 @@ function failureReason(layout: HostLayout, exitCode: number): string {
   } catch {
     // no failure file: the exit code says it all
   }
-  return `AlgorithmError: ${text.trim()}, exit code: ${exitCode}`.slice(0, FAILURE_REASON_MAX);
+  const said = text.trim();
+  // an empty or missing failure file: say so, not "AlgorithmError: , exit code: 1"
+  if (said === '') return `AlgorithmError: the training command exited with code ${exitCode} and wrote no failure reason to output/failure`;
+  return `AlgorithmError: ${said}, exit code: ${exitCode}`.slice(0, FAILURE_REASON_MAX);
 }
 
 function clientError(err: unknown): string {
   const code = isPipemodeError(err) ? ` [${err.code}]` : '';
   return `ClientError: ${(err as Error).message}${code}`.slice(0, FAILURE_REASON_MAX);
-}
-
-/** Hands each line of a child's output to `sink`. */
-function sinkLines(stream: NodeJS.ReadableStream | null | undefined, sink: (line: string) => void): void {
-  if (stream === null || stream === undefined) return;
-  readline.createInterface({ input: stream }).on('line', sink);
-}
-
-/** Prefixes each line of a child's output with its host name (several hosts share a terminal). */
-function prefixLines(stream: NodeJS.ReadableStream | null | undefined, prefix: string, out: NodeJS.WritableStream): void {
-  if (stream === null || stream === undefined) return;
-  readline.createInterface({ input: stream }).on('line', (line) => out.write(`[${prefix}] ${line}\n`));
 }
 
 /** State shared by the phases of one run. */
@@ -325,24 +319,20 @@ async function startContainers(run: Run): Promise<void> {
   const gpus = countGpus();
   await startIsolation(run.isolation, options.jobDir);
   for (const host of hosts) {
-    const env = { ...process.env, ...trainingEnvironment({ job, layout: host.layout, files: host.files, region: options.region, gpus }) };
+    const env = { PYTHONUNBUFFERED: '1', ...process.env, ...trainingEnvironment({ job, layout: host.layout, files: host.files, region: options.region, gpus }) };
     const command = options.commandFor === undefined ? options.command : await options.commandFor({
       rank: host.rank, count: options.hosts.count, layout: host.layout, stores: run.stores, masterAddr: masterAddress(run.isolation, options.hosts),
     });
     const { output } = options;
     host.container = await ContainerProcess.start({
-      command: hostCommand(run.isolation, host, command, env, options.cwdFor?.(host.layout)), env, stdio: hosts.length > 1 || output !== undefined ? 'pipe' : 'inherit', unmountOnDeath: run.mounts.map((m) => m.dir),
+      command: hostCommand(run.isolation, host, command, env, options.cwdFor?.(host.layout)), env, stdio: 'pipe', unmountOnDeath: run.mounts.map((m) => m.dir),
       isolatePids: true,
     });
     // if pipemode dies, the trainers die before any of their FIFOs can close
     run.guardian?.guardGroup(host.container.pid);
-    if (output !== undefined) {
-      sinkLines(host.container.process.stdout, (line) => output(host.name, 'stdout', line));
-      sinkLines(host.container.process.stderr, (line) => output(host.name, 'stderr', line));
-    } else if (hosts.length > 1) {
-      prefixLines(host.container.process.stdout, host.name, process.stdout);
-      prefixLines(host.container.process.stderr, host.name, process.stderr);
-    }
+    // on the terminal (prefixed when several hosts share it), or to a server's log store, and in <jobDir>/algo-<i>.log
+    host.output = teeHostOutput(host.container.process, path.join(options.jobDir, `${host.name}.log`), hosts.length > 1 ? host.name : undefined,
+      output === undefined ? undefined : (stream, line) => output(host.name, stream, line));
   }
   // a stop (signal, runtime, failed channel) while the containers were starting missed them
   if (run.stop.signal.aborted) void stopAll(run);
@@ -354,6 +344,7 @@ async function supervise(run: Run): Promise<void> {
     host.exit = await (host.container as ContainerProcess).exited;
     if (host.exit.exitCode !== 0) run.firstFailed ??= host;
     if (host.exit.exitCode !== 0 && run.stoppedBy === undefined) void stopAll(run);
+    await host.output?.finished();
   }));
 }
 
@@ -397,7 +388,7 @@ async function uploadArtifacts(run: Run): Promise<void> {
     status.record.ModelArtifacts = { S3ModelArtifacts: artifacts.modelUri };
     status.record.OutputArtifacts = artifacts.outputUri;
   } catch (err) {
-    run.uploadFailure = err;
+    run.uploadFailure = fromSystemError(err, { flag: 'OutputDataConfig.S3OutputPath' });
   } finally {
     stores.close();
   }
@@ -409,7 +400,7 @@ function finish(run: Run): JobOutcome {
   let exitCode: number = EXIT.OK;
   let cause: unknown;
   if (run.clientFailure !== undefined) {
-    cause = run.clientFailure;
+    cause = fromSystemError(run.clientFailure); // a local path or a full disk: the user's or the machine's, not a bug
     exitCode = exitCodeOf(cause);
     status.finish('Failed', 'Failed', 'Training job failed', clientError(cause));
   } else if (run.stoppedBy === 'runtime') {
@@ -438,6 +429,19 @@ function finish(run: Run): JobOutcome {
     timedOut: run.stoppedBy === 'runtime',
     ...(cause !== undefined ? { cause } : {}),
   };
+}
+
+/** On a terminal, a progress line per Pipe channel every 5 s (throughput, what is waited for). */
+function pipeProgress(run: Run): { stop(): void } | undefined {
+  if (!run.options.progress) return undefined;
+  let progress: ChannelProgress | undefined;
+  let stopped = false;
+  // a Pipe-only job starts while its channels are still listed: start once they are
+  void run.listed?.then(() => {
+    const pipes = run.hosts.flatMap((h) => h.streams.filter((s) => modeOf(run, s.spec) === 'Pipe').map((s) => ({ label: `${h.name} ${s.spec.name}`, stream: s })));
+    if (!stopped && pipes.length > 0) progress = new ChannelProgress(pipes, run.options.log, 5000).start();
+  }, () => {});
+  return { stop: () => { stopped = true; progress?.stop(); } };
 }
 
 /** A failure's exit status: its own, from the catalogue; a bug (1) for anything else. */
@@ -487,16 +491,19 @@ export async function runJob(job: JobSpec, options: RunJobOptions): Promise<JobO
   }, options.metricsIntervalMs);
   metricsTimer?.unref();
 
+  let progress: { stop(): void } | undefined;
   try {
     listChannels(run);
     prepareHosts(run, baseOf);
     await prepareChannels(run);
+    progress = pipeProgress(run);
     await startContainers(run);
     await supervise(run);
   } catch (err) {
     if (!(err instanceof AbortedError) || (run.clientFailure === undefined && run.stoppedBy === undefined)) run.clientFailure ??= err;
     await stopAll(run);
   } finally {
+    progress?.stop();
     clearTimeout(runtimeTimer);
     clearInterval(metricsTimer);
     run.stop.abort(new AbortedError('job ended'));

@@ -149,6 +149,7 @@ test('config files and SM_* variables follow SageMaker and the training toolkit 
     SM_LOG_LEVEL: '20',
     SM_NUM_CPUS: String(os.cpus().length),
     SM_NUM_GPUS: '0',
+    SM_NUM_NEURONS: '0',
     SM_FRAMEWORK_MODULE: '',
     SM_INPUT_DATA_CONFIG: '{"train":{"ContentType":"application/x-recordio","RecordWrapperType":"RecordIO","S3DistributionType":"FullyReplicated","TrainingInputMode":"Pipe"},"validation":{"RecordWrapperType":"None","S3DistributionType":"ShardedByS3Key","TrainingInputMode":"File"}}',
   };

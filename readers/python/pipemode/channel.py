@@ -195,6 +195,9 @@ class ChannelReader:
                  timeout=None, poll_interval=0.1, start_epoch=0, copy=True, verify_data_crc=True, use_numpy=None,
                  dmlc_multipart=False, buffer_size=DEFAULT_BUFFER_SIZE, shard_grace=5.0):
         self.channel = str(channel)
+        if self.channel in ("", ".", "..") or "/" in self.channel or "\0" in self.channel:
+            # a channel name becomes a folder name: "." or ".." would point at input/data/ or input/
+            raise ChannelConfigError(f"invalid channel name {self.channel!r}: not one folder name (\".\", \"..\" and \"/\" are refused)")
         self.record_format = normalize_format(record_format, extra=("object",))
         self.base_dir = base_dir if base_dir is not None else default_base_dir()
         self.config = None

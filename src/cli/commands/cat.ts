@@ -23,6 +23,17 @@ export interface CatFlags extends ChannelFlags, FetchFlags, HostFlags {
   readonly state?: string;
 }
 
+/** A second, non-blocking descriptor of the stdout pipe; undefined where the pipe cannot be reopened (another user's pipe). */
+function reopenStdout(): number | undefined {
+  try {
+    return fs.openSync('/proc/self/fd/1', fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EACCES' || code === 'EPERM' || code === 'ENXIO' || code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
 export async function catCommand(source: string | undefined, flags: CatFlags, log: Logger): Promise<void> {
   const spec = catChannel(source, flags.channel, flags);
   const fetch = fetchOptions(flags);
@@ -42,8 +53,9 @@ export async function catCommand(source: string | undefined, flags: CatFlags, lo
     if (st.isFIFO()) {
       // a second descriptor for the same pipe, non-blocking for net.Socket or splice, so that
       // stdout itself (shared with the shell) keeps its flags and stays open
-      const fd = fs.openSync('/proc/self/fd/1', fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
-      result = await writeEpoch(fd, openEpoch(stream, epoch, flags.zeroCopy !== false), {});
+      const fd = reopenStdout();
+      // a pipe that cannot be opened again (another user's: EACCES) is written through stdout itself
+      result = fd !== undefined ? await writeEpoch(fd, openEpoch(stream, epoch, flags.zeroCopy !== false), {}) : await writeToFile(1, stream.epoch(epoch));
     } else {
       result = st.isSocket() ? await writeToPipe(1, stream.epoch(epoch)) : await writeToFile(1, stream.epoch(epoch));
     }

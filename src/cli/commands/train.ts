@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { readSpecFile } from '../../channel/spec-file.js';
 import { ConfigError } from '../../core/errors.js';
+import { withPathContext } from '../../core/system-error.js';
 import type { Logger } from '../../core/log.js';
 import { resolveJob } from '../../training/job-spec.js';
 import { DEFAULT_JOBS_DIR } from '../../training/job-status.js';
@@ -57,6 +58,12 @@ export async function trainCommand(file: string, command: readonly string[], fla
   const hostIsolation = flags.hostIsolation ?? 'auto';
   if (hostIsolation !== 'auto' && hostIsolation !== 'none') throw new ConfigError(`--host-isolation is auto or none, got "${hostIsolation}"`, { field: '--host-isolation' });
   const jobDir = path.resolve(flags.jobsDir ?? DEFAULT_JOBS_DIR, job.name);
+  // the folders given are usable (not a file, writable) before anything starts
+  withPathContext({ flag: '--jobs-dir', path: jobDir }, () => fs.mkdirSync(jobDir, { recursive: true, mode: 0o700 }));
+  if (flags.baseDir !== undefined) {
+    const baseDir = flags.baseDir;
+    withPathContext({ flag: '--base-dir', path: baseDir }, () => fs.mkdirSync(baseDir, { recursive: true, mode: 0o700 }));
+  }
   if (fs.existsSync(path.join(jobDir, 'job.json'))) {
     throw new ConfigError(`a job named "${job.name}" already ran here (${jobDir}); job names are unique, as on SageMaker: pick another name or remove that folder`, { field: 'TrainingJobName' });
   }

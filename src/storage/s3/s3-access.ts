@@ -84,6 +84,7 @@ export class S3Access {
     this.#setup ??= (async () => {
       const endpoint = this.#options.endpoint ?? process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL;
       const custom = endpoint !== undefined && endpoint !== '';
+      if (custom) checkEndpoint(endpoint, this.#options.endpoint !== undefined ? '--endpoint-url' : process.env.AWS_ENDPOINT_URL_S3 !== undefined ? 'AWS_ENDPOINT_URL_S3' : 'AWS_ENDPOINT_URL');
       const common = {
         ...(custom ? { endpoint, forcePathStyle: true } : {}),
         maxAttempts: this.#options.maxAttempts ?? 5,
@@ -185,5 +186,18 @@ export class S3Access {
     for (const pool of this.#leanPools.values()) pool.destroy();
     void this.#setup?.then(({ client }) => client.destroy(), () => {});
     this.#httpsAgent.destroy();
+  }
+}
+
+/** An S3 endpoint must be an http:// or https:// URL; `field` names where it came from. */
+function checkEndpoint(endpoint: string, field: string): void {
+  let url: URL | undefined;
+  try {
+    url = new URL(endpoint);
+  } catch {
+    url = undefined;
+  }
+  if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.hostname === '') {
+    throw new ConfigError(`${field} "${endpoint}" is not an S3 endpoint URL: expected http://host:port or https://host`, { field });
   }
 }

@@ -4,7 +4,7 @@
  * `retryable = true`; everything else is final.
  */
 import {
-  AccessDeniedError, NoSuchBucketError, NoSuchKeyError, ObjectChangedError, PipemodeError,
+  AccessDeniedError, ConfigError, NoSuchBucketError, NoSuchKeyError, ObjectChangedError, PipemodeError,
   StoreProtocolError, TransientStoreError,
 } from '../../core/errors.js';
 
@@ -31,6 +31,11 @@ export function errorFromStatus(status: number, s3Code: string | undefined, uri:
 /** Maps a thrown socket or SDK error to a typed error. */
 export function errorFromException(err: unknown, uri: string): PipemodeError {
   if (err instanceof PipemodeError) return err;
+  if ((err as { name?: string }).name === 'CredentialsProviderError') {
+    return new ConfigError(`no AWS credentials for ${uri}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or a credentials file (${(err as Error).message})`, {
+      uri, field: 'AWS credentials',
+    }, { cause: err });
+  }
   const e = err as { code?: string; name?: string; message?: string; $metadata?: { httpStatusCode?: number; requestId?: string }; Code?: string };
   const status = e.$metadata?.httpStatusCode;
   if (status !== undefined) return errorFromStatus(status, e.Code ?? e.name, uri, e.$metadata?.requestId);
