@@ -27,6 +27,7 @@ import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process'
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { EntrypointError } from '../core/errors.js';
 import { describeErrno } from '../core/system-error.js';
@@ -118,6 +119,35 @@ export class ContainerProcess {
         resolve({ exitCode: code ?? 128 + (signal === null ? 0 : (os.constants.signals[signal] ?? 0)), signal });
       });
     });
+  }
+
+  /**
+   * Fails as `start` would when the command cannot be started, before it is wrapped in something
+   * that would start it later (a host's namespaces): a name is looked up on PATH, a path must be an
+   * executable file. Paths below /opt/ml are left to the wrapper (they exist only inside a host).
+   */
+  static checkCommand(command: readonly string[], env: NodeJS.ProcessEnv, cwd?: string): void {
+    const file = command[0];
+    if (file === undefined) throw new EntrypointError('no command to run', { command: '' });
+    if (file === '/opt/ml' || file.startsWith('/opt/ml/')) return;
+    const executable = (p: string): boolean => {
+      try {
+        fs.accessSync(p, fs.constants.X_OK);
+        return fs.statSync(p).isFile();
+      } catch {
+        return false;
+      }
+    };
+    if (file.includes('/')) {
+      const p = path.resolve(cwd ?? process.cwd(), file);
+      if (!fs.existsSync(p)) throw new EntrypointError(`cannot start the command "${file}": not found (not a file, and not on PATH) (ENOENT)`, { command: file, errno: 'ENOENT' });
+      if (!executable(p)) throw new EntrypointError(`cannot start the command "${file}": not executable (permission denied) (EACCES)`, { command: file, errno: 'EACCES' });
+      return;
+    }
+    const dirs = (env.PATH ?? '').split(':').filter((d) => d !== '');
+    if (!dirs.some((d) => executable(path.join(d, file)))) {
+      throw new EntrypointError(`cannot start the command "${file}": not found (not a file, and not on PATH) (ENOENT)`, { command: file, errno: 'ENOENT' });
+    }
   }
 
   /** Starts the command; rejects if it cannot be started (not found, not executable). */

@@ -324,6 +324,7 @@ async function startContainers(run: Run): Promise<void> {
       rank: host.rank, count: options.hosts.count, layout: host.layout, stores: run.stores, masterAddr: masterAddress(run.isolation, options.hosts),
     });
     const { output } = options;
+    ContainerProcess.checkCommand(command, env, options.cwdFor?.(host.layout));
     host.container = await ContainerProcess.start({
       command: hostCommand(run.isolation, host, command, env, options.cwdFor?.(host.layout)), env, stdio: 'pipe', unmountOnDeath: run.mounts.map((m) => m.dir),
       isolatePids: true,
