@@ -10,7 +10,9 @@
 #                (throw-away Ceph RGW with bluestore on 127.0.0.1, started and stopped here)
 # Then: `pipemode train` time to the trainer's first byte, Pipe vs File mode, same channel
 # (bench/train_first_byte.py), and the Python reader's records/s against a plain readinto loop
-# (readers/python/bench_reader.py).
+# (readers/python/bench_reader.py). Part `follow` (bench/follow.mjs): a followed channel's latency from an
+# object landing to its first byte in `pipemode cat --follow --poll-interval 1s`, 200 arrivals at
+# 20 objects/s, from S3 and from a local folder, with the listing cost.
 # How: bench/harness.py interleaves rounds, takes MiB/s from the reader (open() returning to EOF,
 # writer start-up included), the writer's CPU time and peak RSS from wait4(), checks every run's byte
 # count and, in an untimed first round, each variant's sha256. It prints a table with medians
@@ -23,7 +25,7 @@
 #   BENCH_ROUNDS              timed rounds (default 5)
 #   BENCH_MEMORY_BUDGET_MIB   pipemode --memory-budget (default 128); RSS target = 128 MiB + budget
 #   BENCH_S3=0                skip the S3 pair (no Ceph, no rclone)
-#   BENCH_PARTS               which parts run (default pipe,train,fastfile,reader,server; also: serve)
+#   BENCH_PARTS               which parts run (default pipe,train,fastfile,reader,server,follow; also: serve)
 #   BENCH_S3_SERVER_DIR       Ceph state dir (default /tmp/pipemode-bench-rgw, apart from the tests')
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,7 +35,7 @@ BENCH_SIZE_MIB=${BENCH_SIZE_MIB:-2048}
 BENCH_ROUNDS=${BENCH_ROUNDS:-5}
 BENCH_MEMORY_BUDGET_MIB=${BENCH_MEMORY_BUDGET_MIB:-128}
 BENCH_S3=${BENCH_S3:-1}
-BENCH_PARTS=${BENCH_PARTS:-pipe,train,fastfile,reader,server}
+BENCH_PARTS=${BENCH_PARTS:-pipe,train,fastfile,reader,server,follow}
 DATA_DIR=$BENCH_DIR/data-${BENCH_SIZE_MIB}MiB
 BUCKET=bench
 PREFIX=data/
@@ -54,25 +56,28 @@ upload() {
 
 main() {
   trap 'exit 130' INT TERM
+  part() { [[ ",$BENCH_PARTS," == *",$1,"* ]]; }
+  # the 2 GiB data set only for the parts that read it
+  local data=0
+  part pipe || part train || part fastfile && data=1
   install_if_missing gcc gcc
-  [[ $BENCH_S3 == 0 ]] || install_if_missing rclone rclone
+  [[ $BENCH_S3 == 0 || $data == 0 ]] || install_if_missing rclone rclone
   [[ -f dist/src/cli/main.js ]] || npm run build
   build_reader
-  python3 bench/harness.py prepare "$DATA_DIR" "$BENCH_SIZE_MIB"
+  [[ $data == 0 ]] || python3 bench/harness.py prepare "$DATA_DIR" "$BENCH_SIZE_MIB"
 
   local s3_args=()
   if [[ $BENCH_S3 != 0 ]]; then
     start_s3
     export_rclone_remote
-    upload
+    [[ $data == 0 ]] || upload
     s3_args=(--s3-url "s3://$BUCKET/$PREFIX" --rclone-path "bench:$BUCKET/$PREFIX"
       --server-pid-dir "$S3_SERVER_DIR/run")
   fi
-  part() { [[ ",$BENCH_PARTS," == *",$1,"* ]]; }
   part pipe && python3 bench/harness.py run "$DATA_DIR" --root "$PWD" --reader "$BENCH_DIR/bin/fiforead" \
     --results "$BENCH_DIR/results.jsonl" --rounds "$BENCH_ROUNDS" \
     --memory-budget-mib "$BENCH_MEMORY_BUDGET_MIB" --timeout $((60 + BENCH_SIZE_MIB / 10)) "${s3_args[@]}"
-  say "per-run results: $BENCH_DIR/results.jsonl"
+  part pipe && say "per-run results: $BENCH_DIR/results.jsonl"
 
   if part train; then
   echo
@@ -99,10 +104,19 @@ main() {
   if part server; then
     echo
     node bench/server.mjs
+  fi
+
   if part serve; then
     echo
     echo "pipemode serve: the Runtime API front vs the container called directly (bench/serve.sh)"
     bash bench/serve.sh
+  fi
+
+  if part follow; then
+    echo
+    echo "Followed channels: landing → first byte in pipemode cat --follow --poll-interval 1s (200 objects at 20/s)"
+    [[ $BENCH_S3 == 0 ]] || node --no-warnings bench/follow.mjs --root "$PWD" --s3-bucket "$BUCKET" --results "$BENCH_DIR/follow.jsonl"
+    node --no-warnings bench/follow.mjs --root "$PWD" --local --results "$BENCH_DIR/follow.jsonl"
   fi
 }
 

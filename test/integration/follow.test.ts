@@ -1,8 +1,9 @@
 /**
  * Followed channels (`--follow`) through the real CLI, against a local folder and the real Ceph:
  * objects written while the channel streams (before, between and after the keys at start),
- * rewrites, Gzip+RecordIO, a 3-host sharded follow, restart from the cursor, the idle timeout and
- * a writer producing 1,000 small objects in bursts. Every check compares payload sha256s.
+ * rewrites, Gzip+RecordIO, a 3-host sharded follow, restart from the cursor, the idle timeout,
+ * a writer producing 1,000 small objects in bursts, and `pipemode train` with a followed Pipe channel
+ * (cursor in the checkpoints, restarted job). Every check compares payload sha256s.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,7 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { once } from 'node:events';
-import { DeleteObjectCommand } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand } from '@aws-sdk/client-s3';
 import { waitForPath } from '../../src/reader/wait-for-path.js';
 import { spawn } from 'node:child_process';
 import { ROOT, runPipemode, startPipemode } from '../helpers/cli.js';
@@ -226,4 +227,66 @@ test('follow (local): the Python ChannelReader(...).follow() yields the records 
   assert.equal(code, 0, pyErr);
   assert.equal((await closed)[0], 0);
   assert.deepEqual(text.trim().split('\n'), bodies.map(sha));
+});
+
+test('follow: pipemode train streams a followed Pipe channel to the trainer while objects land; the cursor in the checkpoints makes a restarted job stream only new objects', async () => {
+  const t = localTarget();
+  const dir = tmp('pm-follow-train-');
+  const bucket = await newBucket('pm-follow-ck');
+  const trainer = path.join(ROOT, 'test/fixtures/trainers/follow_digest.py');
+  const bodies = new Map<string, Buffer>();
+  const write = async (key: string): Promise<void> => {
+    const b = body(bodies.size, 2000);
+    bodies.set(key, b);
+    await t.write(key, b);
+  };
+  const expected = (keys: readonly string[]): { bytes: number; sha256: string } => {
+    const all = Buffer.concat(keys.map((k) => bodies.get(k) as Buffer));
+    return { bytes: all.length, sha256: sha(all) };
+  };
+  /** Runs job `name` while `late` keys land one by one (each found alone: discovery order = landing order). */
+  const job = async (name: string, late: readonly string[]): Promise<{ bytes: number; sha256: string }> => {
+    const ready = path.join(dir, `${name}.ready`);
+    const file = path.join(dir, `${name}.json`);
+    fs.writeFileSync(file, JSON.stringify({
+      TrainingJobName: name,
+      AlgorithmSpecification: { TrainingInputMode: 'Pipe', ContainerEntrypoint: ['python3', trainer], ContainerArguments: ['--ready', ready] },
+      InputDataConfig: [{
+        ChannelName: 'train', InputMode: 'Pipe',
+        DataSource: { S3DataSource: { S3DataType: 'S3Prefix', S3Uri: t.uri } },
+        Follow: { PollIntervalSeconds: 0.1, IdleTimeoutSeconds: 1 },
+      }],
+      OutputDataConfig: { S3OutputPath: path.join(dir, 'out') },
+      CheckpointConfig: { S3Uri: `s3://${bucket}/ck`, LocalPath: '/opt/ml/checkpoints' },
+    }));
+    const run = runPipemode(['train', file, '--jobs-dir', path.join(dir, 'jobs')]);
+    await waitForPath(ready, 30_000); // the trainer has its first bytes: the stream is open
+    for (const key of late) {
+      await write(key);
+      await sleep(400); // > settle time (200 ms) + poll interval
+    }
+    const r = await run;
+    assert.equal(r.code, 0, r.stderr);
+    const rec = JSON.parse(fs.readFileSync(path.join(dir, 'jobs', name, 'job.json'), 'utf8')) as { TrainingJobStatus: string };
+    assert.equal(rec.TrainingJobStatus, 'Completed');
+    return JSON.parse(fs.readFileSync(path.join(dir, 'jobs', name, 'algo-1', 'model', 'follow.json'), 'utf8')) as { bytes: number; sha256: string };
+  };
+  const cursorKeys = async (): Promise<string[]> => {
+    const got = await s3().send(new GetObjectCommand({ Bucket: bucket, Key: 'ck/pipemode-follow-cursor.algo-1.jsonl' }));
+    const lines = (await got.Body?.transformToString() ?? '').trim().split('\n').slice(1); // a header line, then [channel, key, version]
+    return lines.map((l) => path.basename((JSON.parse(l) as [string, string, string])[1])); // local keys are full paths
+  };
+
+  await write('k1');
+  await write('k3');
+  // at start k1, k3 (key order); then k0 (before both), k2 (between), k4 (after), as found
+  assert.deepEqual(await job('follow-first', ['k0', 'k2', 'k4']), expected(['k1', 'k3', 'k0', 'k2', 'k4']));
+  assert.ok(fs.existsSync(path.join(dir, 'jobs', 'follow-first', 'algo-1', 'checkpoints', 'pipemode-follow-cursor.algo-1.jsonl')), 'the cursor is in the checkpoint folder');
+  assert.deepEqual((await cursorKeys()).sort(), ['k0', 'k1', 'k2', 'k3', 'k4'], 'the cursor synced to CheckpointConfig.S3Uri');
+
+  // landed while no job ran: one before every streamed key, one after; then one more mid-job
+  await write('a0');
+  await write('k5');
+  assert.deepEqual(await job('follow-second', ['k6']), expected(['a0', 'k5', 'k6']), 'the restarted job streams only the new objects');
+  assert.deepEqual((await cursorKeys()).sort(), ['a0', 'k0', 'k1', 'k2', 'k3', 'k4', 'k5', 'k6']);
 });
