@@ -10,7 +10,10 @@
 # Settings (environment): S3_SERVER_DIR (default /tmp/pipemode-rgw), RGW_PORT (default: a free
 # port), MON_PORT (default: a free port), OSD_STORE memstore|bluestore (memstore), STORE_BYTES
 # (8G for memstore, 20G for bluestore), S3_ACCESS_KEY / S3_SECRET_KEY (test / testsecret).
-# Why the odd-looking Ceph settings: ../shared/docs/s3-test-server.md (gotchas 1-6).
+# Why the odd-looking Ceph settings: with auth none radosgw must be told to use crc (not secure) mon
+# sessions or it hangs; tcp_nodelay avoids ~45 ms per small response; a 0.1 s paxos propose interval
+# makes pool and bucket creation fast; the mon must not stop itself on a nearly full disk; memstore
+# keeps everything in RAM (about 2x the live data), so it is for test-sized data only.
 set -euo pipefail
 
 DIR=${S3_SERVER_DIR:-/tmp/pipemode-rgw}

@@ -1,5 +1,5 @@
 /**
- * A job's artifacts, packed and uploaded as SageMaker does it (pipe-mode-contract.md §8.3):
+ * A job's artifacts, packed and uploaded as SageMaker does it:
  *
  *   model/        → <S3OutputPath>/<job>/output/model.tar.gz   (or, with CompressionType NONE,
  *                   each file under <S3OutputPath>/<job>/output/model/)

@@ -2,7 +2,7 @@
  * File mode (and FastFile where FUSE is unavailable): the host's shard of a channel is downloaded
  * into `input/data/<channel>/` before the training command starts, several objects at a time.
  *
- * Local paths follow SageMaker (pipe-mode-contract.md §6.1): for S3Prefix, the key below the
+ * Local paths follow SageMaker's File mode: for S3Prefix, the key below the
  * prefix's directory part (`s3://b/data/train` → `train-1.csv`, `train/x.csv`); for ManifestFile,
  * the full key of each object. A key that would not stay below the channel directory — `..` or `.`
  * segments, a leading `/`, empty segments, a trailing `/`, NUL — is refused (PM_ERR_UNSAFE_KEY),

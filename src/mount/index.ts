@@ -2,7 +2,7 @@
  * FastFile mode: a channel as a lazily fetched, read-only POSIX folder (FUSE).
  *
  * SageMaker's FastFile shows an S3 prefix as files fetched on demand, so File-mode training code
- * starts at once (pipe-mode-contract.md §6.2). pipemode mounts the channel's listing — taken once,
+ * starts at once. pipemode mounts the channel's listing — taken once,
  * at mount time — at `input/data/<channel>` (or any folder, `pipemode mount SOURCE DIR`):
  *
  *   mount-channel.ts   mountChannel(source, dir, options) → { unmount(), stats }: the lifecycle

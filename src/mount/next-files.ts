@@ -3,7 +3,7 @@
  * many small files, `cat *`, a DataLoader without shuffling), the first bytes of the next files are
  * fetched before they are opened — whole files up to `headBytes` — many at once, so the reader
  * never waits for one GET per file. This is what makes small-file datasets fast; per-file latency
- * is what makes them slow on s3fs and on SageMaker's own FastFile (performance-anchors.md §1.2).
+ * is what makes them slow on s3fs and on SageMaker's own FastFile.
  *
  * Detection: an open of index i counts as in order if i is within ORDER_SLACK of the furthest file
  * opened so far (several reader processes or threads interleave a little), or if it opens the

@@ -1,6 +1,6 @@
 /**
  * A channel's input mode from SageMaker's `<baseDir>/input/config/inputdataconfig.json`
- * (pipe-mode-contract.md §2.1): `{"<channel>": {"TrainingInputMode": "Pipe" | "File" |
+ * (as SageMaker writes it): `{"<channel>": {"TrainingInputMode": "Pipe" | "File" |
  * "FastFile", ...}, ...}`. The mode is matched case-insensitively, as PipeModeDataset does.
  * A missing file, a missing channel or an unknown mode is a ConfigError that says what was found
  * and how to read a channel without the file.

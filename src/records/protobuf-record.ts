@@ -1,7 +1,7 @@
 /**
  * `aialgs.data.Record`, the payload of RecordIO-protobuf (application/x-recordio-protobuf, what
  * SageMaker's built-in algorithms read), encoded and decoded by hand for exactly its messages
- * (pipe-mode-contract.md §5.2; proto2, field numbers below):
+ * (proto2, field numbers below; docs/formats/protobuf.md):
  *
  *   Float32Tensor / Float64Tensor / Int32Tensor { values = 1 [packed]; uint64 keys = 2 [packed]; uint64 shape = 3 [packed] }
  *   Bytes  { repeated bytes value = 1; optional string content_type = 2 }

@@ -30,7 +30,7 @@ test('RecordIO wraps each object in one single-part record (empty objects too)',
   assert.ok((await framed(bodies, { recordWrapper: 'RecordIO' })).equals(Buffer.concat(bodies.map(frame))));
 });
 
-test('the RecordIO test vectors of pipe-mode-contract.md §5.5', async () => {
+test('the published RecordIO test vectors (docs/formats/recordio.md)', async () => {
   assert.equal((await framed([Buffer.from('')], { recordWrapper: 'RecordIO' })).toString('hex'), '0a23d7ce00000000');
   assert.equal((await framed([Buffer.from('hello')], { recordWrapper: 'RecordIO' })).toString('hex'), '0a23d7ce0500000068656c6c6f000000');
   assert.equal((await framed([Buffer.from('abcd')], { recordWrapper: 'RecordIO' })).toString('hex'), '0a23d7ce0400000061626364');

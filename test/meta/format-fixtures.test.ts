@@ -29,7 +29,7 @@ test('the generator reproduces every committed fixture and index.json byte for b
   assert.deepEqual(onDisk, [...files.keys()].sort(), 'no stray or missing fixture files');
 });
 
-test('the §5.5(a) vectors are exactly the bytes published in pipe-mode-contract.md', () => {
+test('the §5.5(a) vectors are exactly the bytes published for MXNet RecordIO (docs/formats/recordio.md)', () => {
   const vectors: Record<string, string> = {
     'spec-recordio-empty.rec': '0a 23 d7 ce 00 00 00 00',
     'spec-recordio-hello.rec': '0a 23 d7 ce 05 00 00 00 68 65 6c 6c 6f 00 00 00',

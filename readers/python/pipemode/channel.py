@@ -1,6 +1,6 @@
 """Reading a SageMaker training channel, epoch by epoch, the same way in Pipe, File and FastFile mode.
 
-Pipe mode (the protocol of SageMaker's own readers, pipe-mode-contract.md §3): epoch N of channel C
+Pipe mode (the protocol of SageMaker's own readers): epoch N of channel C
 is the FIFO ``<base_dir>/input/data/C_N``. The reader waits for it to exist (polling), opens it,
 reads to EOF (or closes it early) and moves on to ``C_N+1``. pipemode writes ``C_N.error`` (JSON
 ``{"code", "message"}``) *before* closing an epoch that ended incomplete, so a reader that finds that

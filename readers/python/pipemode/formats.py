@@ -9,7 +9,7 @@ valid only until the next record is requested (no copy at all).
 Corrupt or truncated input raises :class:`RecordFormatError`, which names the record (0-based
 index) and the byte offset in the stream where decoding failed.
 
-Byte layouts: pipe-mode-contract.md §5 (shared/docs) and the repository's docs/formats/.
+Byte layouts: the repository's docs/formats/.
 """
 import struct
 

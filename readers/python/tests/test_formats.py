@@ -1,5 +1,5 @@
 """Codecs: round trips against our encoders (through short reads and the reusable buffer), the test
-vectors of pipe-mode-contract.md §5.5, and corrupt input (errors name the record and byte offset)."""
+published RecordIO vectors (docs/formats/recordio.md), and corrupt input (errors name the record and byte offset)."""
 import io
 import os
 import random
@@ -34,7 +34,7 @@ def sources(data):
 
 
 class VectorsTest(unittest.TestCase):
-    """pipe-mode-contract.md §5.5 (a)."""
+    """The published RecordIO vectors (a)."""
 
     def test_recordio_vectors(self):
         self.assertEqual(pipemode.encode_recordio(b""), H("0a23d7ce00000000"))

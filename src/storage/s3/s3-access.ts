@@ -4,7 +4,7 @@
  * signing. The SDK client serves listing and HEAD; the hot GET path signs with the SDK's own
  * signer and sends through a lean keep-alive client (lean-http.ts) for http:// endpoints, or
  * node:https for https:// ones: both far cheaper per GiB than a full SDK GetObject
- * (node-dataplane.md §3, §5).
+ * (figures in docs/benchmarks.md).
  *
  * Custom endpoints (Ceph, MinIO, ...) get path-style addressing and, when no region is configured,
  * "us-east-1". Checksums are computed or validated only WHEN_REQUIRED: non-AWS stores reject or
