@@ -53,6 +53,7 @@ async function fetchInto(unit: ObjectUnit, info: ObjectInfo, file: string, tmp: 
     if (unit.store instanceof FileStore) {
       const source = `/${unit.key}`;
       await fs.promises.copyFile(source, tmp, fs.constants.COPYFILE_FICLONE);
+      await fs.promises.chmod(tmp, 0o600); // as a download from S3: the job's data is nobody else's
       const st = await fs.promises.stat(source);
       if (info.etag !== undefined && fileVersion(st) !== info.etag) {
         throw new ObjectChangedError(`${unit.store.uriOf(unit.key)} changed while it was being copied`, { uri: unit.store.uriOf(unit.key) });
