@@ -18,7 +18,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ROOT } from '../helpers/cli.js';
+import { ROOT, runPipemode } from '../helpers/cli.js';
 import { hasAwsCli, runChild, runPython } from '../helpers/python-aws.js';
 import { startServerProcess, type ServerProcess } from '../helpers/server-process.js';
 
@@ -242,4 +242,43 @@ print(json.dumps(out))
   assert.equal(await server.exited, 0);
   assert.deepEqual(containerPids(), [], 'no container left behind after a normal stop');
   server = await startServerProcess(stateDir, ['--images', imagesFile]);
+});
+
+test('pipemode train --images / PIPEMODE_IMAGES: a mapped TrainingImage runs with "train" (ContainerArguments instead); an unmapped one is the clear error', { timeout: 60_000 }, async () => {
+  const dir = path.join(tmp, 'train');
+  fs.mkdirSync(path.join(dir, 'data'), { recursive: true });
+  const data = crypto.randomBytes(50_000);
+  fs.writeFileSync(path.join(dir, 'data', 'part.bin'), data);
+  const images = path.join(dir, 'images.json');
+  // the trainer writes its arguments and the sha256 of its channel into the model
+  fs.writeFileSync(images, JSON.stringify({ 'my-trainer:*': ['sh', '-c', 'echo "$*" > "$SM_MODEL_DIR/args.txt"; sha256sum < "$SM_CHANNEL_TRAIN/part.bin" | cut -d" " -f1 > "$SM_MODEL_DIR/sha.txt"', 'trainer'] }));
+  const job = (name: string, algo: Record<string, unknown>): string => {
+    const file = path.join(dir, `${name}.json`);
+    fs.writeFileSync(file, JSON.stringify({
+      TrainingJobName: name, RoleArn: 'arn:aws:iam::000000000000:role/x',
+      AlgorithmSpecification: { TrainingInputMode: 'File', ...algo },
+      InputDataConfig: [{ ChannelName: 'train', DataSource: { S3DataSource: { S3DataType: 'S3Prefix', S3Uri: `${path.join(dir, 'data')}/` } } }],
+      OutputDataConfig: { S3OutputPath: path.join(dir, 'out') },
+      ResourceConfig: { InstanceCount: 1, InstanceType: 'ml.m5.large', VolumeSizeInGB: 1 }, StoppingCondition: { MaxRuntimeInSeconds: 60 },
+    }));
+    return file;
+  };
+  const jobsDir = path.join(dir, 'jobs');
+  const model = (name: string): Record<string, string> => {
+    const x = path.join(dir, `x-${name}`);
+    fs.mkdirSync(x);
+    execFileSync('tar', ['xzf', path.join(dir, 'out', name, 'output', 'model.tar.gz'), '-C', x]);
+    return { args: fs.readFileSync(path.join(x, 'args.txt'), 'utf8').trim(), sha: fs.readFileSync(path.join(x, 'sha.txt'), 'utf8').trim() };
+  };
+  const a = await runPipemode(['train', job('mapped', { TrainingImage: 'my-trainer:1' }), '--images', images, '--jobs-dir', jobsDir]);
+  assert.equal(a.code, 0, a.stderr);
+  assert.deepEqual(model('mapped'), { args: 'train', sha: crypto.createHash('sha256').update(data).digest('hex') });
+  const b = await runPipemode(['train', job('args', { TrainingImage: 'my-trainer:2', ContainerArguments: ['--epochs', '3'] }), '--jobs-dir', jobsDir], {
+    env: { ...process.env, PIPEMODE_IMAGES: images },
+  });
+  assert.equal(b.code, 0, b.stderr);
+  assert.equal(model('args').args, '--epochs 3');
+  const c = await runPipemode(['train', job('unmapped', { TrainingImage: 'other:1' }), '--images', images, '--jobs-dir', jobsDir]);
+  assert.equal(c.code, 2);
+  assert.match(c.stderr, /no command to run.*TrainingImage other:1 is not pulled.*images file, --images FILE or PIPEMODE_IMAGES/);
 });
