@@ -50,6 +50,10 @@ export interface StartEndpointOptions {
   readonly images: ImagesMap;
   /** Folder for models, instances and logs (created). */
   readonly workDir: string;
+  /** Where models are fetched (each once; an existing one is reused). @default `<workDir>/models` */
+  readonly modelsDir?: string | undefined;
+  /** Called for every answered invocation with its status and its time from arrival to answer (µs). */
+  readonly onInvocation?: ((status: number, latencyUs: number) => void) | undefined;
   readonly onLine?: ((label: string, line: string) => void) | undefined;
   /** Overrides every variant's startup health-check timeout (pipemode extension, for quick failures). */
   readonly startupTimeoutS?: number | undefined;
@@ -79,10 +83,13 @@ export class Endpoint {
   /** Routing draws need no reproducibility: seeded from the OS per endpoint. */
   readonly #prng = new Prng(crypto.randomBytes(8).readBigUInt64BE(), 0);
 
-  private constructor(spec: EndpointSpec, variants: Variant[]) {
+  readonly #onInvocation: ((status: number, latencyUs: number) => void) | undefined;
+
+  private constructor(spec: EndpointSpec, variants: Variant[], onInvocation?: (status: number, latencyUs: number) => void) {
     this.name = spec.name;
     this.spec = spec;
     this.variants = variants;
+    this.#onInvocation = onInvocation;
   }
 
   get status(): EndpointStatus {
@@ -101,7 +108,7 @@ export class Endpoint {
         modelDirs.set(model.name, undefined);
         continue;
       }
-      const dir = path.join(work, 'models', safeName(model.name));
+      const dir = path.join(options.modelsDir !== undefined ? path.resolve(options.modelsDir) : path.join(work, 'models'), safeName(model.name));
       const timeoutS = variant.downloadTimeoutS ?? DEFAULT_DOWNLOAD_TIMEOUT_S;
       const signal = AbortSignal.any([AbortSignal.timeout(timeoutS * 1000), ...(options.signal !== undefined ? [options.signal] : [])]);
       try {
@@ -148,7 +155,7 @@ export class Endpoint {
       const err = failed.reason as Error;
       throw new EndpointFailedError(`endpoint ${spec.name} Failed: ${err.message}`, { endpoint: spec.name }, { cause: err });
     }
-    return new Endpoint(spec, variants);
+    return new Endpoint(spec, variants, options.onInvocation);
   }
 
   /** The variant a request goes to: the named one, or a weighted draw among those in service. */
@@ -193,6 +200,7 @@ export class Endpoint {
     m.modelLatencyUs += modelUs;
     m.overheadLatencyUs += overheadUs;
     m.latencyCount++;
+    this.#onInvocation?.(status, modelUs + overheadUs);
   }
 
   /** The metrics in the Prometheus text format. */

@@ -55,11 +55,14 @@ export const FRAMEWORK_IMAGE_PATTERNS = Object.freeze([
   'pipemode-python', '*pytorch-inference*', '*sklearn*', '*scikit-learn*',
 ]);
 
+/** `ImageMapping.from` of the built-in mappings. */
+export const BUILTIN_MAPPING = 'built-in framework mapping';
+
 function builtinMappings(env: NodeJS.ProcessEnv): ImageMapping[] {
   const python = env.PIPEMODE_PYTHON ?? 'python3';
   const pythonPath = [pythonPackageDir(), ...(env.PYTHONPATH !== undefined && env.PYTHONPATH !== '' ? [env.PYTHONPATH] : [])].join(':');
   return FRAMEWORK_IMAGE_PATTERNS.map((pattern) => ({
-    pattern, argv: [python, '-m', 'pipemode.model_server'], env: { PYTHONPATH: pythonPath }, modes: ['serve'], from: 'built-in framework mapping',
+    pattern, argv: [python, '-m', 'pipemode.model_server'], env: { PYTHONPATH: pythonPath }, modes: ['serve'], from: BUILTIN_MAPPING,
   }));
 }
 
@@ -102,4 +105,17 @@ export function commandForImage(map: ImagesMap, image: string, mode: ContainerMo
       + `pipemode appends "${mode}" as SageMaker does`, { image, field });
   }
   return Object.freeze({ argv: Object.freeze([...found.argv, mode]), env: Object.freeze({ ...found.env }), from: found.from });
+}
+
+/**
+ * The map without the built-in mappings: `pipemode server --images-only` runs only what its images
+ * file lists (the built-in model server would run any caller's `code/inference.py`).
+ */
+export function withoutBuiltins(map: ImagesMap): ImagesMap {
+  return Object.freeze({ mappings: Object.freeze(map.mappings.filter((m) => m.from !== BUILTIN_MAPPING)) });
+}
+
+/** Whether `argv` is exactly the command of one of the images file's own mappings (the `--images-only` allow list). */
+export function isListedCommand(map: ImagesMap, argv: readonly string[]): boolean {
+  return map.mappings.some((m) => m.from !== BUILTIN_MAPPING && m.argv.length === argv.length && m.argv.every((a, i) => a === argv[i]));
 }

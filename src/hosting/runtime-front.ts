@@ -20,6 +20,9 @@
  *   `<S3FailurePath>/<InferenceId>-error.out`).
  * - `GET /metrics`: Prometheus text. `GET /ping`: 200.
  *
+ * `handler` is a whole node:http listener (`pipemode serve`); `serve` answers the same operations
+ * for a caller that read the body and checked the signature itself (`pipemode server`).
+ *
  * Errors: unknown endpoint or variant, oversized body, bad headers → 400 ValidationError; no
  * instance of the variant in service (all restarting) → 429 ModelNotReadyException. Signatures:
  * with `credentials`, every request must carry a valid SigV4 signature (service `sagemaker`);
@@ -65,6 +68,11 @@ export interface RuntimeFrontOptions {
 
 export interface RuntimeFront {
   readonly handler: http.RequestListener;
+  /**
+   * The same Runtime API for a request whose body the caller has already read and whose signature
+   * it has already checked (`pipemode server`, which serves the control plane on the same port).
+   */
+  readonly serve: (req: http.IncomingMessage, res: http.ServerResponse, body: Buffer) => void;
   /** Requests being answered and async invocations still running. */
   readonly active: () => number;
   /** Resolves when nothing is active. */
@@ -96,6 +104,15 @@ async function readBody(req: http.IncomingMessage, limit: number): Promise<Buffe
     parts.push(chunk as Buffer);
   }
   return parts.length === 1 ? (parts[0]) : Buffer.concat(parts);
+}
+
+const OPERATION_PATH = /^\/endpoints\/([^/]+)\/(invocations|invocations-response-stream|async-invocations)$/;
+const bodyLimit = (op: Operation): number => (op === 'async-invocations' ? 128_000 : MAX_BODY_BYTES);
+
+function pathOf(req: http.IncomingMessage): string {
+  const url = req.url ?? '/';
+  const q = url.indexOf('?');
+  return q < 0 ? url : url.slice(0, q);
 }
 
 function hrUs(start: bigint): number {
@@ -341,35 +358,47 @@ export function createRuntimeFront(options: RuntimeFrontOptions): RuntimeFront {
     })().finally(done);
   }
 
+  const internal = (res: http.ServerResponse) => (err: unknown): void => {
+    options.logger.error(`runtime request failed: ${(err as Error).stack ?? String(err)}`);
+    if (!res.headersSent) writeRuntimeError(res, 'InternalFailure', 'We encountered an internal error. Please try again.');
+    else res.destroy();
+  };
+
   const handler: http.RequestListener = (req, res) => {
     active++;
     res.once('close', done);
-    void handle(req, res).catch((err: unknown) => {
-      options.logger.error(`runtime request failed: ${(err as Error).stack ?? String(err)}`);
-      writeRuntimeError(res, 'InternalFailure', 'We encountered an internal error. Please try again.');
-    });
+    void handle(req, res).catch(internal(res));
+  };
+
+  const serve = (req: http.IncomingMessage, res: http.ServerResponse, body: Buffer): void => {
+    active++;
+    res.once('close', done);
+    const requestId = newRequestId();
+    const m = OPERATION_PATH.exec(pathOf(req));
+    if (m === null || req.method !== 'POST') {
+      writeRuntimeError(res, 'ValidationError', `No Runtime operation at ${req.method ?? ''} ${pathOf(req).slice(0, 200)}`, { requestId });
+      return;
+    }
+    void dispatch(req, res, m, body, requestId, process.hrtime.bigint()).catch(internal(res));
   };
 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const t0 = process.hrtime.bigint();
     const requestId = newRequestId();
-    const url = req.url ?? '/';
-    const q = url.indexOf('?');
-    const pathname = q < 0 ? url : url.slice(0, q);
+    const pathname = pathOf(req);
     if (req.method === 'GET' && (pathname === '/metrics' || pathname === '/ping')) {
       const text = pathname === '/ping' ? '' : [...options.endpoints.values()].map((e) => e.prometheus()).join('');
       res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4', 'Content-Length': Buffer.byteLength(text) });
       res.end(text);
       return;
     }
-    const m = /^\/endpoints\/([^/]+)\/(invocations|invocations-response-stream|async-invocations)$/.exec(pathname);
+    const m = OPERATION_PATH.exec(pathname);
     if (m === null || req.method !== 'POST') {
       req.resume();
       writeRuntimeError(res, 'ValidationError', `No Runtime operation at ${req.method ?? ''} ${pathname.slice(0, 200)}`, { requestId });
       return;
     }
-    const op = m[2] as Operation;
-    const body = await readBody(req, op === 'async-invocations' ? 128_000 : MAX_BODY_BYTES);
+    const body = await readBody(req, bodyLimit(m[2] as Operation));
     if (body === undefined) {
       validationError(res, `Request body is larger than ${MAX_BODY_BYTES} bytes (6 MiB), the limit of InvokeEndpoint.`, requestId);
       return;
@@ -381,13 +410,24 @@ export function createRuntimeFront(options: RuntimeFrontOptions): RuntimeFront {
         return;
       }
     }
+    await dispatch(req, res, m, body, requestId, t0);
+  }
+
+  /** An operation whose body is read and whose signature is checked: endpoint, headers, then the call. */
+  async function dispatch(req: http.IncomingMessage, res: http.ServerResponse, m: RegExpExecArray, body: Buffer, requestId: string, t0: bigint): Promise<void> {
+    const op = m[2] as Operation;
+    if (body.length > bodyLimit(op)) {
+      validationError(res, `Request body is larger than ${MAX_BODY_BYTES} bytes (6 MiB), the limit of InvokeEndpoint.`, requestId);
+      return;
+    }
     let name: string;
     try {
       name = decodeURIComponent(m[1] ?? '');
     } catch {
       name = m[1] ?? '';
     }
-    const endpoint = options.endpoints.get(name);
+    // endpoint names are case-insensitive on SageMaker
+    const endpoint = options.endpoints.get(name) ?? [...options.endpoints.values()].find((e) => e.name.toLowerCase() === name.toLowerCase());
     if (endpoint === undefined) {
       validationError(res, `Endpoint ${name.slice(0, 100)} of account ${LOCAL_ACCOUNT} not found.`, requestId);
       return;
@@ -404,6 +444,7 @@ export function createRuntimeFront(options: RuntimeFrontOptions): RuntimeFront {
 
   return {
     handler,
+    serve,
     active: () => active,
     idle: () => (active === 0 ? Promise.resolve() : new Promise((resolve) => waiters.push(resolve))),
   };

@@ -25,11 +25,11 @@ import type { Logger } from '../core/log.js';
 import { AWS_JSON_1_1, newRequestId, writeAuthRejection, writeAwsJsonError, writeRuntimeError } from '../http/aws-error-response.js';
 import { createCredentialsFile, readCredentialsFile } from '../http/credentials-file.js';
 import { verifySigV4 } from '../http/sigv4-verify.js';
+import type { ImagesMap } from '../hosting/images-file.js';
 import { ApiError } from './api-error.js';
 import type { Body } from './api-input.js';
 import { Dashboard } from './dashboard.js';
 import { Hosting } from './hosting-records.js';
-import type { ImagesFile } from './images-file.js';
 import { LogWriter } from './log-writer.js';
 import { LogsApi } from './logs-api.js';
 import type { Runners } from './runners.js';
@@ -47,7 +47,8 @@ export interface ServerOptions {
   readonly port: number;
   /** Access keys to accept (AWS credentials format, every profile); default `<state>/credentials`, created on first start. */
   readonly apiKeysFile?: string | undefined;
-  readonly images?: ImagesFile | undefined;
+  /** Image → command (hosting/images-file.ts); under `imagesOnly`, without the built-in mappings. */
+  readonly images?: ImagesMap | undefined;
   readonly imagesOnly: boolean;
   readonly region: string;
   readonly log: Logger;

@@ -21,7 +21,7 @@ import { resolveTransformJob } from '../transform/transform-job-spec.js';
 import { alreadyExists, couldNotFind, resourceInUse, resourceNotFound, validation } from './api-error.js';
 import { encodeNextToken, epochSeconds, listQuery, resourceName, type Body } from './api-input.js';
 import { createEndpointConfigSchema, createEndpointSchema, createModelSchema, updateEndpointSchema, updateWeightsSchema } from './hosting-schemas.js';
-import type { ImagesFile } from './images-file.js';
+import { findImageMapping, type ImagesMap } from '../hosting/images-file.js';
 import type { LogWriter } from './log-writer.js';
 import {
   HOSTING_UNAVAILABLE, TRANSFORM_UNAVAILABLE,
@@ -44,7 +44,7 @@ export interface HostingOptions {
   readonly log: Logger;
   readonly logs: LogWriter;
   readonly runners: Runners;
-  readonly images?: ImagesFile | undefined;
+  readonly images?: ImagesMap | undefined;
   readonly imagesOnly: boolean;
 }
 
@@ -60,6 +60,8 @@ function shown(record: Rec): Rec {
 export class Hosting {
   readonly #o: HostingOptions;
   readonly #endpoints = new Map<string, RunningEndpoint>();
+  /** The config an endpoint ran before its UpdateEndpoint, put back if the runner rolls back. */
+  readonly #beforeUpdate = new Map<string, Rec>();
   readonly #transforms = new Map<string, { stop: AbortController; done: Promise<void> }>();
 
   constructor(options: HostingOptions) {
@@ -88,7 +90,7 @@ export class Hosting {
     const arn = this.#arn('model', raw.ModelName);
     if (this.#o.imagesOnly) {
       for (const c of [raw.PrimaryContainer, ...(raw.Containers ?? [])]) {
-        if (c?.Image !== undefined && this.#o.images?.commandFor(c.Image) === undefined) {
+        if (c?.Image !== undefined && (this.#o.images === undefined || findImageMapping(this.#o.images, c.Image, 'serve') === undefined)) {
           throw validation(`Image "${c.Image}" is not in this server's images file (--images-only)`);
         }
       }
@@ -184,7 +186,10 @@ export class Hosting {
 
   #onEndpointStatus(name: string): (r: EndpointStatusReport) => void {
     return (report) => {
-      this.#set('Endpoint', name, report.status, (rec) => {
+      const previous = this.#beforeUpdate.get(name.toLowerCase());
+      if (report.status !== 'Updating') this.#beforeUpdate.delete(name.toLowerCase());
+      this.#set('Endpoint', name, report.status, (given) => {
+        const rec = report.status === 'RollingBack' && previous !== undefined ? { ...given, ...previous } : given;
         const now = nowS();
         const variants = (rec.ProductionVariants as Rec[]).map((v) => {
           const update = report.variants?.find((u) => u.VariantName === v.VariantName) ?? {};
@@ -257,10 +262,12 @@ export class Hosting {
     if (found.status !== 'InService') throw validation(`Cannot update in-progress endpoint "${found.record.EndpointArn as string}".`);
     const deployed = this.#deployment(raw.EndpointConfigName);
     const running = this.#endpoints.get(raw.EndpointName.toLowerCase());
+    const previous = { EndpointConfigName: found.record.EndpointConfigName, Deployed: found.record.Deployed, ProductionVariants: found.record.ProductionVariants };
     const updated = this.#set('Endpoint', raw.EndpointName, 'Updating', (rec) => ({
       ...rec, EndpointStatus: 'Updating', EndpointConfigName: raw.EndpointConfigName, LastModifiedTime: nowS(), Deployed: deployed,
       ProductionVariants: this.#variants(deployed.config, 'Updating'),
     }));
+    this.#beforeUpdate.set(raw.EndpointName.toLowerCase(), previous);
     const report = this.#onEndpointStatus(raw.EndpointName);
     if (running === undefined || updated === undefined) setImmediate(() => report({ status: 'Failed', failureReason: HOSTING_UNAVAILABLE }));
     else running.update(this.#plan(raw.EndpointName, updated.record));

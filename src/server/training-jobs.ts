@@ -25,7 +25,7 @@ import { readJobRecord, trainingJobArn, type JobRecord, type Transition } from '
 import { runJob } from '../training/run-job.js';
 import { resourceInUse, resourceLimitExceeded, resourceNotFound, validation } from './api-error.js';
 import { isoToEpoch, listQuery, resourceName, encodeNextToken, type Body } from './api-input.js';
-import type { ImagesFile } from './images-file.js';
+import { findImageMapping, isListedCommand, type ImagesMap } from '../hosting/images-file.js';
 import type { LogWriter } from './log-writer.js';
 import type { StateStore, StoredResource } from './state-store.js';
 
@@ -42,7 +42,7 @@ export interface TrainingJobsOptions {
   readonly region: string;
   readonly log: Logger;
   readonly logs: LogWriter;
-  readonly images?: ImagesFile | undefined;
+  readonly images?: ImagesMap | undefined;
   readonly imagesOnly: boolean;
   readonly stopGraceMs: number;
   readonly maxConcurrentJobs: number;
@@ -140,12 +140,12 @@ export class TrainingJobs {
     const algo = body.AlgorithmSpecification as { ContainerEntrypoint?: string[]; ContainerArguments?: string[] };
     const { images, imagesOnly } = this.#o;
     if (algo.ContainerEntrypoint !== undefined) {
-      if (imagesOnly && images?.allows(algo.ContainerEntrypoint) !== true) {
+      if (imagesOnly && (images === undefined || !isListedCommand(images, algo.ContainerEntrypoint))) {
         throw validation('AlgorithmSpecification.ContainerEntrypoint: this server runs only the commands of its images file (--images-only); name a TrainingImage from it, or an entrypoint it lists exactly');
       }
       return job.command as readonly string[];
     }
-    const fromImage = job.trainingImage !== undefined ? images?.commandFor(job.trainingImage) : undefined;
+    const fromImage = job.trainingImage !== undefined && images !== undefined ? findImageMapping(images, job.trainingImage, 'train')?.argv : undefined;
     if (fromImage !== undefined) return [...fromImage, ...(algo.ContainerArguments ?? ['train'])];
     if (imagesOnly) throw validation(`AlgorithmSpecification.TrainingImage: "${job.trainingImage ?? ''}" is not in this server's images file (--images-only)`);
     throw validation(`AlgorithmSpecification.ContainerEntrypoint: no command to run: set ContainerEntrypoint (and ContainerArguments)${job.trainingImage !== undefined ? `, or map TrainingImage "${job.trainingImage}" to a command in the server's --images file (images are not pulled: pipemode runs local commands)` : ''}`);

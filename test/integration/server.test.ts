@@ -237,7 +237,7 @@ print(json.dumps([err(bad_key.list_training_jobs), err(bad_secret.list_training_
   assert.ok(!server.log().includes('y'.repeat(40)));
 });
 
-test('models, endpoint configs, endpoints, transform jobs: records, waiters, errors (no runner in this build: Failed)', async () => {
+test('models, endpoint configs, endpoints, transform jobs: records, waiters, errors (an unmapped image and no transform runner: Failed)', async () => {
   const out = await py(`${BOTO}
 c = {"Image": "my-image:1", "ModelDataUrl": "s3://bucket/model.tar.gz", "Environment": {"A": "1"}}
 arn = sm.create_model(ModelName="m1", PrimaryContainer=c, ExecutionRoleArn="arn:aws:iam::000000000000:role/x")["ModelArn"]
@@ -286,7 +286,7 @@ print(json.dumps({"arn": arn, "dupModel": dupModel, "badModel": badModel, "cfg":
   assert.equal(r.ep, 'arn:aws:sagemaker:us-east-1:000000000000:endpoint/ep-one', 'ARN names are lower-cased');
   assert.match(r.inService, /Waiter EndpointInService failed/);
   assert.equal(r.d.EndpointStatus, 'Failed');
-  assert.match(r.d.FailureReason, /hosting is not available in this build/);
+  assert.match(r.d.FailureReason, /image "my-image:1" has no command to stand in for it/);
   assert.equal(r.d.ProductionVariants[0].VariantName, 'a');
   assert.deepEqual(r.listed, ['Ep-One']);
   assert.deepEqual(r.afterDelete, ['ValidationException', 'Could not find endpoint "arn:aws:sagemaker:us-east-1:000000000000:endpoint/ep-one".', 400]);

@@ -15,6 +15,7 @@ import { resolveJob } from '../../training/job-spec.js';
 import { DEFAULT_JOBS_DIR } from '../../training/job-status.js';
 import { runJob } from '../../training/run-job.js';
 import { prepareSource, scriptCommand, scriptModeOf } from '../../training/script-mode.js';
+import { commandForImage, findImageMapping, loadImagesMap } from '../../hosting/images-file.js';
 import { countGpus } from '../../container/training-env.js';
 import { fetchSettings, hostPosition, intFlag, storesOptions, type FetchFlags, type HostFlags } from '../options.js';
 
@@ -27,10 +28,12 @@ export interface TrainFlags extends FetchFlags, HostFlags {
   readonly checkpointInterval?: string;
   readonly hostIsolation?: string;
   readonly k8sHostsFromDns?: string;
+  readonly images?: string;
 }
 
 export async function trainCommand(file: string, command: readonly string[], flags: TrainFlags, log: Logger): Promise<number> {
-  const job = resolveJob(readSpecFile(file), file);
+  const doc = readSpecFile(file);
+  const job = resolveJob(doc, file);
   const fetch = fetchSettings(flags);
   const stopGraceMs = (intFlag(flags.stopGrace, '--stop-grace', 0, 86_400) ?? 120) * 1000;
   const checkpointIntervalMs = (intFlag(flags.checkpointInterval, '--checkpoint-interval', 1, 86_400) ?? 10) * 1000;
@@ -50,8 +53,20 @@ export async function trainCommand(file: string, command: readonly string[], fla
   // a framework image with the SDK's sagemaker_program: script mode (training/script-mode.ts)
   const launch = cmd === undefined || cmd.length === 0 ? scriptModeOf(job) : undefined;
   if (launch !== undefined) cmd = scriptCommand(launch, { rank: 0, count, masterAddr: 'algo-1' }, os.cpus().length, countGpus());
+  // no ContainerEntrypoint: a TrainingImage mapped by the images file (--images, PIPEMODE_IMAGES) stands in for it,
+  // run as SageMaker runs `IMAGE train` (or IMAGE with the ContainerArguments instead of "train")
+  const algo = (doc as { AlgorithmSpecification?: { ContainerEntrypoint?: unknown; ContainerArguments?: string[] } }).AlgorithmSpecification ?? {};
+  let mappedFrom: string | undefined;
+  if (launch === undefined && command.length === 0 && algo.ContainerEntrypoint === undefined && job.trainingImage !== undefined) {
+    const images = loadImagesMap(flags.images);
+    if (findImageMapping(images, job.trainingImage, 'train') !== undefined) {
+      const mapped = commandForImage(images, job.trainingImage, 'train', 'AlgorithmSpecification.TrainingImage');
+      cmd = algo.ContainerArguments !== undefined ? [...mapped.argv.slice(0, -1), ...algo.ContainerArguments] : mapped.argv;
+      mappedFrom = mapped.from;
+    }
+  }
   if (cmd === undefined || cmd.length === 0) {
-    throw new ConfigError(`${file}: no command to run: set AlgorithmSpecification.ContainerEntrypoint (and ContainerArguments), or give one after "--"${job.trainingImage !== undefined ? ` (TrainingImage ${job.trainingImage} is not pulled: pipemode runs local commands)` : ''}`, {
+    throw new ConfigError(`${file}: no command to run: set AlgorithmSpecification.ContainerEntrypoint (and ContainerArguments), or give one after "--"${job.trainingImage !== undefined ? ` (TrainingImage ${job.trainingImage} is not pulled: pipemode runs local commands; map it to one in an images file, --images FILE or PIPEMODE_IMAGES)` : ''}`, {
       field: 'AlgorithmSpecification.ContainerEntrypoint',
     });
   }
@@ -74,6 +89,8 @@ export async function trainCommand(file: string, command: readonly string[], fla
   }
   if (launch !== undefined) {
     log.info(`${job.name}: TrainingImage ${launch.image}: script mode: ${launch.program} from ${launch.submitDirectory}${launch.distribution === 'torch_distributed' ? ', torch_distributed (torchrun on each host)' : ''}`);
+  } else if (mappedFrom !== undefined) {
+    log.info(`${job.name}: TrainingImage ${job.trainingImage ?? ''} mapped by ${mappedFrom}: running ${cmd.join(' ')}`);
   } else if (job.trainingImage !== undefined) log.info(`${job.name}: TrainingImage ${job.trainingImage} is not pulled; running ${cmd.join(' ')}`);
 
   const stop = new AbortController();
