@@ -24,6 +24,7 @@
 #   BENCH_MEMORY_BUDGET_MIB   pipemode --memory-budget (default 128); RSS target = 128 MiB + budget
 #   BENCH_S3=0                skip the S3 pair (no Ceph, no rclone)
 #   BENCH_PARTS               which parts run (default pipe,train,fastfile,reader)
+#   BENCH_ONLY                run only the pipe variants whose name matches this regex (e.g. 'S3 FIFO')
 #   BENCH_S3_SERVER_DIR       Ceph state dir (default /tmp/pipemode-bench-rgw, apart from the tests')
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -71,7 +72,7 @@ main() {
   part() { [[ ",$BENCH_PARTS," == *",$1,"* ]]; }
   part pipe && python3 bench/harness.py run "$DATA_DIR" --root "$PWD" --reader "$BENCH_DIR/bin/fiforead" \
     --results "$BENCH_DIR/results.jsonl" --rounds "$BENCH_ROUNDS" \
-    --memory-budget-mib "$BENCH_MEMORY_BUDGET_MIB" --timeout $((60 + BENCH_SIZE_MIB / 10)) "${s3_args[@]}"
+    --memory-budget-mib "$BENCH_MEMORY_BUDGET_MIB" --timeout $((60 + BENCH_SIZE_MIB / 10)) ${BENCH_ONLY:+--only "$BENCH_ONLY"} "${s3_args[@]}"
   say "per-run results: $BENCH_DIR/results.jsonl"
 
   if part train; then

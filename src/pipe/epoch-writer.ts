@@ -5,11 +5,10 @@
  * `open` happens before the reader arrives (the prefetcher starts fetching at once); `write`
  * once it has; `close` if the epoch is abandoned before `write`.
  */
-import { FileStore } from '../storage/file/file-store.js';
 import type { FetchStats } from '../fetch/prefetcher.js';
 import type { Unit } from '../manifest/unit.js';
 import type { ChannelStream, EpochBytes, Split } from '../stream/channel-stream.js';
-import { spliceToPipe, type SpliceSegment } from './splice-writer.js';
+import { spliceSegmentOf, spliceToPipe, type SpliceSegment } from './splice-writer.js';
 import { writeToPipe, type WriteHooks, type WriteResult } from './pipe-writer.js';
 
 export type EpochSource =
@@ -23,10 +22,10 @@ function spliceSegments(stream: ChannelStream, units: readonly Unit[]): SpliceSe
   for (const unit of units) {
     if (unit.kind === 'inline') {
       segments.push({ kind: 'bytes', data: unit.bytes });
-    } else if (unit.store instanceof FileStore) {
-      segments.push({ kind: 'file', path: `/${unit.key}`, uri: unit.store.uriOf(unit.key), version: unit.info?.etag, size: unit.info?.size });
     } else {
-      return undefined;
+      const segment = spliceSegmentOf(unit.store, unit.key, unit.info);
+      if (segment === undefined) return undefined;
+      segments.push(segment);
     }
   }
   return segments;
