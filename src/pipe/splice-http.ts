@@ -69,6 +69,7 @@ export class PipeGone extends Error {}
 const MAX_HEAD = 64 * 1024;
 const MAX_ERROR_BODY = 64 * 1024;
 const SPLICE_CHUNK = 1 << 20;
+const FIRST_PART = 1 << 20;
 const POLL_MS = 100;
 
 interface Connection {
@@ -126,7 +127,12 @@ export class HttpSplicer {
     for (const object of order) {
       const size = (this.#objects[object] as HttpObject).size;
       if (size === 0) parts.push({ object, start: 0, end: 0 });
-      for (let start = 0; start < size; start += this.#partBytes) parts.push({ object, start, end: Math.min(size, start + this.#partBytes) });
+      // the very first GET is small and goes alone (as in the prefetcher): the first byte does not
+      // wait behind a window of full parts
+      const first = parts.length === 0 || parts.every((p) => p.end === 0) ? Math.min(FIRST_PART, this.#partBytes) : this.#partBytes;
+      for (let start = 0; start < size; start += start === 0 ? first : this.#partBytes) {
+        parts.push({ object, start, end: Math.min(size, start + (start === 0 ? first : this.#partBytes)) });
+      }
     }
     const inFlight: Request[] = [];
     let next = 0;
@@ -135,7 +141,8 @@ export class HttpSplicer {
         const part = parts[i] as Part;
         if (part.start === 0) before(part.object);
         if (part.end > part.start) {
-          while (next < parts.length && inFlight.length < this.#window) {
+          const window = i === 0 ? 1 : this.#window;
+          while (next < parts.length && inFlight.length < window) {
             const ahead = parts[next++] as Part;
             if (ahead.end > ahead.start) inFlight.push(this.#issue(ahead));
           }
@@ -354,14 +361,22 @@ export class HttpSplicer {
         return;
       }
       if (errno !== 'EAGAIN') throw transient(`${uri}: reading the body failed: ${errno}`, uri, errno);
-      // EAGAIN: the socket has no data or the pipe is full; wait for whichever it is
-      const [sock = 0, out = 0] = pollFds([fd, pipe], [POLLIN, POLLOUT], POLL_MS);
-      if ((out & POLLERR) !== 0) throw new PipeGone('reader gone');
-      if (sock === 0 && out !== 0 && Date.now() - idleSince > this.#ctx.idleTimeoutMs) {
-        throw transient(`${uri}: no data for ${this.#ctx.idleTimeoutMs} ms`, uri, 'ETIMEDOUT');
+      // EAGAIN: the socket has no data or the pipe is full. Wait for the one that blocks (a poll
+      // on both would return at once for the other and spin); the pipe's POLLERR (reader gone)
+      // is reported either way.
+      const [readable = 0] = pollFds([fd], [POLLIN], 0);
+      if ((readable & (POLLIN | POLLERR | POLLHUP)) === 0) {
+        const [sock = 0, out = 0] = pollFds([fd, pipe], [POLLIN, 0], POLL_MS);
+        if ((out & POLLERR) !== 0) throw new PipeGone('reader gone');
+        if (sock === 0 && Date.now() - idleSince > this.#ctx.idleTimeoutMs) {
+          throw transient(`${uri}: no data for ${this.#ctx.idleTimeoutMs} ms`, uri, 'ETIMEDOUT');
+        }
+      } else if ((readable & POLLIN) !== 0) {
+        const [out = 0] = pollFds([pipe], [POLLOUT], POLL_MS);
+        if ((out & POLLERR) !== 0) throw new PipeGone('reader gone');
+        idleSince = Date.now(); // waiting on our reader is not the server's silence
       }
-      if (out === 0) idleSince = Date.now(); // waiting on our reader is not the server's silence
-      if ((sock & (POLLERR | POLLHUP)) !== 0 && (sock & POLLIN) === 0) throw transient(`${uri}: connection broke mid-body`, uri, 'ECONNRESET');
+      // POLLERR/POLLHUP without data: the next splice reports it (0 or an errno)
     }
   }
 

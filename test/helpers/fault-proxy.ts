@@ -12,7 +12,9 @@ export type Fault =
   | { readonly kind: 'status'; readonly status: number; readonly code: string }
   | { readonly kind: 'stall'; readonly ms: number }
   | { readonly kind: 'reset'; readonly afterBytes: number }
-  | { readonly kind: 'truncate'; readonly afterBytes: number };
+  | { readonly kind: 'truncate'; readonly afterBytes: number }
+  /** Answers 206 with a Content-Range one byte off what was asked (same length): a wrong body. */
+  | { readonly kind: 'bad-range' };
 
 export interface ProxiedRead {
   /** Request path (bucket and encoded key). */
@@ -62,6 +64,14 @@ export async function startFaultProxy(target: string, options: FaultProxyOptions
         await new Promise((resolve) => setTimeout(resolve, ms));
         fault = undefined;
         if (req.destroyed || res.destroyed) return;
+      }
+      if (fault?.kind === 'bad-range') {
+        const m = /bytes=(\d+)-(\d+)/.exec(range ?? '');
+        const start = Number(m?.[1] ?? 0) + 1;
+        const end = Number(m?.[2] ?? 0) + 1;
+        res.writeHead(206, { 'content-range': `bytes ${start}-${end}/*`, 'content-length': end - start + 1 });
+        res.end(Buffer.alloc(end - start + 1));
+        return;
       }
       if (fault?.kind === 'status') {
         const body = `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${fault.code}</Code><Message>injected</Message></Error>`;
