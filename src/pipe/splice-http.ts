@@ -11,8 +11,11 @@
  * and the body is spliced until exactly Content-Length bytes have gone into the pipe. A body that
  * ends early or a connection that breaks is resumed from the first byte not yet in the pipe with
  * a new ranged, pinned GET (the retry policy's attempts and backoff), exactly as
- * storage/retry.ts does for the copying path. Several parts are requested ahead (`window`): their
- * bodies wait in the kernel's socket buffers, which bound the memory used ahead.
+ * storage/retry.ts does for the copying path. Several parts are requested ahead (`window`, at most
+ * the fetch options' maxRequests and memoryBudget / partSize): their bodies wait in the kernel's
+ * socket buffers, so the bytes fetched ahead stay within the channel's memory budget. The first
+ * GET is sent (and its response head checked) before the reader opens the pipe, so the first byte
+ * does not wait for the reader or the worker's start-up.
  *
  * Where splice(2) refuses the socket (EINVAL), the rest of the part is copied through one 1 MiB
  * buffer instead, and `copiedBytes` says so.
@@ -42,7 +45,8 @@ export interface HttpObject {
 }
 
 export interface HttpSpliceContext {
-  readonly pipe: number;
+  /** The pipe; blocks until the reader has opened it (the first GET is sent before that). */
+  readonly pipe: () => number;
   /** Signs a GET of bytes [start, end) of object `object` (blocking round trip to the main thread). */
   readonly sign: (object: number, start: number, end: number) => HttpTarget;
   readonly retry: RetryPolicy;
@@ -139,13 +143,16 @@ export class HttpSplicer {
     try {
       for (let i = 0; i < parts.length; i++) {
         const part = parts[i] as Part;
-        if (part.start === 0) before(part.object);
         if (part.end > part.start) {
+          // requests go out before the RecordIO header, which waits for the pipe
           const window = i === 0 ? 1 : this.#window;
           while (next < parts.length && inFlight.length < window) {
             const ahead = parts[next++] as Part;
             if (ahead.end > ahead.start) inFlight.push(this.#issue(ahead));
           }
+        }
+        if (part.start === 0) before(part.object);
+        if (part.end > part.start) {
           const req = inFlight.shift() as Request;
           this.#transfer(req);
           if (req.conn.reusable) this.#idle.push(req.conn);
@@ -338,7 +345,7 @@ export class HttpSplicer {
 
   /** Exactly `wanted` body bytes from the socket into the pipe. */
   #body(fd: number, wanted: number, uri: string, progress: (n: number) => void): void {
-    const pipe = this.#ctx.pipe;
+    const pipe = this.#ctx.pipe();
     let left = wanted;
     let idleSince = Date.now();
     while (left > 0) {
@@ -399,7 +406,7 @@ export class HttpSplicer {
       }
       let offset = 0;
       while (offset < n) {
-        const w = write(this.#ctx.pipe, buf.subarray(offset, n));
+        const w = write(this.#ctx.pipe(), buf.subarray(offset, n));
         if (w > 0) {
           offset += w;
           continue;

@@ -6,12 +6,18 @@
  * own thread because waiting for a slow reader means blocking in poll(2), which must hold neither
  * the event loop nor a libuv threadpool thread. It checks the abort flag at least every 100 ms.
  *
- * Input (workerData): SpliceJob plus `abort`, an Int32Array over a SharedArrayBuffer (1 = stop).
+ * The worker may be started before its job is known (splice-writer.ts keeps one warm, so Node's
+ * start-up of a thread does not delay the first byte) and its job may start before the reader has
+ * opened the FIFO: the first GET is sent and its response waits in the socket until the pipe is
+ * handed over.
+ *
+ * Input (the first message): SpliceJob plus `control`, an Int32Array over a SharedArrayBuffer:
+ * [0] 1 = stop, [1] the pipe's fd + 1 once it is handed over (0 before).
  * Output (one message): { type: 'complete' | 'reader-gone' | 'aborted', bytes } or
  * { type: 'error', code, message, details }.
  */
 import fs from 'node:fs';
-import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
+import { parentPort, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { PipemodeError } from '../core/errors.js';
 import { RECORDIO_MAX_LENGTH, recordioHeader, recordioPadding } from '../records/recordio.js';
 import { fileVersion } from '../storage/file/file-store.js';
@@ -31,19 +37,31 @@ class Failure extends Error {
   }
 }
 
-const job = workerData as SpliceJob & { abort: Int32Array; signPort?: MessagePort; signFlag?: Int32Array };
-const pipe = job.fd;
+type Job = SpliceJob & { control: Int32Array; signPort?: MessagePort; signFlag?: Int32Array };
+let job: Job;
+let pipeFd = -1;
 let bytes = 0;
 
 function checkAbort(): void {
-  if (Atomics.load(job.abort, 0) === 1) throw new Stop('aborted');
+  if (Atomics.load(job.control, 0) === 1) throw new Stop('aborted');
+}
+
+/** The pipe, once the main thread has handed it over (blocks until then). */
+function pipe(): number {
+  while (pipeFd < 0) {
+    checkAbort();
+    const cell = Atomics.load(job.control, 1);
+    if (cell > 0) pipeFd = cell - 1;
+    else Atomics.wait(job.control, 1, 0, 100);
+  }
+  return pipeFd;
 }
 
 /** Blocks (in this thread) until the pipe takes more, the reader leaves, or we are told to stop. */
 function awaitRoom(): void {
   for (;;) {
     checkAbort();
-    const state = waitWritable(pipe, 100);
+    const state = waitWritable(pipe(), 100);
     if (state === 'gone') throw new Stop('reader-gone');
     if (state === 'ready') return;
   }
@@ -61,7 +79,7 @@ function writeAll(data: Uint8Array): void {
   let offset = 0;
   while (offset < data.length) {
     checkAbort();
-    const n = write(pipe, data.subarray(offset));
+    const n = write(pipe(), data.subarray(offset));
     if (n > 0) {
       offset += n;
       bytes += n;
@@ -108,7 +126,7 @@ function streamFile(path: string, uri: string, version: string | undefined, size
     const offset: [bigint] = [0n];
     while (Number(offset[0]) < end) {
       checkAbort();
-      const n = splice(fd, offset, pipe, Math.min(1 << 20, end - Number(offset[0])));
+      const n = splice(fd, offset, pipe(), Math.min(1 << 20, end - Number(offset[0])));
       if (n > 0) {
         bytes += n;
       } else if (n === 0) {
@@ -197,11 +215,14 @@ function run(): void {
   if (http.length > 0) runHttp(http);
 }
 
-try {
-  run();
-  parentPort?.postMessage({ type: 'complete', bytes, http: httpStats });
-} catch (err) {
-  if (err instanceof Stop) parentPort?.postMessage({ type: err.outcome, bytes, http: httpStats });
-  else if (err instanceof Failure) parentPort?.postMessage({ type: 'error', code: err.code, message: err.message, details: err.details, bytes, http: httpStats });
-  else parentPort?.postMessage({ type: 'error', code: 'PM_ERR_INTERNAL', message: String((err as Error).stack ?? err), details: {}, bytes, http: httpStats });
-}
+parentPort?.once('message', (message: Job) => {
+  job = message;
+  try {
+    run();
+    parentPort?.postMessage({ type: 'complete', bytes, http: httpStats });
+  } catch (err) {
+    if (err instanceof Stop) parentPort?.postMessage({ type: err.outcome, bytes, http: httpStats });
+    else if (err instanceof Failure) parentPort?.postMessage({ type: 'error', code: err.code, message: err.message, details: err.details, bytes, http: httpStats });
+    else parentPort?.postMessage({ type: 'error', code: 'PM_ERR_INTERNAL', message: String((err as Error).stack ?? err), details: {}, bytes, http: httpStats });
+  }
+});

@@ -7,8 +7,13 @@
  * ~0.2 CPU-s/GiB, against ~2 GiB/s at ~0.65 for the read/write path and ~1.2 GiB/s for `cat`.
  * TLS endpoints, Gzip and manifest entries without a listed size take the copying path.
  *
- * Same contract as writeToPipe: owns and closes `fd`; resolves 'complete' or 'reader-gone';
- * throws typed errors, calling `onFailure` before the fd is closed.
+ * The worker starts when the epoch is opened (`startSplice`), before the reader has opened the
+ * FIFO: the first GET is already on its way when the pipe is handed over (`write`). A spare
+ * worker can be started even earlier (`prewarmSpliceWorker`, while the channel is listed), since a
+ * thread's start-up (~0.1–0.5 s on a busy machine) would otherwise come before the first byte.
+ *
+ * `write` has the same contract as writeToPipe: owns and closes `fd`; resolves 'complete' or
+ * 'reader-gone'; throws typed errors, calling `onFailure` before the fd is closed.
  */
 import fs from 'node:fs';
 import { MessageChannel, Worker } from 'node:worker_threads';
@@ -59,7 +64,6 @@ export type WorkerSegment =
   | { readonly kind: 'http'; readonly object: number; readonly uri: string; readonly size: number };
 
 export interface SpliceJob {
-  readonly fd: number;
   readonly segments: readonly WorkerSegment[];
   /** Wrap each segment in a RecordIO record. */
   readonly recordio: boolean;
@@ -73,9 +77,39 @@ export interface SpliceJob {
   };
 }
 
-/** Bytes per spliced GET and GETs in flight: a few whole-object-sized parts keep the store busy. */
+/** Defaults when no fetch options are given (tests): as DEFAULT_FETCH_OPTIONS' part size. */
 export const HTTP_SPLICE_PART = 8 * 1024 * 1024;
 export const HTTP_SPLICE_WINDOW = 4;
+
+/**
+ * GETs in flight for the splice path under `fetch`: at most maxRequests, and no more parts than
+ * the memory budget holds, since each one's body may wait whole in a socket buffer (≥ 1).
+ */
+export function spliceWindow(fetch: { readonly partSize: number; readonly maxRequests: number; readonly memoryBudget: number }): number {
+  return Math.max(1, Math.min(fetch.maxRequests, Math.floor(fetch.memoryBudget / fetch.partSize)));
+}
+
+const WORKER_URL = new URL('./splice-worker.js', import.meta.url);
+let spare: Worker | undefined;
+
+/** Starts a worker thread now, to be used by the next startSplice (no-op if one is waiting). */
+export function prewarmSpliceWorker(): void {
+  if (spare !== undefined) return;
+  const worker = new Worker(WORKER_URL);
+  worker.unref(); // a spare never keeps the process alive
+  worker.on('error', () => {}); // reported to whoever takes it, through 'exit'
+  worker.once('exit', () => {
+    if (spare === worker) spare = undefined;
+  });
+  spare = worker;
+}
+
+function takeWorker(): Worker {
+  const worker = spare ?? new Worker(WORKER_URL);
+  spare = undefined;
+  worker.ref();
+  return worker;
+}
 
 /** PIPEMODE_REPORT_PATH=1: one stderr line per epoch saying which write path ran (for the bench). */
 export function reportPath(what: string): void {
@@ -101,16 +135,27 @@ export interface SpliceOptions {
   readonly onPath?: (path: SplicePath) => void;
 }
 
+/** A started splice: the worker runs ahead until `write` hands it the pipe, or `close` stops it. */
+export interface SpliceRun {
+  write(fd: number, hooks?: WriteHooks): Promise<WriteResult>;
+  /** Stops the worker when the epoch is abandoned before `write`; harmless after it. */
+  close(): void;
+}
+
 export async function spliceToPipe(fd: number, segments: readonly SpliceSegment[], recordio: boolean, hooks: WriteHooks = {}, options: SpliceOptions = {}): Promise<WriteResult> {
-  setPipeSize(fd, PIPE_BUFFER_BYTES);
-  const abort = new Int32Array(new SharedArrayBuffer(4));
+  return startSplice(segments, recordio, options).write(fd, hooks);
+}
+
+export function startSplice(segments: readonly SpliceSegment[], recordio: boolean, options: SpliceOptions = {}): SpliceRun {
+  // [0] stop flag, [1] pipe fd + 1 once handed over
+  const control = new Int32Array(new SharedArrayBuffer(8));
   const s3: { store: S3Store; info: ObjectInfo; uri: string }[] = [];
   const workerSegments: WorkerSegment[] = segments.map((segment) => {
     if (segment.kind !== 's3') return segment;
     s3.push(segment);
     return { kind: 'http', object: s3.length - 1, uri: segment.uri, size: segment.info.size };
   });
-  const job: SpliceJob & { abort: Int32Array } = { fd, segments: workerSegments, recordio, abort };
+  const job: SpliceJob & { control: Int32Array } = { segments: workerSegments, recordio, control };
   const transfer = [];
   let signing: MessageChannel | undefined;
   if (s3.length > 0) {
@@ -144,32 +189,52 @@ export async function spliceToPipe(fd: number, segments: readonly SpliceSegment[
     });
     transfer.push(signing.port2);
   }
-  const worker = new Worker(new URL('./splice-worker.js', import.meta.url), { workerData: job, transferList: transfer });
+  const worker = takeWorker();
+  worker.postMessage(job, transfer);
+  const result = new Promise<WorkerResult>((resolve, reject) => {
+    worker.once('message', resolve);
+    worker.once('error', reject);
+    worker.once('exit', (code) => reject(new Error(`splice worker exited with code ${code}`)));
+  });
+  result.catch(() => {}); // seen by write(); unobserved if the epoch is closed before
   const stop = (): void => {
-    Atomics.store(abort, 0, 1);
+    Atomics.store(control, 0, 1);
+    Atomics.notify(control, 1);
   };
-  hooks.signal?.addEventListener('abort', stop, { once: true });
-  if (hooks.signal?.aborted) stop();
-  try {
-    const result = await new Promise<WorkerResult>((resolve, reject) => {
-      worker.once('message', resolve);
-      worker.once('error', reject);
-      worker.once('exit', (code) => reject(new Error(`splice worker exited with code ${code}`)));
-    });
-    const path: SplicePath = { files: segments.filter((x) => x.kind === 'file').length, httpObjects: s3.length, http: s3.length > 0 ? result.http : undefined };
-    options.onPath?.(path);
-    reportPath(`splice (${path.files} files, ${path.httpObjects} http objects${path.http !== undefined ? `: ${path.http.getRequests} GETs, ${path.http.retries} retries, ${path.http.splicedBytes} bytes spliced from sockets, ${path.http.copiedBytes} copied` : ''})`);
-    if (result.type === 'aborted') throw new AbortedError('writing stopped', {}, { cause: hooks.signal?.reason });
-    if (result.type === 'error') throw errorFromCode(result.code, result.message, result.details);
-    hooks.onProgress?.(result.bytes);
-    return { outcome: result.type, bytes: result.bytes };
-  } catch (err) {
-    await hooks.onFailure?.(err);
-    throw err;
-  } finally {
-    hooks.signal?.removeEventListener('abort', stop);
-    fs.closeSync(fd);
+  let written = false;
+  const close = (): void => {
+    stop();
     signing?.port1.close();
     void worker.terminate();
-  }
+  };
+  return {
+    close: () => {
+      if (!written) close();
+    },
+    write: async (fd: number, hooks: WriteHooks = {}): Promise<WriteResult> => {
+      written = true;
+      try {
+        setPipeSize(fd, PIPE_BUFFER_BYTES);
+        Atomics.store(control, 1, fd + 1);
+        Atomics.notify(control, 1);
+        hooks.signal?.addEventListener('abort', stop, { once: true });
+        if (hooks.signal?.aborted) stop();
+        const outcome = await result;
+        const path: SplicePath = { files: segments.filter((x) => x.kind === 'file').length, httpObjects: s3.length, http: s3.length > 0 ? outcome.http : undefined };
+        options.onPath?.(path);
+        reportPath(`splice (${path.files} files, ${path.httpObjects} http objects${path.http !== undefined ? `: ${path.http.getRequests} GETs, ${path.http.retries} retries, ${path.http.splicedBytes} bytes spliced from sockets, ${path.http.copiedBytes} copied` : ''})`);
+        if (outcome.type === 'aborted') throw new AbortedError('writing stopped', {}, { cause: hooks.signal?.reason });
+        if (outcome.type === 'error') throw errorFromCode(outcome.code, outcome.message, outcome.details);
+        hooks.onProgress?.(outcome.bytes);
+        return { outcome: outcome.type, bytes: outcome.bytes };
+      } catch (err) {
+        await hooks.onFailure?.(err);
+        throw err;
+      } finally {
+        hooks.signal?.removeEventListener('abort', stop);
+        fs.closeSync(fd);
+        close();
+      }
+    },
+  };
 }

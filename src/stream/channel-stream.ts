@@ -61,6 +61,11 @@ export class ChannelStream {
     this.#host = host;
   }
 
+  /** The resolved fetch options every reader of this channel uses (the splice path too). */
+  get fetchOptions(): FetchOptions {
+    return this.#fetch;
+  }
+
   /** The same channel (same listing, no new request) as seen by another host. */
   forHost(host: HostPosition): ChannelStream {
     checkHostPosition(host);
