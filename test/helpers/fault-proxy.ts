@@ -29,6 +29,8 @@ export interface FaultProxy {
   /** Faults injected so far, by kind. */
   readonly injected: Record<string, number>;
   readonly reads: ProxiedRead[];
+  /** The most ranged GETs that were outstanding (received, response not finished) at once. */
+  readonly maxOutstanding: () => number;
   close(): Promise<void>;
 }
 
@@ -45,6 +47,8 @@ export async function startFaultProxy(target: string, options: FaultProxyOptions
   const injected: Record<string, number> = {};
   const reads: ProxiedRead[] = [];
   const sockets = new Set<net.Socket>();
+  let outstanding = 0;
+  let maxOutstanding = 0;
 
   const server = http.createServer((req, res) => {
     void (async () => {
@@ -55,6 +59,8 @@ export async function startFaultProxy(target: string, options: FaultProxyOptions
         counts.set(req.url ?? '', nth);
         const read = { path: req.url ?? '', range, nth };
         reads.push(read);
+        maxOutstanding = Math.max(maxOutstanding, ++outstanding);
+        res.once('close', () => outstanding--);
         fault = await options.decide?.(read);
       }
       if (fault !== undefined) injected[fault.kind] = (injected[fault.kind] ?? 0) + 1;
@@ -117,6 +123,7 @@ export async function startFaultProxy(target: string, options: FaultProxyOptions
     url: `http://127.0.0.1:${port}`,
     injected,
     reads,
+    maxOutstanding: () => maxOutstanding,
     close: async () => {
       for (const s of sockets) s.destroy();
       agent.destroy();

@@ -45,10 +45,10 @@ async function catIntoFifo(args: readonly string[], env: NodeJS.ProcessEnv): Pro
   return { code, stdout: Buffer.concat(out), stderr };
 }
 
-async function withProxy<T>(decide: (r: ProxiedRead) => Fault | undefined, run: (url: string, reads: ProxiedRead[], injected: Record<string, number>) => Promise<T>): Promise<T> {
+async function withProxy<T>(decide: (r: ProxiedRead) => Fault | undefined, run: (url: string, reads: ProxiedRead[], injected: Record<string, number>, maxOutstanding: () => number) => Promise<T>): Promise<T> {
   const proxy = await startFaultProxy(s3Endpoint(), { decide });
   try {
-    return await run(proxy.url, proxy.reads, proxy.injected);
+    return await run(proxy.url, proxy.reads, proxy.injected, proxy.maxOutstanding);
   } finally {
     await proxy.close();
   }
@@ -100,5 +100,25 @@ test('splice path: a response for the wrong range fails with a typed error, neve
     // what arrived is a correct prefix of the stream
     assert.ok(r.stdout.length < want.length);
     assert.equal(sha256(r.stdout), sha256(want.subarray(0, r.stdout.length)));
+  });
+});
+
+test('splice path: part size, GETs in flight and the memory budget come from the fetch options', async () => {
+  const ds = await writeS3(contents);
+  const part = 256 * 1024;
+  await withProxy(() => undefined, async (url, reads, _injected, maxOutstanding) => {
+    // budget 512 KiB / 256 KiB parts: two GETs at a time, although 16 are allowed
+    const args = [...catArgs(ds, plain), '--part-size', '256KiB', '--memory-budget', '512KiB', '--max-requests', '16'];
+    const r = await catIntoFifo(args, { ...process.env, AWS_ENDPOINT_URL_S3: url });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /path: splice/);
+    assert.equal(sha256(r.stdout), sha256(expectedStream(contents, plain)));
+    const big = reads.filter((x) => x.path.includes('big.bin'));
+    assert.equal(big.length, Math.ceil((3.5 * 2 ** 20 + 3) / part), JSON.stringify(big));
+    for (const x of reads) {
+      const m = /bytes=(\d+)-(\d+)/.exec(x.range);
+      assert.ok(m !== null && Number(m[2]) - Number(m[1]) + 1 <= part, x.range);
+    }
+    assert.ok(maxOutstanding() <= 2, `${maxOutstanding()} GETs outstanding at once`);
   });
 });
