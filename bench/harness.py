@@ -104,6 +104,14 @@ def variants(opts, manifest):
         # the copying path (socket → JS buffers → pipe) on the same store: what the splice saves
         out.append(dict(name='S3 FIFO: pipemode cat, copying path', group='S3 FIFO', role='pipemode-alt', transport='fifo',
                         argv=pipemode + [opts.s3_url] + budget, env={**os.environ, 'PIPEMODE_SPLICE_HTTP': '0'}))
+    if opts.s3_url and opts.tls_endpoint:
+        # the same store behind a TLS proxy (bench/tls-proxy.mjs, throw-away certificate): the copying path
+        ours_env = {**os.environ, 'AWS_ENDPOINT_URL_S3': opts.tls_endpoint, 'NODE_EXTRA_CA_CERTS': opts.tls_ca}
+        theirs_env = {**rclone_env, 'RCLONE_CONFIG_BENCH_ENDPOINT': opts.tls_endpoint}
+        out.append(dict(name='S3 HTTPS FIFO: pipemode cat', group='S3 HTTPS FIFO', role='pipemode', transport='fifo',
+                        argv=pipemode + [opts.s3_url] + budget, env=ours_env))
+        out.append(dict(name='S3 HTTPS FIFO: rclone cat', group='S3 HTTPS FIFO', role='baseline', transport='fifo',
+                        argv=['rclone', 'cat', '--ca-cert', opts.tls_ca, opts.rclone_path], env=theirs_env))
     return out
 
 
@@ -349,7 +357,7 @@ def print_noise(records):
 
 
 def print_targets(opts, sums, ratios):
-    wanted = {'local FIFO': 1.5, 'local pipe': 1.5, 'S3 FIFO': 1.0}
+    wanted = {'local FIFO': 1.5, 'local pipe': 1.5, 'S3 FIFO': 1.0, 'S3 HTTPS FIFO': 1.0}
     by_group = {}
     for s in sums:
         by_group.setdefault(s['group'], []).append(s)
@@ -418,6 +426,8 @@ def main():
     r.add_argument('--s3-url', help='s3://bucket/prefix/ holding the same files (omit to skip S3)')
     r.add_argument('--rclone-path', help='the same prefix as an rclone path, e.g. bench:bucket/prefix/')
     r.add_argument('--server-pid-dir', help='directory of the S3 server\'s *.pid files (for its CPU time)')
+    r.add_argument('--tls-endpoint', help='https:// URL of a TLS proxy in front of the same S3 server (HTTPS rows)')
+    r.add_argument('--tls-ca', help='the proxy\'s certificate (PEM), trusted by both clients')
     r.add_argument('--only', help='run only the variants whose name matches this regular expression')
     r.add_argument('--timeout', type=float, default=300, help='seconds per run before the processes are killed')
     opts = parser.parse_args()
