@@ -112,6 +112,9 @@ def variants(opts, manifest):
                         argv=pipemode + [opts.s3_url] + budget, env=ours_env))
         out.append(dict(name='S3 HTTPS FIFO: rclone cat', group='S3 HTTPS FIFO', role='baseline', transport='fifo',
                         argv=['rclone', 'cat', '--ca-cert', opts.tls_ca, opts.rclone_path], env=theirs_env))
+        # the same through node:https instead of the lean client over tls.connect: informational
+        out.append(dict(name='S3 HTTPS FIFO: pipemode cat, node:https', group='S3 HTTPS FIFO', role='pipemode-alt', transport='fifo',
+                        argv=pipemode + [opts.s3_url] + budget, env={**ours_env, 'PIPEMODE_NODE_HTTPS': '1'}))
     return out
 
 

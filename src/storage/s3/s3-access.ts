@@ -180,11 +180,11 @@ export class S3Access {
   }
 
   /** The lean keep-alive pool for a plain-http host (see lean-http.ts). */
-  leanPool(hostname: string, port: number): LeanHttpPool {
-    const key = `${hostname}:${port}`;
+  leanPool(hostname: string, port: number, secure = false): LeanHttpPool {
+    const key = `${secure ? 'https' : 'http'}://${hostname}:${port}`;
     let pool = this.#leanPools.get(key);
     if (pool === undefined) {
-      pool = new LeanHttpPool(hostname, port, this.#options.maxSockets ?? 64);
+      pool = new LeanHttpPool(hostname, port, this.#options.maxSockets ?? 64, secure);
       this.#leanPools.set(key, pool);
     }
     return pool;

@@ -160,8 +160,10 @@ export class S3Store implements ObjectStore {
       }
     };
     try {
-      if (get.protocol === 'http:') {
-        const pool = this.#access.leanPool(get.hostname, get.port ?? 80);
+      // PIPEMODE_NODE_HTTPS=1: TLS through node:https instead (the bench compares both)
+      if (get.protocol === 'http:' || process.env.PIPEMODE_NODE_HTTPS !== '1') {
+        const secure = get.protocol !== 'http:';
+        const pool = this.#access.leanPool(get.hostname, get.port ?? (secure ? 443 : 80), secure);
         yield* pool.get({ path: get.path, headers: get.headers }, (head, errorBody) => {
           check(head.status, (name) => head.headers.get(name), errorBody);
           return end - start;
@@ -175,7 +177,7 @@ export class S3Store implements ObjectStore {
     }
   }
 
-  /** The same GET through node:https (TLS endpoints such as AWS itself). */
+  /** The same GET through node:https (PIPEMODE_NODE_HTTPS=1; the lean client is the default). */
   async *#readHttps(
     get: SignedGet, wanted: number,
     check: (status: number, header: (name: string) => string | undefined, errorBody: string | undefined) => void,
