@@ -44,6 +44,11 @@ export function openEpoch(stream: ChannelStream, epoch: number, zeroCopy: boolea
       partBytes: fetch.partSize,
       window: spliceWindow({ ...fetch, memoryBudget: budget }),
       retry: fetch.retry,
+      // spliced GETs count like the prefetcher's (job metrics, `cat` debug line)
+      onPath: (path) => {
+        stream.stats.getRequests += path.http?.getRequests ?? 0;
+        stream.stats.retries += path.http?.retries ?? 0;
+      },
     });
     return { kind: 'splice', run, stats: stream.stats };
   }

@@ -16,7 +16,7 @@
  * 'reader-gone'; throws typed errors, calling `onFailure` before the fd is closed.
  */
 import fs from 'node:fs';
-import { MessageChannel, Worker } from 'node:worker_threads';
+import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { AbortedError, PipemodeError } from '../core/errors.js';
 import { errorFromCode } from '../core/error-codes.js';
 import { setPipeSize } from '../core/libc.js';
@@ -156,7 +156,7 @@ export function startSplice(segments: readonly SpliceSegment[], recordio: boolea
     return { kind: 'http', object: s3.length - 1, uri: segment.uri, size: segment.info.size };
   });
   const job: SpliceJob & { control: Int32Array } = { segments: workerSegments, recordio, control };
-  const transfer = [];
+  const transfer: MessagePort[] = [];
   let signing: MessageChannel | undefined;
   if (s3.length > 0) {
     signing = new MessageChannel();
@@ -189,14 +189,24 @@ export function startSplice(segments: readonly SpliceSegment[], recordio: boolea
     });
     transfer.push(signing.port2);
   }
-  const worker = takeWorker();
-  worker.postMessage(job, transfer);
-  const result = new Promise<WorkerResult>((resolve, reject) => {
-    worker.once('message', resolve);
-    worker.once('error', reject);
-    worker.once('exit', (code) => reject(new Error(`splice worker exited with code ${code}`)));
-  });
-  result.catch(() => {}); // seen by write(); unobserved if the epoch is closed before
+  // an epoch of local files has nothing to do before the reader arrives: its thread starts then
+  // (an idle `pipe` of many channels costs no thread start-ups); one with S3 objects starts now
+  let worker: Worker | undefined;
+  let result: Promise<WorkerResult> | undefined;
+  const launch = (): Promise<WorkerResult> => {
+    if (result !== undefined) return result;
+    const w = takeWorker();
+    worker = w;
+    w.postMessage(job, transfer);
+    result = new Promise<WorkerResult>((resolve, reject) => {
+      w.once('message', resolve);
+      w.once('error', reject);
+      w.once('exit', (code) => reject(new Error(`splice worker exited with code ${code}`)));
+    });
+    result.catch(() => {}); // seen by write(); unobserved if the epoch is closed before
+    return result;
+  };
+  if (s3.length > 0) void launch();
   const stop = (): void => {
     Atomics.store(control, 0, 1);
     Atomics.notify(control, 1);
@@ -205,7 +215,7 @@ export function startSplice(segments: readonly SpliceSegment[], recordio: boolea
   const close = (): void => {
     stop();
     signing?.port1.close();
-    void worker.terminate();
+    void worker?.terminate();
   };
   return {
     close: () => {
@@ -219,7 +229,7 @@ export function startSplice(segments: readonly SpliceSegment[], recordio: boolea
         Atomics.notify(control, 1);
         hooks.signal?.addEventListener('abort', stop, { once: true });
         if (hooks.signal?.aborted) stop();
-        const outcome = await result;
+        const outcome = await launch();
         const path: SplicePath = { files: segments.filter((x) => x.kind === 'file').length, httpObjects: s3.length, http: s3.length > 0 ? outcome.http : undefined };
         options.onPath?.(path);
         reportPath(`splice (${path.files} files, ${path.httpObjects} http objects${path.http !== undefined ? `: ${path.http.getRequests} GETs, ${path.http.retries} retries, ${path.http.splicedBytes} bytes spliced from sockets, ${path.http.copiedBytes} copied` : ''})`);
