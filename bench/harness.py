@@ -18,6 +18,7 @@ each pair's order alternates between rounds. Ratios are medians of the same invo
 import argparse
 import hashlib
 import json
+import re
 import os
 import statistics
 import subprocess
@@ -100,6 +101,20 @@ def variants(opts, manifest):
     if opts.s3_url:
         rclone_env = {k: v for k, v in os.environ.items() if k != 'AWS_CA_BUNDLE'}  # rclone 1.60 trips over it
         pair('S3 FIFO', 'fifo', opts.s3_url, ['rclone', 'cat', opts.rclone_path], 'rclone cat', rclone_env)
+        # the copying path (socket → JS buffers → pipe) on the same store: what the splice saves
+        out.append(dict(name='S3 FIFO: pipemode cat, copying path', group='S3 FIFO', role='pipemode-alt', transport='fifo',
+                        argv=pipemode + [opts.s3_url] + budget, env={**os.environ, 'PIPEMODE_SPLICE_HTTP': '0'}))
+    if opts.s3_url and opts.tls_endpoint:
+        # the same store behind a TLS proxy (bench/tls-proxy.mjs, throw-away certificate): the copying path
+        ours_env = {**os.environ, 'AWS_ENDPOINT_URL_S3': opts.tls_endpoint, 'NODE_EXTRA_CA_CERTS': opts.tls_ca}
+        theirs_env = {**rclone_env, 'RCLONE_CONFIG_BENCH_ENDPOINT': opts.tls_endpoint}
+        out.append(dict(name='S3 HTTPS FIFO: pipemode cat', group='S3 HTTPS FIFO', role='pipemode', transport='fifo',
+                        argv=pipemode + [opts.s3_url] + budget, env=ours_env))
+        out.append(dict(name='S3 HTTPS FIFO: rclone cat', group='S3 HTTPS FIFO', role='baseline', transport='fifo',
+                        argv=['rclone', 'cat', '--ca-cert', opts.tls_ca, opts.rclone_path], env=theirs_env))
+        # the same through node:https instead of the lean client over tls.connect: informational
+        out.append(dict(name='S3 HTTPS FIFO: pipemode cat, node:https', group='S3 HTTPS FIFO', role='pipemode-alt', transport='fifo',
+                        argv=pipemode + [opts.s3_url] + budget, env={**ours_env, 'PIPEMODE_NODE_HTTPS': '1'}))
     return out
 
 
@@ -153,7 +168,7 @@ def open_fifo_for_writing(fifo, reader, deadline):
 
 
 def start_writer(variant, stdout, err_file):
-    env = variant['env'] if variant['env'] is not None else os.environ
+    env = dict(variant['env'] if variant['env'] is not None else os.environ, PIPEMODE_REPORT_PATH='1')
     return subprocess.Popen(variant['argv'], stdout=stdout, stderr=err_file, stdin=subprocess.DEVNULL, env=env)
 
 
@@ -237,7 +252,9 @@ def run_one(variant, round_no, opts, manifest):
     with open(err_path, 'w+b') as err_file:
         result = (verify_run if verify else timed_run)(variant, opts, err_file)
         err_file.seek(0)
-        err_tail = err_file.read()[-800:].decode(errors='replace')
+        err_all = err_file.read().decode(errors='replace')
+        err_tail = err_all[-800:]
+        paths = [line.split('path: ', 1)[1] for line in err_all.splitlines() if line.startswith('pipemode: path: ')]
     server_cpu = process_cpu_secs(pids) - server0 if pids else None
     ours = result['writer_cpu'] + result.get('reader_cpu', 0) + (server_cpu or 0)
     problems = []
@@ -250,7 +267,7 @@ def run_one(variant, round_no, opts, manifest):
     record = {'variant': variant['name'], 'group': variant['group'], 'role': variant['role'],
               'transport': variant['transport'], 'round': round_no, 'kind': 'verify' if verify else 'timed',
               'ok': not problems, 'problems': problems, 'expected_bytes': manifest['bytes'], **result,
-              'wall_secs': time.monotonic() - t0, 'server_cpu': server_cpu,
+              'wall_secs': time.monotonic() - t0, 'server_cpu': server_cpu, 'path': paths[-1] if paths else None,
               'others_cpu': max(0.0, machine_busy_secs() - busy0 - ours),
               'argv': variant['argv'], 'ts': time.strftime('%Y-%m-%dT%H:%M:%S')}
     if problems:
@@ -322,6 +339,10 @@ def report(opts, manifest, vs, records):
     if server:
         print('RGW+OSD+mon CPU s/GiB (median): ' +
               ', '.join(f"{s['name']} {s['server_cpu_per_gib']:.2f}" for s in server))
+    for v in vs:
+        ran = sorted({r['path'] for r in records if r['variant'] == v['name'] and r.get('path')})
+        if ran:
+            print(f"path of {v['name']}: " + ' | '.join(ran))
     print_noise(records)
     print()
     print_targets(opts, sums, ratios)
@@ -339,7 +360,7 @@ def print_noise(records):
 
 
 def print_targets(opts, sums, ratios):
-    wanted = {'local FIFO': 1.5, 'local pipe': 1.5, 'S3 FIFO': 1.0}
+    wanted = {'local FIFO': 1.5, 'local pipe': 1.5, 'S3 FIFO': 1.0, 'S3 HTTPS FIFO': 1.0}
     by_group = {}
     for s in sums:
         by_group.setdefault(s['group'], []).append(s)
@@ -373,6 +394,8 @@ def run(opts):
     with open(manifest_path(opts.data_dir)) as f:
         manifest = json.load(f)
     vs = variants(opts, manifest)
+    if opts.only:
+        vs = [v for v in vs if re.search(opts.only, v['name'])]
     log(f'warming the page cache ({manifest["bytes"] // MiB} MiB)')
     warm_page_cache(manifest['files'])
     records = []
@@ -406,6 +429,9 @@ def main():
     r.add_argument('--s3-url', help='s3://bucket/prefix/ holding the same files (omit to skip S3)')
     r.add_argument('--rclone-path', help='the same prefix as an rclone path, e.g. bench:bucket/prefix/')
     r.add_argument('--server-pid-dir', help='directory of the S3 server\'s *.pid files (for its CPU time)')
+    r.add_argument('--tls-endpoint', help='https:// URL of a TLS proxy in front of the same S3 server (HTTPS rows)')
+    r.add_argument('--tls-ca', help='the proxy\'s certificate (PEM), trusted by both clients')
+    r.add_argument('--only', help='run only the variants whose name matches this regular expression')
     r.add_argument('--timeout', type=float, default=300, help='seconds per run before the processes are killed')
     opts = parser.parse_args()
     if opts.cmd == 'prepare':

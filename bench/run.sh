@@ -8,6 +8,8 @@
 #   local pipe   pipemode cat DIR/ | reader         vs  cat FILES | reader
 #   S3 FIFO      pipemode cat s3://bench/data/ > FIFO  vs  rclone cat bench:bench/data/ > FIFO
 #                (throw-away Ceph RGW with bluestore on 127.0.0.1, started and stopped here)
+#   S3 HTTPS     the same, through bench/tls-proxy.mjs (a throw-away certificate made here with
+#                openssl), pipemode's copying path vs rclone cat --ca-cert on the same endpoint
 # Then: `pipemode train` time to the trainer's first byte, Pipe vs File mode, same channel
 # (bench/train_first_byte.py), and the Python reader's records/s against a plain readinto loop
 # (readers/python/bench_reader.py). Part `follow` (bench/follow.mjs): a followed channel's latency from an
@@ -25,7 +27,9 @@
 #   BENCH_ROUNDS              timed rounds (default 5)
 #   BENCH_MEMORY_BUDGET_MIB   pipemode --memory-budget (default 128); RSS target = 128 MiB + budget
 #   BENCH_S3=0                skip the S3 pair (no Ceph, no rclone)
+#   BENCH_TLS=0               skip the HTTPS pair (no TLS proxy)
 #   BENCH_PARTS               which parts run (default pipe,train,fastfile,reader,server,follow; also: serve)
+#   BENCH_ONLY                run only the pipe variants whose name matches this regex (e.g. 'S3 FIFO')
 #   BENCH_S3_SERVER_DIR       Ceph state dir (default /tmp/pipemode-bench-rgw, apart from the tests')
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -47,6 +51,18 @@ source bench/lib.sh
 build_reader() {
   mkdir -p "$BENCH_DIR/bin"
   gcc -O2 -Wall -Wextra -o "$BENCH_DIR/bin/fiforead" bench/fiforead.c
+}
+
+# A TLS proxy in front of the S3 server, with a one-day self-signed certificate for 127.0.0.1.
+start_tls_proxy() {
+  local dir=$BENCH_DIR/tls
+  mkdir -p "$dir"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
+    -keyout "$dir/key.pem" -out "$dir/cert.pem" 2>/dev/null
+  coproc TLS_PROXY { exec node bench/tls-proxy.mjs "$dir/cert.pem" "$dir/key.pem" "$AWS_ENDPOINT_URL_S3"; }
+  read -r TLS_ENDPOINT <&"${TLS_PROXY[0]}"
+  trap 'kill "$TLS_PROXY_PID" 2>/dev/null; stop_s3' EXIT
+  say "TLS proxy at $TLS_ENDPOINT"
 }
 
 upload() {
@@ -73,10 +89,14 @@ main() {
     [[ $data == 0 ]] || upload
     s3_args=(--s3-url "s3://$BUCKET/$PREFIX" --rclone-path "bench:$BUCKET/$PREFIX"
       --server-pid-dir "$S3_SERVER_DIR/run")
+    if [[ ${BENCH_TLS:-1} != 0 ]]; then
+      start_tls_proxy
+      s3_args+=(--tls-endpoint "$TLS_ENDPOINT" --tls-ca "$BENCH_DIR/tls/cert.pem")
+    fi
   fi
   part pipe && python3 bench/harness.py run "$DATA_DIR" --root "$PWD" --reader "$BENCH_DIR/bin/fiforead" \
     --results "$BENCH_DIR/results.jsonl" --rounds "$BENCH_ROUNDS" \
-    --memory-budget-mib "$BENCH_MEMORY_BUDGET_MIB" --timeout $((60 + BENCH_SIZE_MIB / 10)) "${s3_args[@]}"
+    --memory-budget-mib "$BENCH_MEMORY_BUDGET_MIB" --timeout $((60 + BENCH_SIZE_MIB / 10)) ${BENCH_ONLY:+--only "$BENCH_ONLY"} "${s3_args[@]}"
   part pipe && say "per-run results: $BENCH_DIR/results.jsonl"
 
   if part train; then

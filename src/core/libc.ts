@@ -21,6 +21,14 @@ interface Libc {
   write(fd: number, buf: Uint8Array, len: number): number | bigint;
   open(path: string, flags: number): number;
   flock(fd: number, op: number): number;
+  spliceStream(fdIn: number, offIn: null, fdOut: number, offOut: null, len: number, flags: number): number | bigint;
+  pollMany(fds: Uint8Array, nfds: number, timeoutMs: number): number;
+  socket(domain: number, type: number, protocol: number): number;
+  connect(fd: number, addr: Uint8Array, len: number): number;
+  getsockopt(fd: number, level: number, name: number, value: [number], len: [number]): number;
+  send(fd: number, buf: Uint8Array, len: number, flags: number): number | bigint;
+  recv(fd: number, buf: Uint8Array, len: number, flags: number): number | bigint;
+  close(fd: number): number;
   umount2: ((target: string, flags: number) => number) & {
     async(target: string, flags: number, cb: (err: unknown, result: number) => void): void;
   };
@@ -40,6 +48,14 @@ function load(): Libc {
       write: lib.func('long write(int fd, const uint8_t *buf, size_t count)') as Libc['write'],
       open: lib.func('int open(const char *path, int flags)') as Libc['open'],
       flock: lib.func('int flock(int fd, int op)') as Libc['flock'],
+      spliceStream: lib.func('long splice(int fd_in, void *off_in, int fd_out, void *off_out, size_t len, unsigned int flags)') as Libc['spliceStream'],
+      pollMany: lib.func('int poll(_Inout_ uint8_t *fds, unsigned long nfds, int timeout)') as Libc['pollMany'],
+      socket: lib.func('int socket(int domain, int type, int protocol)') as Libc['socket'],
+      connect: lib.func('int connect(int fd, const uint8_t *addr, uint32_t len)') as Libc['connect'],
+      getsockopt: lib.func('int getsockopt(int fd, int level, int name, _Out_ int *value, _Inout_ uint32_t *len)') as Libc['getsockopt'],
+      send: lib.func('long send(int fd, const uint8_t *buf, size_t len, int flags)') as Libc['send'],
+      recv: lib.func('long recv(int fd, _Out_ uint8_t *buf, size_t len, int flags)') as Libc['recv'],
+      close: lib.func('int close(int fd)') as Libc['close'],
       umount2: lib.func('int umount2(const char *target, int flags)') as Libc['umount2'],
     };
   }
@@ -78,13 +94,109 @@ export function splice(fdIn: number, offset: [bigint], fdOut: number, len: numbe
   return Number(load().splice(fdIn, offset, fdOut, null, len, SPLICE_F_MOVE | SPLICE_F_NONBLOCK));
 }
 
+/**
+ * Moves up to `len` bytes from a stream `fdIn` (a TCP socket, a pipe) into pipe `fdOut` without a
+ * user-space copy (both offsets NULL). Same returns as splice(); a non-blocking socket gives EAGAIN
+ * when it has no data, so poll both ends (pollFds) before retrying.
+ */
+export function spliceStream(fdIn: number, fdOut: number, len: number): number {
+  return Number(load().spliceStream(fdIn, null, fdOut, null, len, SPLICE_F_MOVE | SPLICE_F_NONBLOCK));
+}
+
+export const POLLIN = 1;
+export const POLLOUT = 4;
+export const POLLERR = 8;
+export const POLLHUP = 16;
+
+/**
+ * poll(2) over several fds: `events[i]` is what to wait for on `fds[i]`; returns each fd's revents
+ * (all 0 on timeout).
+ */
+export function pollFds(fds: readonly number[], events: readonly number[], timeoutMs: number): number[] {
+  const table = Buffer.alloc(8 * fds.length);
+  fds.forEach((fd, i) => {
+    table.writeInt32LE(fd, 8 * i);
+    table.writeInt16LE(events[i] ?? 0, 8 * i + 4);
+  });
+  const n = load().pollMany(table, fds.length, timeoutMs);
+  return fds.map((_, i) => (n > 0 ? table.readInt16LE(8 * i + 6) : 0));
+}
+
+const AF_INET = 2;
+const AF_INET6 = 10;
+const SOCK_STREAM = 1;
+const SOCK_NONBLOCK = 0o4000;
+const SOCK_CLOEXEC = 0o2000000;
+const SOL_SOCKET = 1;
+const SO_ERROR = 4;
+const MSG_NOSIGNAL = 0x4000;
+export const MSG_PEEK = 2;
+
+/**
+ * Starts a non-blocking TCP connection to a numeric address: the socket fd (wait for POLLOUT, then
+ * read socketError), or the errno name when the socket cannot even be made.
+ */
+export function connectTcp(address: string, family: 4 | 6, port: number): number | string {
+  const fd = load().socket(family === 6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return lastErrno();
+  let addr: Buffer;
+  if (family === 4) {
+    addr = Buffer.alloc(16);
+    addr.writeUInt16LE(AF_INET, 0);
+    addr.writeUInt16BE(port, 2);
+    address.split('.').forEach((octet, i) => addr.writeUInt8(Number(octet), 4 + i));
+  } else {
+    addr = Buffer.alloc(28);
+    addr.writeUInt16LE(AF_INET6, 0);
+    addr.writeUInt16BE(port, 2);
+    ipv6Bytes(address).copy(addr, 8);
+  }
+  if (load().connect(fd, addr, addr.length) !== 0 && lastErrno() !== 'EINPROGRESS') {
+    const errno = lastErrno();
+    load().close(fd);
+    return errno;
+  }
+  return fd;
+}
+
+function ipv6Bytes(address: string): Buffer {
+  const [head = '', tail] = address.split('::');
+  const groups = (s: string): number[] => (s === '' ? [] : s.split(':').map((g) => parseInt(g, 16)));
+  const left = groups(head);
+  const right = tail === undefined ? [] : groups(tail);
+  const all = [...left, ...Array<number>(8 - left.length - right.length).fill(0), ...right];
+  const out = Buffer.alloc(16);
+  all.forEach((g, i) => out.writeUInt16BE(g, 2 * i));
+  return out;
+}
+
+/** The pending error of a socket (SO_ERROR) as an errno name, or undefined when there is none. */
+export function socketError(fd: number): string | undefined {
+  const value: [number] = [0];
+  if (load().getsockopt(fd, SOL_SOCKET, SO_ERROR, value, [4]) !== 0) return lastErrno();
+  if (value[0] === 0) return undefined;
+  return ERRNO_NAMES.get(value[0]) ?? `E${value[0]}`;
+}
+
+/** send(2) without SIGPIPE: bytes sent or -1 (see lastErrno()). */
+export function send(fd: number, data: Uint8Array): number {
+  return Number(load().send(fd, data, data.length, MSG_NOSIGNAL));
+}
+
+/** recv(2) into `buf`: bytes received, 0 at end of stream, or -1 (see lastErrno()). */
+export function recv(fd: number, buf: Uint8Array, flags = 0): number {
+  return Number(load().recv(fd, buf, buf.length, flags));
+}
+
+/** close(2) of an fd this module opened (sockets from connectTcp). */
+export function closeFd(fd: number): void {
+  load().close(fd);
+}
+
 /** write(2): bytes written or -1 (see lastErrno()). */
 export function write(fd: number, data: Uint8Array): number {
   return Number(load().write(fd, data, data.length));
 }
-
-const POLLOUT = 4;
-const POLLERR = 8;
 
 /** Waits up to `timeoutMs` for `fd` to accept writes: 'ready', 'timeout', or 'gone' (no reader). */
 export function waitWritable(fd: number, timeoutMs: number): 'ready' | 'timeout' | 'gone' {

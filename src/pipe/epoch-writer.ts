@@ -2,19 +2,20 @@
  * Chooses how one epoch reaches its pipe. When every unit is a local file or an inline value and
  * no object needs inflating, the epoch is spliced (zero-copy, splice-writer.ts); otherwise its
  * framed bytes come from the prefetcher and are written through net.Socket (pipe-writer.ts).
- * `open` happens before the reader arrives (the prefetcher starts fetching at once); `write`
- * once it has; `close` if the epoch is abandoned before `write`.
+ * `open` happens before the reader arrives (the prefetcher, or the splice worker, starts fetching
+ * at once); `write` once it has; `close` if the epoch is abandoned before `write`. Both paths take
+ * the channel's fetch options: part size, requests in flight, memory budget, retry policy.
  */
-import { FileStore } from '../storage/file/file-store.js';
 import type { FetchStats } from '../fetch/prefetcher.js';
 import type { Unit } from '../manifest/unit.js';
 import type { ChannelStream, EpochBytes, Split } from '../stream/channel-stream.js';
 import type { FollowBytes } from '../stream/follow-stream.js';
-import { spliceToPipe, type SpliceSegment } from './splice-writer.js';
+import { spliceSegmentOf, spliceWindow, startSplice, type SpliceRun } from './splice-writer.js';
+import type { SpliceSegment } from './splice-writer.js';
 import { writeToPipe, type WriteHooks, type WriteResult } from './pipe-writer.js';
 
 export type EpochSource =
-  | { readonly kind: 'splice'; readonly segments: readonly SpliceSegment[]; readonly recordio: boolean; readonly stats: FetchStats }
+  | { readonly kind: 'splice'; readonly run: SpliceRun; readonly stats: FetchStats }
   | { readonly kind: 'stream'; readonly bytes: EpochBytes };
 
 /** The epoch's units as splice segments, or undefined when some unit needs the fetch path. */
@@ -24,10 +25,10 @@ function spliceSegments(stream: ChannelStream, units: readonly Unit[]): SpliceSe
   for (const unit of units) {
     if (unit.kind === 'inline') {
       segments.push({ kind: 'bytes', data: unit.bytes });
-    } else if (unit.store instanceof FileStore) {
-      segments.push({ kind: 'file', path: `/${unit.key}`, uri: unit.store.uriOf(unit.key), version: unit.info?.etag, size: unit.info?.size });
     } else {
-      return undefined;
+      const segment = spliceSegmentOf(unit.store, unit.key, unit.info);
+      if (segment === undefined) return undefined;
+      segments.push(segment);
     }
   }
   return segments;
@@ -36,7 +37,22 @@ function spliceSegments(stream: ChannelStream, units: readonly Unit[]): SpliceSe
 export function openEpoch(stream: ChannelStream, epoch: number, zeroCopy: boolean, signal?: AbortSignal, split?: Split): EpochSource {
   const units = stream.unitsOf(epoch, split);
   const segments = zeroCopy && stream.spec.follow === undefined ? spliceSegments(stream, units) : undefined;
-  if (segments !== undefined) return { kind: 'splice', segments, recordio: stream.spec.recordWrapper === 'RecordIO', stats: stream.stats };
+  if (segments !== undefined) {
+    // the parts of a split channel share its budget, as in ChannelStream.epoch
+    const fetch = stream.fetchOptions;
+    const budget = split === undefined || split.count === 1 ? fetch.memoryBudget : Math.max(fetch.partSize, Math.floor(fetch.memoryBudget / split.count));
+    const run = startSplice(segments, stream.spec.recordWrapper === 'RecordIO', {
+      partBytes: fetch.partSize,
+      window: spliceWindow({ ...fetch, memoryBudget: budget }),
+      retry: fetch.retry,
+      // spliced GETs count like the prefetcher's (job metrics, `cat` debug line)
+      onPath: (path) => {
+        stream.stats.getRequests += path.http?.getRequests ?? 0;
+        stream.stats.retries += path.http?.retries ?? 0;
+      },
+    });
+    return { kind: 'splice', run, stats: stream.stats };
+  }
   return { kind: 'stream', bytes: stream.epoch(epoch, signal, split, units) };
 }
 
@@ -49,7 +65,7 @@ export async function writeEpoch(fd: number, source: EpochSource, hooks: WriteHo
     bytes.trackFlushes();
     return writeToPipe(fd, bytes, { ...hooks, onFlushed: (n) => bytes.flushed(n) });
   }
-  const result = await spliceToPipe(fd, source.segments, source.recordio, hooks);
+  const result = await source.run.write(fd, hooks);
   source.stats.bytesDelivered += result.bytes; // the prefetcher counts its own; spliced bytes are counted here
   return result;
 }
@@ -60,4 +76,5 @@ function isFollowBytes(bytes: EpochBytes): bytes is FollowBytes {
 
 export function closeEpoch(source: EpochSource): void {
   if (source.kind === 'stream') source.bytes.close();
+  else source.run.close();
 }

@@ -115,6 +115,7 @@ export async function writeToPipe(fd: number, source: BatchSource, hooks: WriteH
     source.close();
   }
   socket.destroy();
+  if (process.env.PIPEMODE_REPORT_PATH === '1') process.stderr.write('pipemode: path: copy (read/write through net.Socket)\n');
   if (failure === undefined) return { outcome: 'complete', bytes };
   if (isReaderGone(failure)) return { outcome: 'reader-gone', bytes };
   if (failure instanceof PipemodeError) throw failure;

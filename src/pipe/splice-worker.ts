@@ -1,19 +1,29 @@
 /**
  * Worker thread of the zero-copy path (splice-writer.ts): streams local files into a pipe with
- * splice(2), so file pages move into the pipe without passing through user space. It runs on its
+ * splice(2), so file pages move into the pipe without passing through user space, and plain-http
+ * S3 bodies from the socket into the pipe the same way (splice-http.ts; GETs are signed by the
+ * main thread on request, over `signPort`). It runs on its
  * own thread because waiting for a slow reader means blocking in poll(2), which must hold neither
  * the event loop nor a libuv threadpool thread. It checks the abort flag at least every 100 ms.
  *
- * Input (workerData): SpliceJob plus `abort`, an Int32Array over a SharedArrayBuffer (1 = stop).
+ * The worker may be started before its job is known (splice-writer.ts keeps one warm, so Node's
+ * start-up of a thread does not delay the first byte) and its job may start before the reader has
+ * opened the FIFO: the first GET is sent and its response waits in the socket until the pipe is
+ * handed over.
+ *
+ * Input (the first message): SpliceJob plus `control`, an Int32Array over a SharedArrayBuffer:
+ * [0] 1 = stop, [1] the pipe's fd + 1 once it is handed over (0 before).
  * Output (one message): { type: 'complete' | 'reader-gone' | 'aborted', bytes } or
  * { type: 'error', code, message, details }.
  */
 import fs from 'node:fs';
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
+import { PipemodeError } from '../core/errors.js';
 import { RECORDIO_MAX_LENGTH, recordioHeader, recordioPadding } from '../records/recordio.js';
 import { fileVersion } from '../storage/file/file-store.js';
 import { lastErrno, splice, waitWritable, write } from '../core/libc.js';
 import type { SpliceJob } from './splice-writer.js';
+import { HttpSplicer, PipeGone, type HttpSpliceStats, type HttpTarget } from './splice-http.js';
 
 class Stop extends Error {
   constructor(readonly outcome: 'reader-gone' | 'aborted') {
@@ -27,19 +37,31 @@ class Failure extends Error {
   }
 }
 
-const job = workerData as SpliceJob & { abort: Int32Array };
-const pipe = job.fd;
+type Job = SpliceJob & { control: Int32Array; signPort?: MessagePort; signFlag?: Int32Array };
+let job: Job;
+let pipeFd = -1;
 let bytes = 0;
 
 function checkAbort(): void {
-  if (Atomics.load(job.abort, 0) === 1) throw new Stop('aborted');
+  if (Atomics.load(job.control, 0) === 1) throw new Stop('aborted');
+}
+
+/** The pipe, once the main thread has handed it over (blocks until then). */
+function pipe(): number {
+  while (pipeFd < 0) {
+    checkAbort();
+    const cell = Atomics.load(job.control, 1);
+    if (cell > 0) pipeFd = cell - 1;
+    else Atomics.wait(job.control, 1, 0, 100);
+  }
+  return pipeFd;
 }
 
 /** Blocks (in this thread) until the pipe takes more, the reader leaves, or we are told to stop. */
 function awaitRoom(): void {
   for (;;) {
     checkAbort();
-    const state = waitWritable(pipe, 100);
+    const state = waitWritable(pipe(), 100);
     if (state === 'gone') throw new Stop('reader-gone');
     if (state === 'ready') return;
   }
@@ -57,7 +79,7 @@ function writeAll(data: Uint8Array): void {
   let offset = 0;
   while (offset < data.length) {
     checkAbort();
-    const n = write(pipe, data.subarray(offset));
+    const n = write(pipe(), data.subarray(offset));
     if (n > 0) {
       offset += n;
       bytes += n;
@@ -104,7 +126,7 @@ function streamFile(path: string, uri: string, version: string | undefined, size
     const offset: [bigint] = [0n];
     while (Number(offset[0]) < end) {
       checkAbort();
-      const n = splice(fd, offset, pipe, Math.min(1 << 20, end - Number(offset[0])));
+      const n = splice(fd, offset, pipe(), Math.min(1 << 20, end - Number(offset[0])));
       if (n > 0) {
         bytes += n;
       } else if (n === 0) {
@@ -126,8 +148,66 @@ function streamFile(path: string, uri: string, version: string | undefined, size
   }
 }
 
+const httpStats: HttpSpliceStats = { getRequests: 0, retries: 0, splicedBytes: 0, copiedBytes: 0 };
+let splicer: HttpSplicer | undefined;
+
+/** Asks the main thread to sign a GET and waits for the answer (splice-writer.ts serves it). */
+function sign(object: number, start: number, end: number): HttpTarget {
+  const port = job.signPort as MessagePort;
+  const flag = job.signFlag as Int32Array;
+  const seen = Atomics.load(flag, 0);
+  port.postMessage({ object, start, end });
+  for (;;) {
+    const reply = receiveMessageOnPort(port);
+    if (reply !== undefined) {
+      const answer = reply.message as { target?: HttpTarget; code?: string; message?: string; details?: Record<string, string | number> };
+      if (answer.target !== undefined) return answer.target;
+      throw new Failure(answer.code ?? 'PM_ERR_INTERNAL', answer.message ?? 'signing failed', answer.details ?? {});
+    }
+    checkAbort();
+    Atomics.wait(flag, 0, seen, 100);
+  }
+}
+
+function httpSplicer(): HttpSplicer {
+  const http = job.http;
+  if (http === undefined) throw new Failure('PM_ERR_INTERNAL', 'http segment without http settings');
+  splicer ??= new HttpSplicer({
+    pipe, sign, retry: http.retry, idleTimeoutMs: http.idleTimeoutMs, checkAbort, awaitRoom, stats: httpStats,
+    onBytes: (n) => (bytes += n),
+  }, http.objects, http.partBytes, http.window);
+  return splicer;
+}
+
+/** Consecutive http segments go as one run, so requests are issued ahead across objects. */
+function runHttp(objects: readonly number[]): void {
+  try {
+    httpSplicer().run(objects, (o) => {
+      const size = job.http?.objects[o]?.size ?? 0;
+      if (job.recordio) writeAll(recordioHeader(size));
+    }, (o) => {
+      const size = job.http?.objects[o]?.size ?? 0;
+      if (job.recordio) writeAll(recordioPadding(size));
+    });
+  } catch (err) {
+    if (err instanceof PipeGone) throw new Stop('reader-gone');
+    if (err instanceof PipemodeError) throw new Failure((err.constructor as typeof PipemodeError).code, err.message, err.details as Record<string, string | number>);
+    throw err;
+  }
+}
+
 function run(): void {
+  let http: number[] = [];
   for (const segment of job.segments) {
+    if (segment.kind === 'http') {
+      if (job.recordio && segment.size > RECORDIO_MAX_LENGTH) {
+        throw new Failure('PM_ERR_RECORD_TOO_LARGE', `${segment.uri} is ${segment.size} bytes; a RecordIO record holds at most ${RECORDIO_MAX_LENGTH} bytes (2^29 - 1). Split the object or use RecordWrapperType None`, { uri: segment.uri, size: segment.size });
+      }
+      http.push(segment.object);
+      continue;
+    }
+    if (http.length > 0) runHttp(http);
+    http = [];
     if (segment.kind === 'bytes') {
       if (job.recordio) writeAll(recordioHeader(segment.data.length));
       writeAll(segment.data);
@@ -136,13 +216,17 @@ function run(): void {
       streamFile(segment.path, segment.uri, segment.version, segment.size);
     }
   }
+  if (http.length > 0) runHttp(http);
 }
 
-try {
-  run();
-  parentPort?.postMessage({ type: 'complete', bytes });
-} catch (err) {
-  if (err instanceof Stop) parentPort?.postMessage({ type: err.outcome, bytes });
-  else if (err instanceof Failure) parentPort?.postMessage({ type: 'error', code: err.code, message: err.message, details: err.details, bytes });
-  else parentPort?.postMessage({ type: 'error', code: 'PM_ERR_INTERNAL', message: String((err as Error).stack ?? err), details: {}, bytes });
-}
+parentPort?.once('message', (message: Job) => {
+  job = message;
+  try {
+    run();
+    parentPort?.postMessage({ type: 'complete', bytes, http: httpStats });
+  } catch (err) {
+    if (err instanceof Stop) parentPort?.postMessage({ type: err.outcome, bytes, http: httpStats });
+    else if (err instanceof Failure) parentPort?.postMessage({ type: 'error', code: err.code, message: err.message, details: err.details, bytes, http: httpStats });
+    else parentPort?.postMessage({ type: 'error', code: 'PM_ERR_INTERNAL', message: String((err as Error).stack ?? err), details: {}, bytes, http: httpStats });
+  }
+});

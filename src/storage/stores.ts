@@ -26,8 +26,15 @@ class LazyStore implements ObjectStore {
     this.#load = load;
   }
 
+  #loaded: ObjectStore | undefined;
+
   #get(): Promise<ObjectStore> {
-    return (this.#store ??= this.#load());
+    return (this.#store ??= this.#load().then((store) => (this.#loaded = store)));
+  }
+
+  /** The store itself once it has been used (a listing loads it), for fast paths that need its type. */
+  get loaded(): ObjectStore | undefined {
+    return this.#loaded;
   }
 
   uriOf(key: string): string {

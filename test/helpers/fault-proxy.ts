@@ -12,7 +12,9 @@ export type Fault =
   | { readonly kind: 'status'; readonly status: number; readonly code: string }
   | { readonly kind: 'stall'; readonly ms: number }
   | { readonly kind: 'reset'; readonly afterBytes: number }
-  | { readonly kind: 'truncate'; readonly afterBytes: number };
+  | { readonly kind: 'truncate'; readonly afterBytes: number }
+  /** Answers 206 with a Content-Range one byte off what was asked (same length): a wrong body. */
+  | { readonly kind: 'bad-range' };
 
 export interface ProxiedRead {
   /** Request path (bucket and encoded key). */
@@ -27,6 +29,8 @@ export interface FaultProxy {
   /** Faults injected so far, by kind. */
   readonly injected: Record<string, number>;
   readonly reads: ProxiedRead[];
+  /** The most ranged GETs that were outstanding (received, response not finished) at once. */
+  readonly maxOutstanding: () => number;
   close(): Promise<void>;
 }
 
@@ -43,6 +47,8 @@ export async function startFaultProxy(target: string, options: FaultProxyOptions
   const injected: Record<string, number> = {};
   const reads: ProxiedRead[] = [];
   const sockets = new Set<net.Socket>();
+  let outstanding = 0;
+  let maxOutstanding = 0;
 
   const server = http.createServer((req, res) => {
     void (async () => {
@@ -53,6 +59,8 @@ export async function startFaultProxy(target: string, options: FaultProxyOptions
         counts.set(req.url ?? '', nth);
         const read = { path: req.url ?? '', range, nth };
         reads.push(read);
+        maxOutstanding = Math.max(maxOutstanding, ++outstanding);
+        res.once('close', () => outstanding--);
         fault = await options.decide?.(read);
       }
       if (fault !== undefined) injected[fault.kind] = (injected[fault.kind] ?? 0) + 1;
@@ -62,6 +70,14 @@ export async function startFaultProxy(target: string, options: FaultProxyOptions
         await new Promise((resolve) => setTimeout(resolve, ms));
         fault = undefined;
         if (req.destroyed || res.destroyed) return;
+      }
+      if (fault?.kind === 'bad-range') {
+        const m = /bytes=(\d+)-(\d+)/.exec(range ?? '');
+        const start = Number(m?.[1] ?? 0) + 1;
+        const end = Number(m?.[2] ?? 0) + 1;
+        res.writeHead(206, { 'content-range': `bytes ${start}-${end}/*`, 'content-length': end - start + 1 });
+        res.end(Buffer.alloc(end - start + 1));
+        return;
       }
       if (fault?.kind === 'status') {
         const body = `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${fault.code}</Code><Message>injected</Message></Error>`;
@@ -107,6 +123,7 @@ export async function startFaultProxy(target: string, options: FaultProxyOptions
     url: `http://127.0.0.1:${port}`,
     injected,
     reads,
+    maxOutstanding: () => maxOutstanding,
     close: async () => {
       for (const s of sockets) s.destroy();
       agent.destroy();

@@ -10,6 +10,7 @@ import { writeToPipe } from '../../pipe/pipe-writer.js';
 import { openEpoch, writeEpoch } from '../../pipe/epoch-writer.js';
 import { ConfigError } from '../../core/errors.js';
 import { FollowCursor } from '../../manifest/follow-cursor.js';
+import { prewarmSpliceWorker } from '../../pipe/splice-writer.js';
 import { ChannelStream } from '../../stream/channel-stream.js';
 import { Stores } from '../../storage/stores.js';
 import { catChannel, fetchOptions, storesOptions, hostPosition, intFlag, type ChannelFlags, type FetchFlags, type HostFlags } from '../options.js';
@@ -43,21 +44,23 @@ export async function catCommand(source: string | undefined, flags: CatFlags, lo
   if (spec.follow !== undefined && epoch !== 0) throw new ConfigError('a followed channel has one epoch, 0', { field: '--epoch' });
   const stores = new Stores(storesOptions(flags));
   const cursor = flags.state !== undefined ? FollowCursor.open(flags.state) : undefined;
+  const fifo = fs.fstatSync(1).isFIFO();
+  // the splice worker's thread starts while the channel is listed, not after (first byte)
+  if (fifo && flags.zeroCopy !== false && spec.compression === 'None' && spec.follow === undefined) prewarmSpliceWorker();
   try {
     let stream = await ChannelStream.open(spec, stores, fetch, host);
     if (spec.follow !== undefined) stream = stream.withFollowState({ cursor, log });
     log.debug(`${spec.uri}: ${stream.items.length} items, epoch ${epoch} streams ${stream.unitsOf(epoch).length} units`);
     const started = performance.now();
-    const st = fs.fstatSync(1);
     let result;
-    if (st.isFIFO()) {
+    if (fifo) {
       // a second descriptor for the same pipe, non-blocking for net.Socket or splice, so that
       // stdout itself (shared with the shell) keeps its flags and stays open
       const fd = reopenStdout();
       // a pipe that cannot be opened again (another user's: EACCES) is written through stdout itself
       result = fd !== undefined ? await writeEpoch(fd, openEpoch(stream, epoch, flags.zeroCopy !== false), {}) : await writeToFile(1, stream.epoch(epoch));
     } else {
-      result = st.isSocket() ? await writeToPipe(1, stream.epoch(epoch)) : await writeToFile(1, stream.epoch(epoch));
+      result = fs.fstatSync(1).isSocket() ? await writeToPipe(1, stream.epoch(epoch)) : await writeToFile(1, stream.epoch(epoch));
     }
     const seconds = (performance.now() - started) / 1000;
     log.debug(`${formatBytes(result.bytes)} in ${seconds.toFixed(2)} s` +

@@ -171,12 +171,21 @@ export class S3Access {
     };
   }
 
+  /**
+   * Whether GETs go to a plain-http endpoint (known without a request: the configured endpoint
+   * URL). Only such GETs can be spliced from the socket (pipe/splice-http.ts); TLS needs the copy.
+   */
+  get plainHttp(): boolean {
+    const endpoint = this.#options.endpoint ?? process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL;
+    return endpoint !== undefined && endpoint.startsWith('http://');
+  }
+
   /** The lean keep-alive pool for a plain-http host (see lean-http.ts). */
-  leanPool(hostname: string, port: number): LeanHttpPool {
-    const key = `${hostname}:${port}`;
+  leanPool(hostname: string, port: number, secure = false): LeanHttpPool {
+    const key = `${secure ? 'https' : 'http'}://${hostname}:${port}`;
     let pool = this.#leanPools.get(key);
     if (pool === undefined) {
-      pool = new LeanHttpPool(hostname, port, this.#options.maxSockets ?? 64);
+      pool = new LeanHttpPool(hostname, port, this.#options.maxSockets ?? 64, secure);
       this.#leanPools.set(key, pool);
     }
     return pool;

@@ -5,6 +5,7 @@
  * is checked against Content-Range and Content-Length so that a truncated or over-long body can
  * never pass as data.
  */
+import dns from 'node:dns';
 import type http from 'node:http';
 import https from 'node:https';
 import { AbortedError, StoreProtocolError, TransientStoreError } from '../../core/errors.js';
@@ -38,6 +39,17 @@ async function errorBodyOf(res: http.IncomingMessage): Promise<string | undefine
   return body;
 }
 
+/**
+ * A signed GET ready to go on a raw socket (pipe/splice-http.ts): a numeric address and the
+ * whole request head.
+ */
+export interface RawGet {
+  readonly address: string;
+  readonly family: 4 | 6;
+  readonly port: number;
+  readonly request: string;
+}
+
 export class S3Store implements ObjectStore {
   readonly #bucket: string;
   readonly #access: S3Access;
@@ -47,6 +59,45 @@ export class S3Store implements ObjectStore {
     this.#bucket = bucket;
     this.#access = access;
     this.#idleTimeoutMs = options.idleTimeoutMs ?? 30_000;
+  }
+
+  /** Whether `rawGet` can serve this store (plain http; TLS bodies must be decrypted by Node). */
+  get spliceable(): boolean {
+    return this.#access.plainHttp;
+  }
+
+  get idleTimeoutMs(): number {
+    return this.#idleTimeoutMs;
+  }
+
+  #addresses = new Map<string, Promise<{ address: string; family: number }>>();
+
+  /**
+   * The same signed, version-pinned ranged GET as `read` sends, as request text for a socket of
+   * the caller's own; the caller checks the response as `read` does (status, Content-Range,
+   * Content-Length).
+   */
+  async rawGet(info: ObjectInfo, start: number, end: number): Promise<RawGet> {
+    const headers: Record<string, string> = { range: `bytes=${start}-${end - 1}` };
+    const etag = usableEtag(info.etag);
+    if (etag !== undefined) headers['if-match'] = etag;
+    const get = await this.#access.signGet(this.#bucket, info.key, headers);
+    if (get.protocol !== 'http:') throw new StoreProtocolError(`${this.uriOf(info.key)}: raw GETs need a plain-http endpoint, not ${get.protocol}`);
+    let lookup = this.#addresses.get(get.hostname);
+    if (lookup === undefined) {
+      lookup = dns.promises.lookup(get.hostname);
+      lookup.catch(() => this.#addresses.delete(get.hostname));
+      this.#addresses.set(get.hostname, lookup);
+    }
+    let resolved;
+    try {
+      resolved = await lookup;
+    } catch (err) {
+      throw errorFromException(err, this.uriOf(info.key));
+    }
+    let request = `GET ${get.path} HTTP/1.1\r\n`;
+    for (const [name, value] of Object.entries(get.headers)) request += `${name}: ${value}\r\n`;
+    return { address: resolved.address, family: resolved.family === 6 ? 6 : 4, port: get.port ?? 80, request: `${request}\r\n` };
   }
 
   uriOf(key: string): string {
@@ -112,8 +163,10 @@ export class S3Store implements ObjectStore {
       }
     };
     try {
-      if (get.protocol === 'http:') {
-        const pool = this.#access.leanPool(get.hostname, get.port ?? 80);
+      // PIPEMODE_NODE_HTTPS=1: TLS through node:https instead (the bench compares both)
+      if (get.protocol === 'http:' || process.env.PIPEMODE_NODE_HTTPS !== '1') {
+        const secure = get.protocol !== 'http:';
+        const pool = this.#access.leanPool(get.hostname, get.port ?? (secure ? 443 : 80), secure);
         yield* pool.get({ path: get.path, headers: get.headers }, (head, errorBody) => {
           check(head.status, (name) => head.headers.get(name), errorBody);
           return end - start;
@@ -127,7 +180,7 @@ export class S3Store implements ObjectStore {
     }
   }
 
-  /** The same GET through node:https (TLS endpoints such as AWS itself). */
+  /** The same GET through node:https (PIPEMODE_NODE_HTTPS=1; the lean client is the default). */
   async *#readHttps(
     get: SignedGet, wanted: number,
     check: (status: number, header: (name: string) => string | undefined, errorBody: string | undefined) => void,
