@@ -24,6 +24,7 @@
  *   RecordFormatError, GzipError, store errors). Other files are not affected.
  */
 import { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import zlib from 'node:zlib';
 import { childAbort } from '../core/abort.js';
 import type { PipemodeError} from '../core/errors.js';
@@ -41,6 +42,8 @@ import type { TransformInputFile } from './transform-input.js';
 /** zlib output chunk (as stream/frame-units.ts: 256 KiB inflates faster than the 16 KiB default). */
 const GUNZIP_CHUNK = 256 * 1024;
 const NEWLINE = Buffer.from('\n');
+/** Pause before the first retry of an unanswered call, doubled each time (at most 2 s). */
+const RETRY_PAUSE_MS = 250;
 
 /** A counting semaphore: the requests one instance may have in flight (MaxConcurrentTransforms). */
 export class Slots {
@@ -209,6 +212,8 @@ export async function transformFile(file: TransformInputFile, ctx: FileContext):
       last = outcome;
       if (attempt >= maxAttempts) break;
       retries++;
+      // a crash is seen on the socket before the process's exit: give the instance time to leave service
+      await sleep(Math.min(RETRY_PAUSE_MS * 2 ** (attempt - 1), 2000), undefined, { signal }).catch(() => {});
     }
     const why = last.reason === 'timeout' ? `no answer within InvocationsTimeoutInSeconds=${spec.invocationsTimeoutSeconds}` : `the container crashed (${last.message})`;
     throw new ModelInvocationError(`${place}: Unable to get response from algorithm: ${why}; ${maxAttempts} attempt${maxAttempts === 1 ? '' : 's'}${streamed ? ' (a streamed body is not sent twice)' : ''}`, {
