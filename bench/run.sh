@@ -23,7 +23,8 @@
 #   BENCH_ROUNDS              timed rounds (default 5)
 #   BENCH_MEMORY_BUDGET_MIB   pipemode --memory-budget (default 128); RSS target = 128 MiB + budget
 #   BENCH_S3=0                skip the S3 pair (no Ceph, no rclone)
-#   BENCH_PARTS               which parts run (default pipe,train,fastfile,reader)
+#   BENCH_PARTS               which parts run (default pipe,train,fastfile,reader,transform)
+#   BENCH_TRANSFORM_MIB       size of the transform part's large CSV (default 1024)
 #   BENCH_S3_SERVER_DIR       Ceph state dir (default /tmp/pipemode-bench-rgw, apart from the tests')
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,7 +34,7 @@ BENCH_SIZE_MIB=${BENCH_SIZE_MIB:-2048}
 BENCH_ROUNDS=${BENCH_ROUNDS:-5}
 BENCH_MEMORY_BUDGET_MIB=${BENCH_MEMORY_BUDGET_MIB:-128}
 BENCH_S3=${BENCH_S3:-1}
-BENCH_PARTS=${BENCH_PARTS:-pipe,train,fastfile,reader}
+BENCH_PARTS=${BENCH_PARTS:-pipe,train,fastfile,reader,transform}
 DATA_DIR=$BENCH_DIR/data-${BENCH_SIZE_MIB}MiB
 BUCKET=bench
 PREFIX=data/
@@ -93,6 +94,12 @@ main() {
     echo
     echo "Python reader (readers/python): records/s from a FIFO against a plain readinto loop over the same FIFO"
     python3 readers/python/bench_reader.py --sizes 1024,102400 --total-mib 256 --rounds 5
+  fi
+
+  if part transform; then
+    echo
+    echo "pipemode transform against the same container driven directly (same bodies, same concurrency)"
+    node bench/transform.mjs "$BENCH_DIR/transform" "${BENCH_TRANSFORM_MIB:-1024}"
   fi
 }
 

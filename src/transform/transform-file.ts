@@ -27,8 +27,8 @@ import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import zlib from 'node:zlib';
 import { childAbort } from '../core/abort.js';
-import type { PipemodeError} from '../core/errors.js';
-import { AbortedError, GzipError, InternalError, ModelInvocationError, isPipemodeError } from '../core/errors.js';
+import type { PipemodeError } from '../core/errors.js';
+import { AbortedError, GzipError, InternalError, ModelInvocationError, PayloadTooLargeError, isPipemodeError } from '../core/errors.js';
 import type { InvokeOutcome, InvokeRequest, ModelInstance } from '../hosting/model-instance.js';
 import type { ObjectWriter } from '../storage/object-writer.js';
 import { readRangeWithRetry, withRetry, type RetryPolicy } from '../storage/retry.js';
@@ -150,6 +150,61 @@ function inService(instance: Invoker, ms: number, signal: AbortSignal): Promise<
   });
 }
 
+function countNewlines(b: Buffer): number {
+  let n = 0;
+  for (let i = b.indexOf(0x0a); i !== -1; i = b.indexOf(0x0a, i + 1)) n++;
+  return n;
+}
+
+/**
+ * SplitType Line + MultiRecord without DataProcessing, without a Buffer per record: the bodies
+ * miniBatches() would build (whole lines, each with its "\n", packed greedily within the limit)
+ * are runs of the file's own bytes, cut at the last "\n" that fits; a file's last line without
+ * "\n" gets one. Same bodies, same record counts, same PayloadTooLargeError.
+ */
+async function* lineBatches(bytes: AsyncIterable<Buffer>, maxPayloadInMB: number, uri: string): AsyncGenerator<{ body: Buffer; first: number; count: number; originals: Buffer[] }> {
+  const limit = maxPayloadInMB * BYTES_PER_MB;
+  let pending: Buffer[] = [];
+  let length = 0;
+  let first = 0;
+  const cut = function* (): Generator<{ body: Buffer; first: number; count: number; originals: Buffer[] }> {
+    while (length > limit) {
+      const all = pending.length === 1 ? pending[0] as Buffer : Buffer.concat(pending, length);
+      const nl = all.lastIndexOf(0x0a, limit - 1);
+      if (nl === -1) {
+        const end = all.indexOf(0x0a);
+        const size = end === -1 ? length : end + 1;
+        throw new PayloadTooLargeError(
+          `record ${first} of ${uri} is ${end === -1 ? 'at least ' : ''}${size} bytes as sent, more than MaxPayloadInMB=${maxPayloadInMB} allows (${limit} bytes); raise MaxPayloadInMB to at least ${Math.ceil(size / BYTES_PER_MB)}`,
+          { source: uri, record: first, size, limit },
+        );
+      }
+      const body = all.subarray(0, nl + 1);
+      const count = countNewlines(body);
+      yield { body, first, count, originals: [] };
+      first += count;
+      const rest = all.subarray(nl + 1);
+      pending = rest.length > 0 ? [rest] : [];
+      length = rest.length;
+    }
+  };
+  for await (const chunk of bytes) {
+    pending.push(chunk);
+    length += chunk.length;
+    yield* cut();
+  }
+  if (length === 0) return;
+  const last = pending.at(-1) as Buffer;
+  if (last[last.length - 1] !== 0x0a) {
+    pending.push(NEWLINE);
+    length++;
+    yield* cut();
+  }
+  if (length === 0) return;
+  const body = Buffer.concat(pending, length);
+  yield { body, first, count: countNewlines(body), originals: [] };
+}
+
 interface Pending {
   readonly batch: Pick<MiniBatch, 'first' | 'count'>;
   /** The records as read (before InputFilter), for JoinSource Input; empty otherwise. */
@@ -253,6 +308,10 @@ export async function transformFile(file: TransformInputFile, ctx: FileContext):
       return;
     }
     const splitType = spec.input.splitType as Exclude<typeof spec.input.splitType, 'None'>;
+    if (splitType === 'Line' && params.batchStrategy === 'MultiRecord' && processor === undefined && params.maxPayloadInMB > 0) {
+      yield* lineBatches(bytes, params.maxPayloadInMB, uri);
+      return;
+    }
     const originals: Buffer[] = [];
     async function* filtered(): AsyncGenerator<Buffer> {
       let index = 0;
