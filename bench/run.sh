@@ -28,8 +28,9 @@
 #   BENCH_MEMORY_BUDGET_MIB   pipemode --memory-budget (default 128); RSS target = 128 MiB + budget
 #   BENCH_S3=0                skip the S3 pair (no Ceph, no rclone)
 #   BENCH_TLS=0               skip the HTTPS pair (no TLS proxy)
-#   BENCH_PARTS               which parts run (default pipe,train,fastfile,reader,server,follow; also: serve)
+#   BENCH_PARTS               which parts run (default pipe,train,fastfile,reader,server,follow,transform; also: serve)
 #   BENCH_ONLY                run only the pipe variants whose name matches this regex (e.g. 'S3 FIFO')
+#   BENCH_TRANSFORM_MIB       size of the transform part's large CSV (default 1024)
 #   BENCH_S3_SERVER_DIR       Ceph state dir (default /tmp/pipemode-bench-rgw, apart from the tests')
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,7 +40,7 @@ BENCH_SIZE_MIB=${BENCH_SIZE_MIB:-2048}
 BENCH_ROUNDS=${BENCH_ROUNDS:-5}
 BENCH_MEMORY_BUDGET_MIB=${BENCH_MEMORY_BUDGET_MIB:-128}
 BENCH_S3=${BENCH_S3:-1}
-BENCH_PARTS=${BENCH_PARTS:-pipe,train,fastfile,reader,server,follow}
+BENCH_PARTS=${BENCH_PARTS:-pipe,train,fastfile,reader,server,follow,transform}
 DATA_DIR=$BENCH_DIR/data-${BENCH_SIZE_MIB}MiB
 BUCKET=bench
 PREFIX=data/
@@ -137,6 +138,12 @@ main() {
     echo "Followed channels: landing → first byte in pipemode cat --follow --poll-interval 1s (200 objects at 20/s)"
     [[ $BENCH_S3 == 0 ]] || node --no-warnings bench/follow.mjs --root "$PWD" --s3-bucket "$BUCKET" --results "$BENCH_DIR/follow.jsonl"
     node --no-warnings bench/follow.mjs --root "$PWD" --local --results "$BENCH_DIR/follow.jsonl"
+  fi
+
+  if part transform; then
+    echo
+    echo "pipemode transform against the same container driven directly (same bodies, same concurrency)"
+    node bench/transform.mjs "$BENCH_DIR/transform" "${BENCH_TRANSFORM_MIB:-1024}"
   fi
 }
 

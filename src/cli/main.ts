@@ -18,6 +18,7 @@ import type { PipeFlags } from './commands/pipe.js';
 import type { ServerFlags } from './commands/server.js';
 import type { ServeFlags } from './commands/serve.js';
 import type { TrainFlags } from './commands/train.js';
+import type { TransformFlags } from './commands/transform.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -156,7 +157,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     });
 
   program.command('describe')
-    .description('print a job\'s record (like DescribeTrainingJob) as JSON')
+    .description('print a job\'s record (like DescribeTrainingJob or DescribeTransformJob) as JSON')
     .argument('<job>', 'job name (looked up in --jobs-dir) or job folder')
     .option('--jobs-dir <dir>', 'where job folders are', DEFAULT_JOBS_DIR)
     .action(async (job: string, flags: { jobsDir?: string }) => {
@@ -274,6 +275,23 @@ export async function main(argv: readonly string[]): Promise<number> {
       const { instances, ...rest } = flags;
       const given: ServeFlags = explicit('instances') && instances !== undefined ? { ...rest, instances } : rest;
       exitCode = await serveCommand(endpoint, given, logger(), program.opts<GlobalFlags>().quiet === true);
+    });
+
+  program.command('transform')
+    .description('run a SageMaker batch transform here: CreateModel + CreateTransformJob requests, every input file through the model into <key>.out')
+    .argument('<job>', 'JOB file (JSON or YAML): Models (CreateModel requests) and TransformJob (a CreateTransformJob request)')
+    .option('--images <file>', 'images file: image name or glob → command (default: PIPEMODE_IMAGES)')
+    .option('--instance-rank <i>', 'run only instance I (0-based) of a job spread over machines')
+    .option('--instance-count <n>', 'number of instances of a job spread over machines (default: TransformResources.InstanceCount, all here)')
+    .option('--jobs-dir <dir>', 'where job folders go', DEFAULT_JOBS_DIR)
+    .option('--startup-timeout <seconds>', 'health-check window of every container', '240')
+    .option('--stop-grace <seconds>', 'time between SIGTERM and SIGKILL when stopping containers', '30')
+    .option('--max-attempts <n>', 'attempts per read before giving up', '10')
+    .option('--endpoint-url <url>', 'S3 endpoint (default: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, or AWS)')
+    .option('--read-timeout <seconds>', 'abandon (and retry) a GET that delivers no byte for this long', '30')
+    .action(async (job: string, flags: TransformFlags) => {
+      const { transformCommand } = await import('./commands/transform.js');
+      exitCode = await transformCommand(job, flags, logger(), program.opts<GlobalFlags>().verbose === true);
     });
 
   try {

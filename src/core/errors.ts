@@ -388,6 +388,18 @@ export class JobRecordError extends PipemodeError {
   static override readonly http = HTTP.INVALID;
 }
 
+/**
+ * Batch transform: the model container did not transform a mini-batch: it answered 4xx or 5xx
+ * (final: never retried), or gave no answer (crashed, timed out) after InvocationsMaxRetries
+ * retries. Fails that input file only; `details` give the `source` file, the batch's `first`
+ * record, the `status` answered (absent when none) and the `attempts`.
+ */
+export class ModelInvocationError extends PipemodeError {
+  static override readonly code = 'PM_ERR_MODEL_INVOCATION';
+  static override readonly exitCode = EXIT.TRANSFORM_FAILED;
+  static override readonly http = HTTP.FAILED;
+}
+
 export function isPipemodeError(err: unknown): err is PipemodeError {
   return err instanceof PipemodeError;
 }

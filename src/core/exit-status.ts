@@ -25,4 +25,6 @@ export const EXIT = Object.freeze({
   MAX_RUNTIME: 12,
   /** `serve`: the endpoint could not be brought InService (a container never became healthy). */
   ENDPOINT_FAILED: 13,
+  /** `transform`: the job is Failed because the model container failed input files (an error answer, no answer). */
+  TRANSFORM_FAILED: 14,
 });

@@ -31,6 +31,7 @@ import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Pool, type Dispatcher } from 'undici';
 import { ContainerProcess, type ContainerExit } from '../container/container-process.js';
@@ -74,7 +75,8 @@ export interface InvokeRequest {
   readonly method?: 'POST' | 'GET';
   readonly path?: string;
   readonly headers: Readonly<Record<string, string>>;
-  readonly body?: Uint8Array | undefined;
+  /** A buffer, or chunks sent with chunked transfer encoding (batch transform's MaxPayloadInMB 0). */
+  readonly body?: Uint8Array | AsyncIterable<Uint8Array> | undefined;
   readonly signal?: AbortSignal | undefined;
   /** No complete answer within this long → `timeout`. Streaming: time to the answer's headers. */
   readonly timeoutMs: number;
@@ -365,7 +367,9 @@ export class ModelInstance extends EventEmitter {
     try {
       res = await pool.request({
         method: request.method ?? 'POST', path: request.path ?? '/invocations', headers: request.headers,
-        body: request.body === undefined ? null : Buffer.from(request.body.buffer, request.body.byteOffset, request.body.byteLength),
+        body: request.body === undefined ? null
+          : request.body instanceof Uint8Array ? Buffer.from(request.body.buffer, request.body.byteOffset, request.body.byteLength)
+            : Readable.from(request.body, { objectMode: false }),
         signal: controller.signal, headersTimeout: request.timeoutMs + 1000, bodyTimeout: request.stream === true ? 0 : request.timeoutMs + 1000,
       });
     } catch (err) {

@@ -56,6 +56,17 @@ function lines(answer: Buffer): Buffer[] {
   return out;
 }
 
+/** How many parts lines() would return, without making them. */
+function lineCount(answer: Buffer): number {
+  let n = 0;
+  let from = 0;
+  for (let nl = answer.indexOf(NL); nl !== -1; nl = answer.indexOf(NL, from)) {
+    n++;
+    from = nl + 1;
+  }
+  return from < answer.length ? n + 1 : n;
+}
+
 function mismatch(place: AnswerPlace, count: number, found: number, how: string): ResponseFramingError {
   const where = place.source === undefined ? '' : ` of ${place.source}`;
   return new ResponseFramingError(
@@ -98,7 +109,14 @@ export function splitAnswer(answer: Buffer, accept: string | undefined, count: n
 /** The output pieces for one batch's answer. */
 export function assembleAnswer(answer: Buffer, count: number, assembleWith: AssembleWith, accept: string | undefined, place: AnswerPlace): Buffer[] {
   if (assembleWith === 'None') return [answer];
-  if (count === 1 || answerFraming(accept) === 'opaque') return answer.at(-1) === NL ? [answer] : [answer, NEWLINE];
+  const framing = answerFraming(accept);
+  if (count === 1 || framing === 'opaque') return answer.at(-1) === NL ? [answer] : [answer, NEWLINE];
+  if (framing === 'lines') {
+    // the lines of the answer, each with its "\n": the answer itself (checked), not one piece per record
+    const found = lineCount(answer);
+    if (found !== count) throw mismatch(place, count, found, 'lines');
+    return answer.at(-1) === NL ? [answer] : [answer, NEWLINE];
+  }
   return splitAnswer(answer, accept, count, place).flatMap((a) => [a, NEWLINE]);
 }
 

@@ -282,3 +282,35 @@ test('pipemode train --images / PIPEMODE_IMAGES: a mapped TrainingImage runs wit
   assert.equal(c.code, 2);
   assert.match(c.stderr, /no command to run.*TrainingImage other:1 is not pulled.*images file, --images FILE or PIPEMODE_IMAGES/);
 });
+
+test('boto3: a CreateTransformJob runs through the server (transform_job_completed_or_stopped), .out files byte for byte', { timeout: 120_000 }, async () => {
+  const batch = path.join(tmp, 'batch_container.py');
+  fs.copyFileSync(path.join(ROOT, 'test/fixtures/transform/batch_container.py'), batch);
+  const images = path.join(tmp, 'images-batch.json');
+  fs.writeFileSync(images, JSON.stringify({ 'test-container:*': ['python3', container], 'batch-container:*': ['python3', batch] }));
+  server.child.kill('SIGTERM');
+  await server.exited;
+  server = await startServerProcess(stateDir, ['--images', images]);
+  const input = path.join(tmp, 'tin');
+  fs.mkdirSync(path.join(input, 'sub'), { recursive: true });
+  const files = { 'a.csv': Array.from({ length: 500 }, (_, i) => `${i},${i * 2},${crypto.randomBytes(6).toString('hex')}`).join('\n') + '\n', 'sub/b.csv': '1,2,3\n4,5,6\n' };
+  for (const [name, text] of Object.entries(files)) fs.writeFileSync(path.join(input, name), text);
+  const output = path.join(tmp, 'tout');
+  const r = await py(`${BOTO}
+sm.create_model(ModelName="batch-echo", PrimaryContainer={"Image": "batch-container:1"})
+job = {"ModelName": "batch-echo", "BatchStrategy": "MultiRecord", "MaxPayloadInMB": 1,
+       "TransformInput": {"DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": ${JSON.stringify(`${input}/`)}}}, "ContentType": "text/csv", "SplitType": "Line"},
+       "TransformOutput": {"S3OutputPath": ${JSON.stringify(output)}, "AssembleWith": "Line", "Accept": "text/csv"},
+       "TransformResources": {"InstanceType": "ml.m5.large", "InstanceCount": 1}}
+sm.create_transform_job(TransformJobName="tj-echo", **job)
+sm.get_waiter("transform_job_completed_or_stopped").wait(TransformJobName="tj-echo", WaiterConfig=W)
+d = sm.describe_transform_job(TransformJobName="tj-echo")
+print(json.dumps({"status": d["TransformJobStatus"], "reason": d.get("FailureReason"), "start": "TransformStartTime" in d, "end": "TransformEndTime" in d}))
+`);
+  assert.equal(r.status, 'Completed', String(r.reason));
+  assert.ok(r.start && r.end);
+  const sha = (b: Buffer | string): string => crypto.createHash('sha256').update(b).digest('hex');
+  for (const [name, text] of Object.entries(files)) {
+    assert.equal(sha(fs.readFileSync(path.join(output, `${name}.out`))), sha(text), `${name}.out holds the echoed records in order`);
+  }
+});

@@ -237,7 +237,7 @@ print(json.dumps([err(bad_key.list_training_jobs), err(bad_secret.list_training_
   assert.ok(!server.log().includes('y'.repeat(40)));
 });
 
-test('models, endpoint configs, endpoints, transform jobs: records, waiters, errors (an unmapped image and no transform runner: Failed)', async () => {
+test('models, endpoint configs, endpoints, transform jobs: records, waiters, errors (an unmapped image, a missing input bucket: Failed)', async () => {
   const out = await py(`${BOTO}
 c = {"Image": "my-image:1", "ModelDataUrl": "s3://bucket/model.tar.gz", "Environment": {"A": "1"}}
 arn = sm.create_model(ModelName="m1", PrimaryContainer=c, ExecutionRoleArn="arn:aws:iam::000000000000:role/x")["ModelArn"]
@@ -296,7 +296,8 @@ print(json.dumps({"arn": arn, "dupModel": dupModel, "badModel": badModel, "cfg":
   assert.match(r.missingCfg[1], /^Could not find endpoint configuration "/);
   assert.match(r.tfail, /Waiter TransformJobCompletedOrStopped failed/);
   assert.equal(r.td.TransformJobStatus, 'Failed');
-  assert.match(r.td.FailureReason, /batch transform is not available in this build/);
+  // the transform really runs (the same code as pipemode transform): its input bucket does not exist
+  assert.match(r.td.FailureReason, /^ClientError: bucket of s3:\/\/bucket\/in\/ does not exist/);
   assert.equal(r.tdup[0], 'ResourceInUse');
   assert.match(r.tnomodel[1], /^Could not find model "arn:aws:sagemaker:us-east-1:000000000000:model\/gone"\.$/);
   assert.match(r.tbad[1], /TransformInput\.SplitType: must be one of None \| Line \| RecordIO \| TFRecord, got "Lines" \(did you mean "Line"\?\)/);

@@ -11,6 +11,7 @@ import type { Logger } from '../../core/log.js';
 import { DEFAULT_PORT, DEFAULT_STATE_DIR, startServer } from '../../server/api-server.js';
 import { loadImagesMap, withoutBuiltins } from '../../hosting/images-file.js';
 import { createEndpointRunner } from '../../server/endpoint-runner.js';
+import { createTransformRunner } from '../../server/transform-runner.js';
 import { Stores } from '../../storage/stores.js';
 import { intFlag } from '../options.js';
 
@@ -34,6 +35,7 @@ export async function serverCommand(flags: ServerFlags, log: Logger): Promise<vo
   const region = process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1';
   const stores = new Stores();
   const endpoints = createEndpointRunner({ images, stores, log, region });
+  const transforms = createTransformRunner({ images, stores, log, region });
   const server = await startServer({
     stateDir: flags.state ?? DEFAULT_STATE_DIR,
     host: flags.host ?? '127.0.0.1',
@@ -45,7 +47,7 @@ export async function serverCommand(flags: ServerFlags, log: Logger): Promise<vo
     log,
     maxJobs: intFlag(flags.maxJobs, '--max-jobs', 1, 1024) ?? 16,
     stopGraceMs: (intFlag(flags.stopGrace, '--stop-grace', 0, 86_400) ?? 120) * 1000,
-    runners: { endpoints },
+    runners: { endpoints, transforms },
   });
   log.info(`serving the SageMaker API on ${server.url} (state: ${server.stateDir})`);
   log.info(`${server.createdCredentials ? 'created' : 'access keys in'} ${server.credentialsFile}; point the SDKs and the AWS CLI here with:`);
