@@ -220,7 +220,8 @@ test('pipe shows live per-channel progress: throughput and what is waited for', 
   fs.mkdirSync(path.join(dir, 'd'));
   fs.writeFileSync(path.join(dir, 'd', 'a.bin'), Buffer.alloc(8 * 1024 * 1024, 3));
   const fifos = path.join(dir, 'f');
-  const child = startPipemode(['pipe', '--dir', fifos, '--channel', `train=${dir}/d/`, '--epochs', '1', '--progress-interval', '1', '--no-zero-copy']);
+  // a budget much smaller than the file: the fetching must wait for the slow reader
+  const child = startPipemode(['pipe', '--dir', fifos, '--channel', `train=${dir}/d/`, '--epochs', '1', '--progress-interval', '1', '--no-zero-copy', '--memory-budget', '2MiB', '--part-size', '1MiB']);
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
   const closed = new Promise<number | null>((resolve) => child.once('close', resolve));
