@@ -97,6 +97,12 @@ function killGroup(pid: number, signal: NodeJS.Signals): void {
   }
 }
 
+/** The one wording of a command that cannot be started, whoever finds out. */
+function cannotStart(file: string, errno: string | undefined, cause?: unknown): EntrypointError {
+  const why = errno === 'ENOENT' ? 'not found (not a file, and not on PATH)' : errno === 'EACCES' ? 'not executable (permission denied)' : describeErrno(errno);
+  return new EntrypointError(`cannot start the command "${file}": ${why} (${errno ?? 'error'})`, { command: file, errno }, cause === undefined ? undefined : { cause });
+}
+
 export class ContainerProcess {
   readonly process: ChildProcess;
   readonly pid: number;
@@ -140,14 +146,12 @@ export class ContainerProcess {
     };
     if (file.includes('/')) {
       const p = path.resolve(cwd ?? process.cwd(), file);
-      if (!fs.existsSync(p)) throw new EntrypointError(`cannot start the command "${file}": not found (not a file, and not on PATH) (ENOENT)`, { command: file, errno: 'ENOENT' });
-      if (!executable(p)) throw new EntrypointError(`cannot start the command "${file}": not executable (permission denied) (EACCES)`, { command: file, errno: 'EACCES' });
+      if (!fs.existsSync(p)) throw cannotStart(file, 'ENOENT');
+      if (!executable(p)) throw cannotStart(file, 'EACCES');
       return;
     }
     const dirs = (env.PATH ?? '').split(':').filter((d) => d !== '');
-    if (!dirs.some((d) => executable(path.join(d, file)))) {
-      throw new EntrypointError(`cannot start the command "${file}": not found (not a file, and not on PATH) (ENOENT)`, { command: file, errno: 'ENOENT' });
-    }
+    if (!dirs.some((d) => executable(path.join(d, file)))) throw cannotStart(file, 'ENOENT');
   }
 
   /** Starts the command; rejects if it cannot be started (not found, not executable). */
@@ -160,10 +164,7 @@ export class ContainerProcess {
     const child = spawn(file, args, { env, stdio, detached: true });
     await new Promise<void>((resolve, reject) => {
       child.once('spawn', resolve);
-      child.once('error', (err: NodeJS.ErrnoException) => {
-        const why = err.code === 'ENOENT' ? 'not found (not a file, and not on PATH)' : err.code === 'EACCES' ? 'not executable (permission denied)' : describeErrno(err.code);
-        reject(new EntrypointError(`cannot start the command "${file}": ${why} (${err.code ?? 'error'})`, { command: file, errno: err.code }, { cause: err }));
-      });
+      child.once('error', (err: NodeJS.ErrnoException) => reject(cannotStart(file, err.code, err)));
     });
     const guardian = spawn('sh', ['-c', GUARDIAN, 'pipemode-guardian', String(child.pid), token ?? '', ...(options.unmountOnDeath ?? [])], {
       stdio: ['pipe', 'ignore', 'ignore'],

@@ -15,11 +15,6 @@ export const ERROR_CLASSES: readonly ErrorClass[] = Object.freeze(Object.values(
 
 const BY_CODE: ReadonlyMap<string, ErrorClass> = new Map(ERROR_CLASSES.map((Cls) => [Cls.code, Cls]));
 
-/** The class of a code, or undefined for a code pipemode does not know. */
-export function errorClassFor(code: string): ErrorClass | undefined {
-  return BY_CODE.get(code);
-}
-
 /** Rebuilds a typed error from its code; an unknown code becomes an InternalError that keeps it. */
 export function errorFromCode(code: string, message: string, details: ErrorDetails = {}): PipemodeError {
   const Cls = BY_CODE.get(code);
