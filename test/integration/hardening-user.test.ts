@@ -6,6 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -226,13 +227,13 @@ test('pipe shows live per-channel progress: throughput and what is waited for', 
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
   const closed = new Promise<number | null>((resolve) => child.once('close', resolve));
   for (let i = 0; i < 100 && !fs.existsSync(path.join(fifos, 'train_0')); i++) await sleep(50);
-  // a slow reader: 1 MiB every 300 ms
-  const reader = spawn('python3', ['-c', `import time\nf=open(${JSON.stringify(path.join(fifos, 'train_0'))},'rb')\nn=0\nwhile True:\n  b=f.read(1<<20)\n  if not b: break\n  n+=len(b); time.sleep(0.3)\nprint(n)`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  // a slow reader: 1 MiB every 500 ms (about 4 s: several progress lines)
+  const reader = spawn('python3', ['-c', `import hashlib, time\nf=open(${JSON.stringify(path.join(fifos, 'train_0'))},'rb')\nh=hashlib.sha256()\nn=0\nwhile True:\n  b=f.read(1<<20)\n  if not b: break\n  n+=len(b); h.update(b); time.sleep(0.5)\nprint(n, h.hexdigest())`], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   reader.stdout.on('data', (d: Buffer) => (out += d.toString()));
   await new Promise((resolve) => reader.once('close', resolve));
   assert.equal(await closed, 0, stderr);
-  assert.equal(out.trim(), String(8 * 1024 * 1024));
+  assert.equal(out.trim(), `${8 * 1024 * 1024} ${createHash('sha256').update(Buffer.alloc(8 * 1024 * 1024, 3)).digest('hex')}`, 'the slow reader got the exact bytes');
   const lines = stderr.split('\n').filter((l) => /^pipemode: train: .*\/s, .* so far, buffered .*; (waiting for data \d+%, waiting for the reader \d+%|idle)/.test(l));
   assert.ok(lines.length >= 2, stderr);
   assert.ok(lines.some((l) => /waiting for the reader [1-9]\d*%/.test(l)), stderr);
