@@ -60,6 +60,15 @@ function check(o: FetchOptions): void {
 }
 
 /**
+ * The options of one of `parts` readers that share a channel (several FIFOs per channel): the
+ * memory budget is divided among them, never below one part.
+ */
+export function shareOf(options: FetchOptions, parts: number): FetchOptions {
+  if (parts <= 1) return options;
+  return resolveFetchOptions({ ...options, memoryBudget: Math.max(options.partSize, Math.floor(options.memoryBudget / parts)) });
+}
+
+/**
  * Settings over a mode's defaults → validated, frozen options (ConfigError naming the field).
  * Options that are already resolved come back as they are.
  */

@@ -6,6 +6,7 @@
  * at once); `write` once it has; `close` if the epoch is abandoned before `write`. Both paths take
  * the channel's fetch options: part size, requests in flight, memory budget, retry policy.
  */
+import { shareOf } from '../fetch/fetch-options.js';
 import type { FetchStats } from '../fetch/prefetcher.js';
 import type { Unit } from '../manifest/unit.js';
 import type { ChannelStream, EpochBytes, Split } from '../stream/channel-stream.js';
@@ -38,12 +39,11 @@ export function openEpoch(stream: ChannelStream, epoch: number, zeroCopy: boolea
   const units = stream.unitsOf(epoch, split);
   const segments = zeroCopy && stream.spec.follow === undefined ? spliceSegments(stream, units) : undefined;
   if (segments !== undefined) {
-    // the parts of a split channel share its budget, as in ChannelStream.epoch
-    const fetch = stream.fetchOptions;
-    const budget = split === undefined || split.count === 1 ? fetch.memoryBudget : Math.max(fetch.partSize, Math.floor(fetch.memoryBudget / split.count));
+    // the parts of a split channel share its budget (the same rule as the prefetcher's)
+    const fetch = shareOf(stream.fetchOptions, split?.count ?? 1);
     const run = startSplice(segments, stream.spec.recordWrapper === 'RecordIO', {
       partBytes: fetch.partSize,
-      window: spliceWindow({ ...fetch, memoryBudget: budget }),
+      window: spliceWindow(fetch),
       retry: fetch.retry,
       // spliced GETs count like the prefetcher's (job metrics, `cat` debug line)
       onPath: (path) => {

@@ -69,6 +69,11 @@ function first(socket: net.Socket, signal: AbortSignal | undefined, ...events: s
 }
 
 /** Writes all of `source` to `fd`, which this function owns and closes. */
+/** With PIPEMODE_REPORT_PATH=1, one line on stderr saying which path an epoch took (the bench reads it). */
+export function reportPath(what: string): void {
+  if (process.env.PIPEMODE_REPORT_PATH === '1') process.stderr.write(`pipemode: path: ${what}\n`);
+}
+
 export async function writeToPipe(fd: number, source: BatchSource, hooks: WriteHooks = {}): Promise<WriteResult> {
   setPipeSize(fd, PIPE_BUFFER_BYTES);
   const socket = new net.Socket({ fd, readable: false, writable: true });
@@ -115,7 +120,7 @@ export async function writeToPipe(fd: number, source: BatchSource, hooks: WriteH
     source.close();
   }
   socket.destroy();
-  if (process.env.PIPEMODE_REPORT_PATH === '1') process.stderr.write('pipemode: path: copy (read/write through net.Socket)\n');
+  reportPath('copy (read/write through net.Socket)');
   if (failure === undefined) return { outcome: 'complete', bytes };
   if (isReaderGone(failure)) return { outcome: 'reader-gone', bytes };
   if (failure instanceof PipemodeError) throw failure;

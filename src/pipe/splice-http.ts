@@ -128,14 +128,16 @@ export class HttpSplicer {
    */
   run(order: readonly number[], before: (object: number) => void, after: (object: number) => void): void {
     const parts: Part[] = [];
+    let sized = false; // whether a part with bytes is planned yet
     for (const object of order) {
       const size = (this.#objects[object] as HttpObject).size;
       if (size === 0) parts.push({ object, start: 0, end: 0 });
       // the very first GET is small and goes alone (as in the prefetcher): the first byte does not
       // wait behind a window of full parts
-      const first = parts.length === 0 || parts.every((p) => p.end === 0) ? Math.min(FIRST_PART, this.#partBytes) : this.#partBytes;
+      const first = sized ? this.#partBytes : Math.min(FIRST_PART, this.#partBytes);
       for (let start = 0; start < size; start += start === 0 ? first : this.#partBytes) {
         parts.push({ object, start, end: Math.min(size, start + (start === 0 ? first : this.#partBytes)) });
+        sized = true;
       }
     }
     const inFlight: Request[] = [];

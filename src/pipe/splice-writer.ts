@@ -24,7 +24,7 @@ import type { ObjectInfo, ObjectStore } from '../storage/object-store.js';
 import { FileStore } from '../storage/file/file-store.js';
 import type { S3Store } from '../storage/s3/s3-store.js';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from '../storage/retry.js';
-import { PIPE_BUFFER_BYTES, type WriteHooks, type WriteResult } from './pipe-writer.js';
+import { PIPE_BUFFER_BYTES, reportPath, type WriteHooks, type WriteResult } from './pipe-writer.js';
 import type { HttpObject, HttpSpliceStats } from './splice-http.js';
 
 export type SpliceSegment =
@@ -78,8 +78,8 @@ export interface SpliceJob {
 }
 
 /** Defaults when no fetch options are given (tests): as DEFAULT_FETCH_OPTIONS' part size. */
-export const HTTP_SPLICE_PART = 8 * 1024 * 1024;
-export const HTTP_SPLICE_WINDOW = 4;
+const HTTP_SPLICE_PART = 8 * 1024 * 1024;
+const HTTP_SPLICE_WINDOW = 4;
 
 /**
  * GETs in flight for the splice path under `fetch`: at most maxRequests, and no more parts than
@@ -112,11 +112,8 @@ function takeWorker(): Worker {
 }
 
 /** PIPEMODE_REPORT_PATH=1: one stderr line per epoch saying which write path ran (for the bench). */
-export function reportPath(what: string): void {
-  if (process.env.PIPEMODE_REPORT_PATH === '1') process.stderr.write(`pipemode: path: ${what}\n`);
-}
 
-/** How the last spliceToPipe ran, for diagnostics and the bench ("which path ran"). */
+/** How a splice ran, for diagnostics and the bench ("which path ran"). */
 export interface SplicePath {
   files: number;
   httpObjects: number;
@@ -140,10 +137,6 @@ export interface SpliceRun {
   write(fd: number, hooks?: WriteHooks): Promise<WriteResult>;
   /** Stops the worker when the epoch is abandoned before `write`; harmless after it. */
   close(): void;
-}
-
-export async function spliceToPipe(fd: number, segments: readonly SpliceSegment[], recordio: boolean, hooks: WriteHooks = {}, options: SpliceOptions = {}): Promise<WriteResult> {
-  return startSplice(segments, recordio, options).write(fd, hooks);
 }
 
 export function startSplice(segments: readonly SpliceSegment[], recordio: boolean, options: SpliceOptions = {}): SpliceRun {

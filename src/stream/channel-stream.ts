@@ -8,7 +8,7 @@
  * reader stops the fetching. Closing the stream early (reader gone) aborts requests in flight.
  */
 import type { ChannelSpec } from '../channel/channel-spec.js';
-import { resolveFetchOptions, type FetchOptions, type FetchSettings } from '../fetch/fetch-options.js';
+import { resolveFetchOptions, shareOf, type FetchOptions, type FetchSettings } from '../fetch/fetch-options.js';
 import { Prefetcher, FetchStats } from '../fetch/prefetcher.js';
 import { loadItems } from '../manifest/load-items.js';
 import type { Item, Unit } from '../manifest/unit.js';
@@ -155,7 +155,7 @@ export class ChannelStream {
   epoch(epoch: number, signal?: AbortSignal, split: Split = WHOLE, units: readonly Unit[] = this.unitsOf(epoch, split)): EpochBytes {
     if (this.spec.follow !== undefined) return this.followEpoch(epoch, signal, split);
     // the parts of a split channel share its memory budget
-    const fetch = split.count === 1 ? this.#fetch : { ...this.#fetch, memoryBudget: Math.max(this.#fetch.partSize, Math.floor(this.#fetch.memoryBudget / split.count)) };
+    const fetch = shareOf(this.#fetch, split.count);
     const prefetcher = new Prefetcher(units, fetch, this.stats, signal);
     const framed = frameUnits(prefetcher, {
       compression: this.spec.compression,

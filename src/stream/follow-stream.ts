@@ -148,7 +148,7 @@ export function followEpoch(ctx: FollowContext): FollowBytes {
               }
             }
             sentOfFront += n;
-            offset += bytesOf(out);
+            offset += out === batch ? n : bytesOf(out);
             yield out;
           }
           skip = 0;

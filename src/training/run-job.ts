@@ -33,6 +33,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { formatBytes } from '../core/byte-size.js';
+import { onAbort } from '../core/abort.js';
 import { AbortedError, MountError, isPipemodeError } from '../core/errors.js';
 import { EXIT } from '../core/exit-status.js';
 import type { ChannelSpec } from '../channel/channel-spec.js';
@@ -476,8 +477,9 @@ export async function runJob(job: JobSpec, options: RunJobOptions): Promise<JobO
     onStop();
     void stopAll(run, true);
   };
-  options.signal?.addEventListener('abort', onStop, { once: true });
-  options.killSignal?.addEventListener('abort', onKill, { once: true });
+  // a signal that is already aborted stops the job at once too
+  const offStop = onAbort(options.signal, onStop);
+  const offKill = onAbort(options.killSignal, onKill);
   const runtimeTimer = setTimeout(() => {
     if (run.stoppedBy !== undefined) return;
     run.stoppedBy = 'runtime';
@@ -512,8 +514,8 @@ export async function runJob(job: JobSpec, options: RunJobOptions): Promise<JobO
     await Promise.all(run.mounts.map((m) => m.unmount()));
     run.guardian?.close();
     await run.isolation.network?.remove();
-    options.signal?.removeEventListener('abort', onStop);
-    options.killSignal?.removeEventListener('abort', onKill);
+    offStop();
+    offKill();
   }
   // outputs are uploaded in every case, as SageMaker does for failed and stopped jobs
   await uploadArtifacts(run);

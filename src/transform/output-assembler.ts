@@ -81,8 +81,8 @@ function mismatch(place: AnswerPlace, count: number, found: number, how: string)
  * mismatch, or an opaque Accept type with count > 1, is a ResponseFramingError.
  */
 export function splitAnswer(answer: Buffer, accept: string | undefined, count: number, place: AnswerPlace): Buffer[] {
-  const framing = answerFraming(accept);
   if (count === 1) return [answer.at(-1) === NL ? answer.subarray(0, -1) : answer];
+  const framing = answerFraming(accept);
   if (framing === 'opaque') {
     const where = place.source === undefined ? '' : ` of ${place.source}`;
     throw new ResponseFramingError(`the answer to records ${place.first}-${place.first + count - 1}${where} cannot be split per record: Accept ${accept === undefined ? '(none)' : `"${accept}"`} has no record framing`, {

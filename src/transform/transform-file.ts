@@ -42,6 +42,8 @@ import type { TransformInputFile } from './transform-input.js';
 /** zlib output chunk (as stream/frame-units.ts: 256 KiB inflates faster than the 16 KiB default). */
 const GUNZIP_CHUNK = 256 * 1024;
 const NEWLINE = Buffer.from('\n');
+/** The original of a record when JoinSource is None (never read then): one, not one per record. */
+const EMPTY = Buffer.alloc(0);
 /** Pause before the first retry of an unanswered call, doubled each time (at most 2 s). */
 const RETRY_PAUSE_MS = 250;
 
@@ -201,7 +203,7 @@ async function* lineBatches(bytes: AsyncIterable<Buffer>, maxPayloadInMB: number
     yield* cut();
   }
   if (length === 0) return;
-  const body = Buffer.concat(pending, length);
+  const body = pending.length === 1 ? pending[0] as Buffer : Buffer.concat(pending, length);
   yield { body, first, count: countNewlines(body), originals: [] };
 }
 
@@ -281,10 +283,10 @@ export async function transformFile(file: TransformInputFile, ctx: FileContext):
     records += count;
     ctx.onProgress?.(count, 0);
     if (processor === undefined) return assembleAnswer(answer, count, spec.output.assembleWith, accept, { source: uri, first });
-    const answers = count === 1 ? [answer.at(-1) === 0x0a ? answer.subarray(0, -1) : answer] : splitAnswer(answer, accept, count, { source: uri, first });
+    const answers = splitAnswer(answer, accept, count, { source: uri, first });
     const out: Buffer[] = [];
     answers.forEach((a, i) => {
-      out.push(processor.joinOutput(p.originals[i] ?? Buffer.alloc(0), a, first + i));
+      out.push(processor.joinOutput(p.originals[i] ?? EMPTY, a, first + i));
       if (spec.output.assembleWith === 'Line') out.push(NEWLINE);
     });
     return out;
