@@ -4,6 +4,10 @@ import { formatBytes, parseByteSize } from './byte-size.js';
 import { closest } from './did-you-mean.js';
 import { ERROR_CLASSES, errorFromCode } from './error-codes.js';
 import { InternalError } from './errors.js';
+import { lockFolder } from './folder-lock.js';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 
 test('byte sizes parse with binary units', () => {
   assert.equal(parseByteSize('4096'), 4096);
@@ -41,4 +45,21 @@ test('the catalogue is found by reflection: every class has its own code, an exi
   const unknown = errorFromCode('PM_ERR_FROM_THE_FUTURE', 'hm');
   assert.ok(unknown instanceof InternalError);
   assert.equal(unknown.details.code, 'PM_ERR_FROM_THE_FUTURE');
+});
+
+test('a folder lock has one holder at a time; the second taker learns the holder\'s pid; release frees it', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pm-lock-'));
+  try {
+    const first = lockFolder(dir);
+    assert.ok('lock' in first);
+    assert.deepEqual(lockFolder(dir), { holder: process.pid });
+    first.lock.release();
+    first.lock.release();
+    const again = lockFolder(dir);
+    assert.ok('lock' in again);
+    again.lock.release();
+    assert.throws(() => lockFolder(path.join(dir, 'missing')), { code: 'ENOENT' });
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -3,7 +3,7 @@
  * fcntl(F_SETPIPE_SZ), which enlarges a pipe's buffer from 64 KiB to 1 MiB — the biggest single
  * throughput lever measured (measured here: 1.3 → 3.9 GiB/s) — and splice(2) with poll(2)
  * and write(2) for the zero-copy file → pipe path (splice-worker.ts), umount2(2) for FUSE
- * mounts (mount/fuse-binding.ts), and flock(2) for the Pipe-mode folder lock (pipe/pipes-lock.ts). Bound through koffi, whose
+ * mounts (mount/fuse-binding.ts), and flock(2) for folder locks (core/folder-lock.ts). Bound through koffi, whose
  * npm package ships prebuilt binaries (no compiler at install).
  */
 import os from 'node:os';

@@ -14,13 +14,14 @@
  * error with its catalogue mapping; anything unexpected is 500 InternalFailure naming the request
  * id only (the server log gets the message, never a stack or a secret).
  *
- * State (state-store.ts) lives in `<state>`; one server per state folder (`server.pid`).
+ * State (state-store.ts) lives in `<state>`; one server per state folder (a flock on the folder).
  */
 import fs from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { ServerStateError, isPipemodeError } from '../core/errors.js';
+import { lockFolder, type FolderLock } from '../core/folder-lock.js';
 import type { Logger } from '../core/log.js';
 import { AWS_JSON_1_1, newRequestId, writeAuthRejection, writeAwsJsonError, writeRuntimeError } from '../http/aws-error-response.js';
 import { createCredentialsFile, readCredentialsFile } from '../http/credentials-file.js';
@@ -122,24 +123,12 @@ function readBody(req: IncomingMessage, max: number): Promise<Buffer | undefined
   });
 }
 
-function lockState(dir: string): string {
-  const file = path.join(dir, 'server.pid');
-  try {
-    const pid = Number(fs.readFileSync(file, 'utf8').trim());
-    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid) {
-      let alive = true;
-      try {
-        process.kill(pid, 0);
-      } catch (err) {
-        alive = (err as NodeJS.ErrnoException).code === 'EPERM';
-      }
-      if (alive) throw new ServerStateError(`state folder ${dir} is in use by another pipemode server (pid ${pid}); stop it or pass another --state`, { dir, pid });
-    }
-  } catch (err) {
-    if (err instanceof ServerStateError) throw err;
-  }
-  fs.writeFileSync(file, `${process.pid}\n`, { mode: 0o600 });
-  return file;
+/** One server per state folder: the folder's flock (core/folder-lock.ts), dropped by the kernel when this process dies. */
+function lockState(dir: string): FolderLock {
+  const result = lockFolder(dir);
+  if ('lock' in result) return result.lock;
+  const who = result.holder === undefined ? 'another pipemode server' : `another pipemode server (pid ${result.holder})`;
+  throw new ServerStateError(`state folder ${dir} is in use by ${who}; stop it or pass another --state`, { dir, ...(result.holder !== undefined ? { pid: result.holder } : {}) });
 }
 
 async function loadCredentials(stateDir: string, apiKeysFile: string | undefined): Promise<{ file: string; keys: Map<string, string>; created: boolean }> {
@@ -154,7 +143,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const { log, region } = options;
   const stateDir = path.resolve(options.stateDir);
   fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
-  const pidFile = lockState(stateDir);
+  const stateLock = lockState(stateDir);
   const store = StateStore.open(stateDir);
   const credentials = await loadCredentials(stateDir, options.apiKeysFile);
   if (credentials.keys.size === 0) throw new ServerStateError(`${credentials.file} holds no access key`, { dir: stateDir });
@@ -268,7 +257,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         await hosting.shutdown();
         logs.flush();
         store.close();
-        fs.rmSync(pidFile, { force: true });
+        stateLock.release();
       })();
       return closing;
     },

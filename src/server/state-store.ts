@@ -116,6 +116,8 @@ export class StateStore {
   readonly #delete: BetterSqlite3.Statement;
   readonly #appendLog: BetterSqlite3.Statement;
   readonly #touchStream: BetterSqlite3.Statement;
+  /** Prepared statements by SQL text: each query shape is compiled once (bounded: shapes with many `?` lists are few). */
+  readonly #statements = new Map<string, BetterSqlite3.Statement>();
 
   private constructor(dir: string, db: BetterSqlite3.Database) {
     this.dir = dir;
@@ -128,6 +130,16 @@ export class StateStore {
     this.#touchStream = db.prepare(`INSERT INTO log_streams (grp, stream, creation_time, first_ts, last_ts, last_ingest, bytes) VALUES (?, ?, ?, ?, ?, ?, ?)
       ON CONFLICT (grp, stream) DO UPDATE SET first_ts = min(coalesce(first_ts, excluded.first_ts), excluded.first_ts),
       last_ts = max(coalesce(last_ts, excluded.last_ts), excluded.last_ts), last_ingest = excluded.last_ingest, bytes = bytes + excluded.bytes`);
+  }
+
+  #statement(sql: string): BetterSqlite3.Statement {
+    let statement = this.#statements.get(sql);
+    if (statement === undefined) {
+      if (this.#statements.size >= 256) this.#statements.clear();
+      statement = this.db.prepare(sql);
+      this.#statements.set(sql, statement);
+    }
+    return statement;
   }
 
   /** Opens (creating it if needed) the database in `dir` (mode 0700). */
@@ -198,7 +210,7 @@ export class StateStore {
   /** Every record of a kind with one of the given statuses. */
   withStatus<R>(kind: ResourceKind, statuses: readonly string[]): StoredResource<R>[] {
     if (statuses.length === 0) return [];
-    const rows = this.db.prepare(`SELECT * FROM resources WHERE kind = ? AND status IN (${statuses.map(() => '?').join(', ')})`).all(kind, ...statuses) as Row[];
+    const rows = this.#statement(`SELECT * FROM resources WHERE kind = ? AND status IN (${statuses.map(() => '?').join(', ')})`).all(kind, ...statuses) as Row[];
     return rows.map((r) => fromRow<R>(r));
   }
 
@@ -225,7 +237,7 @@ export class StateStore {
     bound('last_modified', '<', q.lastModifiedTimeBefore);
     const dir = q.sortOrder === 'Descending' ? 'DESC' : 'ASC';
     const sql = `SELECT * FROM resources WHERE ${where.join(' AND ')} ORDER BY ${SORT_COLUMN[q.sortBy]} ${dir}, key ${dir} LIMIT ? OFFSET ?`;
-    const rows = this.db.prepare(sql).all(...args, q.limit + 1, q.offset) as Row[];
+    const rows = this.#statement(sql).all(...args, q.limit + 1, q.offset) as Row[];
     return { items: rows.slice(0, q.limit).map((r) => fromRow<R>(r)), more: rows.length > q.limit };
   }
 
@@ -243,16 +255,16 @@ export class StateStore {
 
   /** Creates an empty stream (so it is listed before its first line). */
   createLogStream(group: string, stream: string): void {
-    this.db.prepare('INSERT OR IGNORE INTO log_streams (grp, stream, creation_time) VALUES (?, ?, ?)').run(group, stream, Date.now());
+    this.#statement('INSERT OR IGNORE INTO log_streams (grp, stream, creation_time) VALUES (?, ?, ?)').run(group, stream, Date.now());
   }
 
   logGroups(): { group: string; creationTime: number; storedBytes: number }[] {
-    return (this.db.prepare('SELECT grp, min(creation_time) AS c, sum(bytes) AS b FROM log_streams GROUP BY grp ORDER BY grp').all() as { grp: string; c: number; b: number }[])
+    return (this.#statement('SELECT grp, min(creation_time) AS c, sum(bytes) AS b FROM log_streams GROUP BY grp ORDER BY grp').all() as { grp: string; c: number; b: number }[])
       .map((r) => ({ group: r.grp, creationTime: r.c, storedBytes: r.b }));
   }
 
   logStreams(group: string): LogStreamInfo[] {
-    return (this.db.prepare('SELECT * FROM log_streams WHERE grp = ? ORDER BY stream').all(group) as {
+    return (this.#statement('SELECT * FROM log_streams WHERE grp = ? ORDER BY stream').all(group) as {
       grp: string; stream: string; creation_time: number; first_ts: number | null; last_ts: number | null; last_ingest: number | null; bytes: number;
     }[]).map((r) => ({
       group: r.grp, stream: r.stream, creationTime: r.creation_time, firstEventTimestamp: r.first_ts,
@@ -278,17 +290,17 @@ export class StateStore {
     if (q.beforeId !== undefined) { where.push('id < ?'); args.push(q.beforeId); }
     if (q.startTime !== undefined) { where.push('ts >= ?'); args.push(q.startTime); }
     if (q.endTime !== undefined) { where.push('ts < ?'); args.push(q.endTime); }
-    const rows = this.db.prepare(`SELECT id, ts, ingest, message, stream FROM log_events WHERE ${where.join(' AND ')} ORDER BY id ${q.backwards === true ? 'DESC' : 'ASC'} LIMIT ?`)
+    const rows = this.#statement(`SELECT id, ts, ingest, message, stream FROM log_events WHERE ${where.join(' AND ')} ORDER BY id ${q.backwards === true ? 'DESC' : 'ASC'} LIMIT ?`)
       .all(...args, q.limit) as { id: number; ts: number; ingest: number; message: string; stream: string }[];
     const events = rows.map((r) => ({ id: r.id, timestamp: r.ts, ingestionTime: r.ingest, message: r.message, stream: r.stream }));
     return q.backwards === true ? events.reverse() : events;
   }
 
   meta(key: string): string | undefined {
-    return (this.db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined)?.value;
+    return (this.#statement('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined)?.value;
   }
 
   setMeta(key: string, value: string): void {
-    this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, value);
+    this.#statement('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, value);
   }
 }

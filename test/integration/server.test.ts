@@ -378,6 +378,10 @@ test('restart: kill -9 while Starting and while Training, then SIGTERM: finished
   const before = await allJobs(server);
   const pidFile = path.join(tmp, 'trainer.pid');
   const longJob = (name: string) => jobRequest(name, `echo $$ > ${pidFile}.${name}; echo training; while true; do sleep 0.2; done`);
+  // a second server on the same state folder is refused while this one holds it (exit 2, the holder's pid named)
+  const second = await runPipemode(['server', '--state', stateDir, '--port', '0']);
+  assert.equal(second.code, 2, second.stderr.toString());
+  assert.match(second.stderr.toString(), new RegExp(`in use by another pipemode server \\(pid ${server.child.pid}\\).*\\[PM_ERR_SERVER_STATE\\]`));
   // 1: SIGKILL right after CreateTrainingJob answered
   await py(`${BOTO}
 sm.create_training_job(**json.loads(${JSON.stringify(JSON.stringify(longJob('kill-early')))}))
