@@ -56,15 +56,7 @@ if [[ $(objects_under data/) != "$large_count" ]]; then
   say "uploading $DATA_DIR to s3://$BUCKET/data/"
   node --no-warnings bench/upload.mjs "$DATA_DIR" "$BUCKET" data/
 fi
-# the small files: made once, uploaded by rclone with 64 uploads in flight
-python3 bench/fastfile.py make-small "$SMALL_DIR" "$SMALL_COUNT" "$SMALL_KIB"
-if [[ $(objects_under small/) != "$SMALL_COUNT" ]]; then
-  say "uploading $SMALL_COUNT files to s3://$BUCKET/small/"
-  rc purge "bench:$BUCKET/small" 2>/dev/null || true
-  started=$SECONDS
-  rc copy --transfers 64 --checkers 64 --s3-no-check-bucket "$SMALL_DIR" "bench:$BUCKET/small"
-  say "uploaded in $((SECONDS - started)) s"
-fi
+ensure_small_objects "$SMALL_DIR" "$SMALL_COUNT" "$SMALL_KIB"
 
 mkdir -p "$BENCH_DIR/fastfile-work"
 python3 bench/fastfile.py run --root "$PWD" --large-dir "$DATA_DIR" --small-dir "$SMALL_DIR" --bucket "$BUCKET" \

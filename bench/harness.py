@@ -93,6 +93,8 @@ def variants(opts, manifest):
         out.append(dict(name=f'{group}: {their_label}', group=group, role='baseline', transport=transport,
                         argv=theirs, env=their_env))
 
+    if opts.objects:
+        return small_object_variants(opts, pipemode + budget)
     pair('local FIFO', 'fifo', local_dir, ['cat'] + manifest['files'], 'cat FILES')
     # the same, forced through the read/write (prefetcher) path instead of splice(2): informational
     out.append(dict(name='local FIFO: pipemode cat --no-zero-copy', group='local FIFO', role='pipemode-alt', transport='fifo',
@@ -116,6 +118,25 @@ def variants(opts, manifest):
         out.append(dict(name='S3 HTTPS FIFO: pipemode cat, node:https', group='S3 HTTPS FIFO', role='pipemode-alt', transport='fifo',
                         argv=pipemode + [opts.s3_url] + budget, env={**ours_env, 'PIPEMODE_NODE_HTTPS': '1'}))
     return out
+
+
+def small_object_variants(opts, pipemode):
+    """Many small objects from S3 into a FIFO: pipemode against rclone cat and against rclone copy
+    --transfers 32 into a temporary folder followed by cat of the files in name order."""
+    rclone_env = {k: v for k, v in os.environ.items() if k != 'AWS_CA_BUNDLE'}  # rclone 1.60 trips over it
+    group = 'S3 small objects FIFO'
+    copy_then_cat = ('d=$(mktemp -d) && rclone copy --transfers 32 --checkers 32 "$0" "$d" && '
+                     'find "$d" -type f | sort | xargs cat; rc=$?; rm -rf "$d"; exit $rc')
+    return [
+        dict(name=f'{group}: pipemode cat', group=group, role='pipemode', transport='fifo',
+             argv=pipemode[:3] + [opts.s3_url] + pipemode[3:], env=None),
+        dict(name=f'{group}: pipemode cat, copying path', group=group, role='pipemode-alt', transport='fifo',
+             argv=pipemode[:3] + [opts.s3_url] + pipemode[3:], env={**os.environ, 'PIPEMODE_SPLICE_HTTP': '0'}),
+        dict(name=f'{group}: rclone cat', group=group, role='baseline', transport='fifo',
+             argv=['rclone', 'cat', opts.rclone_path], env=rclone_env),
+        dict(name=f'{group}: rclone copy --transfers 32 + cat', group=group, role='baseline-alt', transport='fifo',
+             argv=['sh', '-c', copy_then_cat, opts.rclone_path], env=rclone_env),
+    ]
 
 
 # ---------------------------------------------------------------- processes
@@ -335,6 +356,8 @@ def report(opts, manifest, vs, records):
           f"{opts.rounds} timed round(s) + 1 untimed sha256 round, reader bench/fiforead (1 MiB reads), "
           f"pipemode --memory-budget {opts.memory_budget_mib}MiB")
     print(table(rows))
+    if opts.objects:
+        print_objects(manifest, sums)
     server = [s for s in sums if s.get('server_cpu_per_gib') is not None]
     if server:
         print('RGW+OSD+mon CPU s/GiB (median): ' +
@@ -346,6 +369,22 @@ def report(opts, manifest, vs, records):
     print_noise(records)
     print()
     print_targets(opts, sums, ratios)
+
+
+def print_objects(manifest, sums):
+    """The small-objects rows in objects/s and CPU-s per 1,000 objects, with both baselines' ratios."""
+    count = len(manifest['files'])
+    per_object = manifest['bytes'] / count
+    base = {s['role']: s for s in sums if s['role'].startswith('baseline')}
+    print(f'{count} objects of {per_object / 1024:.0f} KiB:')
+    for s in sums:
+        if not s['median']:
+            continue
+        rate = s['median'] * MiB / per_object
+        cpu = s['cpu_per_gib'] * manifest['bytes'] / GiB / count * 1000
+        vs = ', '.join(f"{s['median'] / b['median']:.2f}x {b['name'].split(': ', 1)[1]}"
+                       for role, b in sorted(base.items()) if b is not s and b['median'])
+        print(f"  {s['name']}: {rate:.0f} objects/s, {cpu:.3f} writer CPU-s per 1,000 objects" + (f' ({vs})' if vs else ''))
 
 
 def print_noise(records):
@@ -360,7 +399,7 @@ def print_noise(records):
 
 
 def print_targets(opts, sums, ratios):
-    wanted = {'local FIFO': 1.5, 'local pipe': 1.5, 'S3 FIFO': 1.0, 'S3 HTTPS FIFO': 1.0}
+    wanted = {'local FIFO': 1.5, 'local pipe': 1.5, 'S3 FIFO': 1.0, 'S3 HTTPS FIFO': 1.0, 'S3 small objects FIFO': 1.5}
     by_group = {}
     for s in sums:
         by_group.setdefault(s['group'], []).append(s)
@@ -374,6 +413,11 @@ def print_targets(opts, sums, ratios):
         what = f'{ratio:.2f}x' if ratio is not None else 'no ratio'
         note = f', {bad} run(s) failed verification' if bad else ''
         results.append((ok, f'{group}: pipemode ≥ {target:.1f}× baseline: {what}{note}'))
+    alt = {s['group']: s for s in sums if s['role'] == 'baseline-alt' and s['median']}
+    for s in sums:
+        if s['role'] == 'pipemode' and s['median'] and s['group'] in alt:
+            ratio = s['median'] / alt[s['group']]['median']
+            results.append((ratio >= 1.2, f"{s['group']}: pipemode ≥ 1.2× {alt[s['group']]['name'].split(': ', 1)[1]}: {ratio:.2f}x"))
     limit = 128 + opts.memory_budget_mib
     ours = [s for s in sums if s['role'].startswith('pipemode') and s.get('peak_rss') is not None]
     if ours:
@@ -431,6 +475,8 @@ def main():
     r.add_argument('--server-pid-dir', help='directory of the S3 server\'s *.pid files (for its CPU time)')
     r.add_argument('--tls-endpoint', help='https:// URL of a TLS proxy in front of the same S3 server (HTTPS rows)')
     r.add_argument('--tls-ca', help='the proxy\'s certificate (PEM), trusted by both clients')
+    r.add_argument('--objects', action='store_true',
+                   help='DATA_DIR is a folder of many small objects (also at --s3-url): the small-objects rows only')
     r.add_argument('--only', help='run only the variants whose name matches this regular expression')
     r.add_argument('--timeout', type=float, default=300, help='seconds per run before the processes are killed')
     opts = parser.parse_args()

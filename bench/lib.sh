@@ -33,3 +33,19 @@ export_rclone_remote() {
     RCLONE_CONFIG_BENCH_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY \
     RCLONE_CONFIG_BENCH_FORCE_PATH_STYLE=true RCLONE_CONFIG_BENCH_ENV_AUTH=false
 }
+
+# COUNT random files of KIB KiB in DIR (made once, with DIR.json), and the same under s3://bench/small/
+# (uploaded by rclone with 64 uploads in flight when the count differs). Needs the rclone "bench" remote.
+ensure_small_objects() { # DIR COUNT KIB
+  python3 bench/fastfile.py make-small "$1" "$2" "$3"
+  local have
+  have=$({ env -u AWS_CA_BUNDLE rclone lsf --files-only "bench:bench/small/" 2>/dev/null || true; } | wc -l)
+  if [[ $have != "$2" ]]; then
+    say "uploading $2 files to s3://bench/small/"
+    env -u AWS_CA_BUNDLE rclone purge "bench:bench/small" 2>/dev/null || true
+    env -u AWS_CA_BUNDLE rclone mkdir "bench:bench"
+    local started=$SECONDS
+    env -u AWS_CA_BUNDLE rclone copy --transfers 64 --checkers 64 --s3-no-check-bucket "$1" "bench:bench/small"
+    say "uploaded in $((SECONDS - started)) s"
+  fi
+}

@@ -28,7 +28,9 @@
 #   BENCH_MEMORY_BUDGET_MIB   pipemode --memory-budget (default 128); RSS target = 128 MiB + budget
 #   BENCH_S3=0                skip the S3 pair (no Ceph, no rclone)
 #   BENCH_TLS=0               skip the HTTPS pair (no TLS proxy)
-#   BENCH_PARTS               which parts run (default pipe,train,fastfile,reader,server,follow,transform; also: serve)
+#   BENCH_PARTS               which parts run (default pipe,train,objects,fastfile,reader,server,follow,transform;
+#                             also: serve)
+#   BENCH_OBJECTS             small objects in part objects (default 20000, of 16 KiB)
 #   BENCH_ONLY                run only the pipe variants whose name matches this regex (e.g. 'S3 FIFO')
 #   BENCH_TRANSFORM_MIB       size of the transform part's large CSV (default 1024)
 #   BENCH_S3_SERVER_DIR       Ceph state dir (default /tmp/pipemode-bench-rgw, apart from the tests')
@@ -40,7 +42,7 @@ BENCH_SIZE_MIB=${BENCH_SIZE_MIB:-2048}
 BENCH_ROUNDS=${BENCH_ROUNDS:-5}
 BENCH_MEMORY_BUDGET_MIB=${BENCH_MEMORY_BUDGET_MIB:-128}
 BENCH_S3=${BENCH_S3:-1}
-BENCH_PARTS=${BENCH_PARTS:-pipe,train,fastfile,reader,server,follow,transform}
+BENCH_PARTS=${BENCH_PARTS:-pipe,train,objects,fastfile,reader,server,follow,transform}
 DATA_DIR=$BENCH_DIR/data-${BENCH_SIZE_MIB}MiB
 BUCKET=bench
 PREFIX=data/
@@ -78,7 +80,7 @@ main() {
   local data=0
   part pipe || part train || part fastfile && data=1
   install_if_missing gcc gcc
-  [[ $BENCH_S3 == 0 || $data == 0 ]] || install_if_missing rclone rclone
+  [[ $BENCH_S3 == 0 ]] || { [[ $data == 0 ]] && ! part objects; } || install_if_missing rclone rclone
   [[ -f dist/src/cli/main.js ]] || npm run build
   build_reader
   [[ $data == 0 ]] || python3 bench/harness.py prepare "$DATA_DIR" "$BENCH_SIZE_MIB"
@@ -108,6 +110,16 @@ main() {
   for source in "${fb[@]}"; do
     python3 bench/train_first_byte.py --root "$PWD" --source "$source" --label "$source" --rounds 5 --results "$BENCH_DIR/first-byte.jsonl"
   done
+  fi
+
+  # many small objects (20,000 x 16 KiB) from S3 into a FIFO: objects/s against rclone cat and rclone copy + cat
+  if part objects && [[ $BENCH_S3 != 0 ]]; then
+    local small_dir=$BENCH_DIR/small-${BENCH_OBJECTS:-20000}x16KiB
+    ensure_small_objects "$small_dir" "${BENCH_OBJECTS:-20000}" 16
+    echo
+    python3 bench/harness.py run "$small_dir" --objects --root "$PWD" --reader "$BENCH_DIR/bin/fiforead" \
+      --results "$BENCH_DIR/objects.jsonl" --rounds "$BENCH_ROUNDS" --memory-budget-mib "$BENCH_MEMORY_BUDGET_MIB" \
+      --s3-url "s3://$BUCKET/small/" --rclone-path "bench:$BUCKET/small/" --server-pid-dir "$S3_SERVER_DIR/run" --timeout 600
   fi
 
   # FastFile: the mount against File mode (download + read) and s3fs, 2 GiB and 20,000 × 16 KiB files
