@@ -4,7 +4,8 @@
  * splice(2), so body bytes never pass through JavaScript or user space.
  *
  * How one object part travels: the main thread signs the GET (SigV4, Range, If-Match pinning the
- * listed version; splice-writer.ts answers `sign` synchronously over a MessagePort) and this
+ * listed version; splice-writer.ts answers `sign` over a MessagePort while this thread waits, a
+ * window of parts per round trip, so many small objects do not cost a round trip each) and this
  * module sends it on a keep-alive connection of its own. The response head is read with
  * recv(MSG_PEEK) up to the blank line and then consumed exactly, so no body byte is read into user
  * space; status, Content-Range and Content-Length are checked before the first body byte moves,
@@ -47,8 +48,12 @@ export interface HttpObject {
 export interface HttpSpliceContext {
   /** The pipe; blocks until the reader has opened it (the first GET is sent before that). */
   readonly pipe: () => number;
-  /** Signs a GET of bytes [start, end) of object `object` (blocking round trip to the main thread). */
-  readonly sign: (object: number, start: number, end: number) => HttpTarget;
+  /**
+   * Signs GETs of bytes [start, end) of the given objects in one blocking round trip to the main
+   * thread: a target per range, undefined where that range could not be signed; throws when the
+   * first one could not.
+   */
+  readonly sign: (ranges: readonly ByteRange[]) => readonly (HttpTarget | undefined)[];
   readonly retry: RetryPolicy;
   readonly idleTimeoutMs: number;
   /** Throws to stop (abort flag, reader gone are the caller's). */
@@ -82,11 +87,20 @@ interface Connection {
   reusable: boolean;
 }
 
-interface Part {
+/** Bytes [start, end) of object number `object`. */
+export interface ByteRange {
   readonly object: number;
   readonly start: number;
   readonly end: number;
 }
+
+type Part = ByteRange;
+
+/**
+ * Signed requests are valid for minutes, but one signed ahead is only used if it is younger than
+ * this (a reader may pause for long between parts).
+ */
+const SIGNED_AHEAD_MS = 60_000;
 
 interface Request extends Part {
   conn: Connection;
@@ -113,6 +127,8 @@ export class HttpSplicer {
   readonly #window: number;
   readonly #idle: Connection[] = [];
   readonly #scratch = Buffer.allocUnsafe(MAX_HEAD);
+  /** Requests signed ahead (one round trip to the main thread signs a window of them), by range. */
+  readonly #signed = new Map<string, { target: HttpTarget; at: number }>();
   #copyBuffer: Buffer | undefined;
 
   constructor(ctx: HttpSpliceContext, objects: readonly HttpObject[], partBytes: number, window: number) {
@@ -150,7 +166,7 @@ export class HttpSplicer {
           const window = i === 0 ? 1 : this.#window;
           while (next < parts.length && inFlight.length < window) {
             const ahead = parts[next++] as Part;
-            if (ahead.end > ahead.start) inFlight.push(this.#issue(ahead));
+            if (ahead.end > ahead.start) inFlight.push(this.#issue(ahead, this.#targetFor(parts, next - 1)));
           }
         }
         if (part.start === 0) before(part.object);
@@ -165,11 +181,36 @@ export class HttpSplicer {
     } finally {
       for (const req of inFlight) closeFd(req.conn.fd);
       for (const conn of this.#idle.splice(0)) closeFd(conn.fd);
+      this.#signed.clear();
     }
   }
 
-  #issue(part: Part): Request {
-    const target = this.#ctx.sign(part.object, part.start, part.end);
+  /**
+   * The signed request for parts[index]: signed ahead, or signed now together with the next
+   * window of parts that have bytes, so the main thread is asked once per window, not per part.
+   */
+  #targetFor(parts: readonly Part[], index: number): HttpTarget {
+    const part = parts[index] as Part;
+    const key = `${part.object}:${part.start}:${part.end}`;
+    const ahead = this.#signed.get(key);
+    this.#signed.delete(key);
+    if (ahead !== undefined && Date.now() - ahead.at < SIGNED_AHEAD_MS) return ahead.target;
+    const batch: Part[] = [];
+    for (let i = index; i < parts.length && batch.length < this.#window; i++) {
+      const p = parts[i] as Part;
+      if (p.end > p.start) batch.push(p);
+    }
+    const targets = this.#ctx.sign(batch);
+    const at = Date.now();
+    for (let i = 1; i < batch.length; i++) {
+      const p = batch[i] as Part;
+      const target = targets[i];
+      if (target !== undefined) this.#signed.set(`${p.object}:${p.start}:${p.end}`, { target, at });
+    }
+    return targets[0] as HttpTarget;
+  }
+
+  #issue(part: Part, target: HttpTarget): Request {
     const uri = (this.#objects[part.object] as HttpObject).uri;
     const key = `${target.address}:${target.port}`;
     const i = this.#idle.findIndex((c) => c.key === key);
@@ -231,7 +272,7 @@ export class HttpSplicer {
       try {
         if (attempt > 1) {
           // resume at the first byte not yet in the pipe, on a new connection, still pinned
-          const target = this.#ctx.sign(req.object, req.start + done, req.end);
+          const target = this.#ctx.sign([{ object: req.object, start: req.start + done, end: req.end }])[0] as HttpTarget;
           this.#ctx.stats.getRequests++;
           req.conn = this.#connect(target, `${target.address}:${target.port}`, object.uri);
           if (!this.#sendRequest(req.conn, target.request)) req.conn.reusable = false;

@@ -23,7 +23,7 @@ import { RECORDIO_MAX_LENGTH, recordioHeader, recordioPadding } from '../records
 import { fileVersion } from '../storage/file/file-store.js';
 import { lastErrno, splice, waitWritable, write } from '../core/libc.js';
 import type { SpliceJob } from './splice-writer.js';
-import { HttpSplicer, PipeGone, type HttpSpliceStats, type HttpTarget } from './splice-http.js';
+import { HttpSplicer, PipeGone, type ByteRange, type HttpSpliceStats, type HttpTarget } from './splice-http.js';
 
 class Stop extends Error {
   constructor(readonly outcome: 'reader-gone' | 'aborted') {
@@ -151,18 +151,18 @@ function streamFile(path: string, uri: string, version: string | undefined, size
 const httpStats: HttpSpliceStats = { getRequests: 0, retries: 0, splicedBytes: 0, copiedBytes: 0 };
 let splicer: HttpSplicer | undefined;
 
-/** Asks the main thread to sign a GET and waits for the answer (splice-writer.ts serves it). */
-function sign(object: number, start: number, end: number): HttpTarget {
+/** Asks the main thread to sign GETs of these ranges and waits for the answer (splice-writer.ts serves it). */
+function sign(ranges: readonly ByteRange[]): readonly (HttpTarget | undefined)[] {
   const port = job.signPort as MessagePort;
   const flag = job.signFlag as Int32Array;
   const seen = Atomics.load(flag, 0);
-  port.postMessage({ object, start, end });
+  port.postMessage(ranges);
   for (;;) {
     const reply = receiveMessageOnPort(port);
     if (reply !== undefined) {
-      const answer = reply.message as { target?: HttpTarget; code?: string; message?: string; details?: Record<string, string | number> };
-      if (answer.target !== undefined) return answer.target;
-      throw new Failure(answer.code ?? 'PM_ERR_INTERNAL', answer.message ?? 'signing failed', answer.details ?? {});
+      const answer = reply.message as { targets: (HttpTarget | null)[]; code?: string; message?: string; details?: Record<string, string | number> };
+      if (answer.targets[0] == null) throw new Failure(answer.code ?? 'PM_ERR_INTERNAL', answer.message ?? 'signing failed', answer.details ?? {});
+      return answer.targets.map((t) => t ?? undefined);
     }
     checkAbort();
     Atomics.wait(flag, 0, seen, 100);

@@ -22,10 +22,10 @@ import { errorFromCode } from '../core/error-codes.js';
 import { setPipeSize } from '../core/libc.js';
 import type { ObjectInfo, ObjectStore } from '../storage/object-store.js';
 import { FileStore } from '../storage/file/file-store.js';
-import type { S3Store } from '../storage/s3/s3-store.js';
+import type { RawGet, S3Store } from '../storage/s3/s3-store.js';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from '../storage/retry.js';
 import { PIPE_BUFFER_BYTES, reportPath, type WriteHooks, type WriteResult } from './pipe-writer.js';
-import type { HttpObject, HttpSpliceStats } from './splice-http.js';
+import type { ByteRange, HttpObject, HttpSpliceStats } from './splice-http.js';
 
 export type SpliceSegment =
   | {
@@ -75,6 +75,13 @@ export interface SpliceJob {
     readonly retry: RetryPolicy;
     readonly idleTimeoutMs: number;
   };
+}
+
+/** Why a range could not be signed, as the worker rethrows it. */
+interface SignError {
+  readonly code: string;
+  readonly message: string;
+  readonly details: Readonly<Record<string, unknown>>;
 }
 
 /** Defaults when no fetch options are given (tests): as DEFAULT_FETCH_OPTIONS' part size. */
@@ -156,17 +163,23 @@ export function startSplice(segments: readonly SpliceSegment[], recordio: boolea
     const flag = new Int32Array(new SharedArrayBuffer(4));
     const port = signing.port1;
     // the worker blocks on `flag` until the signed request is posted
-    port.on('message', (m: { object: number; start: number; end: number }) => {
-      const object = s3[m.object];
-      const reply = (answer: unknown): void => {
-        port.postMessage(answer);
+    // each message asks for a window of ranges; the answer has a target per range (null where
+    // signing failed) and, when the first range failed, its error, which the worker throws
+    port.on('message', (ranges: ByteRange[]) => {
+      const signOne = async (range: ByteRange): Promise<{ target: RawGet | null; error?: SignError }> => {
+        try {
+          const object = s3[range.object];
+          if (object === undefined) throw new Error(`no object ${range.object}`);
+          return { target: await object.store.rawGet(object.info, range.start, range.end) };
+        } catch (err) {
+          const e = err instanceof PipemodeError ? err : undefined;
+          return { target: null, error: { code: e !== undefined ? (e.constructor as typeof PipemodeError).code : 'PM_ERR_INTERNAL', message: (err as Error).message, details: e?.details ?? {} } };
+        }
+      };
+      void Promise.all(ranges.map(signOne)).then((results) => {
+        port.postMessage({ targets: results.map((r) => r.target), ...results[0]?.error });
         Atomics.add(flag, 0, 1);
         Atomics.notify(flag, 0);
-      };
-      if (object === undefined) return reply({ code: 'PM_ERR_INTERNAL', message: `no object ${m.object}` });
-      object.store.rawGet(object.info, m.start, m.end).then((target) => reply({ target }), (err: unknown) => {
-        const e = err instanceof PipemodeError ? err : undefined;
-        reply({ code: e !== undefined ? (e.constructor as typeof PipemodeError).code : 'PM_ERR_INTERNAL', message: (err as Error).message, details: e?.details ?? {} });
       });
     });
     Object.assign(job, {
