@@ -178,3 +178,47 @@ test('script mode with torch_distributed: a pytorch-training image, sourcedir.ta
   assertCovers(rep, hashes);
   assert.deepEqual(leftovers(path.join(dir, 'jobs', 'dist-torchrun')), []);
 });
+
+/** Runs as nobody when the tests run as root (the CI), else as this user: the path a non-root user takes. */
+const asUser = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
+const userns = spawnSync('unshare', ['--user', '--map-root-user', '--uts', '--mount', 'true'], asUser).status === 0;
+
+/** A trainer (Debian's Python, readable by anyone) that reports what it sees: names, its uid, the Pipe channel's sha256. */
+const WHO_AM_I = `
+import hashlib, json, os, socket
+with open(os.environ["SM_CHANNEL_TRAIN"] + "_0", "rb") as f:
+    data = f.read()
+report = {"hostname": socket.gethostname(), "algo1": socket.gethostbyname("algo-1"), "uid": os.getuid(), "gid": os.getgid(),
+          "sha256": hashlib.sha256(data).hexdigest(), "current_host": os.environ["SM_CURRENT_HOST"]}
+with open(os.path.join(os.environ["SM_MODEL_DIR"], "who.json"), "w") as f:
+    json.dump(report, f)
+`;
+
+test('one host without root: a user namespace gives it hostname algo-1 and algo-1 → 127.0.0.1; Pipe FIFOs and outputs as before; several hosts share the network', {
+  skip: userns ? false : `user namespaces are not available to ${process.getuid?.() === 0 ? 'nobody' : 'this user'} here (unshare --user --map-root-user fails)`, timeout: 60_000,
+}, async () => {
+  const dir = workdir();
+  const { uri } = dataset(dir);
+  const bytes = Buffer.concat(fs.readdirSync(uri).sort().map((f) => fs.readFileSync(path.join(uri, f))));
+  fs.writeFileSync(path.join(dir, 'who_am_i.py'), WHO_AM_I);
+  const job = writeJob(dir, 'userns-one', {
+    AlgorithmSpecification: { TrainingInputMode: 'Pipe', ContainerEntrypoint: [PYTHON, path.join(dir, 'who_am_i.py')] },
+    InputDataConfig: [{ ChannelName: 'train', DataSource: { S3DataSource: { S3DataType: 'S3Prefix', S3Uri: uri } } }],
+  }, uri, 1);
+  const shared = writeJob(dir, 'userns-two', { AlgorithmSpecification: { TrainingInputMode: 'Pipe', ContainerEntrypoint: ['sh', '-c', 'cat "$SM_CHANNEL_TRAIN"_0 >/dev/null'] } }, uri, 2);
+  if ('uid' in asUser) execFileSync('chown', ['-R', `${asUser.uid}:${asUser.gid}`, dir]);
+  const options = { ...asUser, cwd: dir, env: { ...process.env, HOME: dir } };
+
+  const r = await runPipemode(['train', job, '--jobs-dir', path.join(dir, 'jobs')], options);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stderr.split('\n').filter((l) => /not root: algo-1 runs in a user namespace \(hostname algo-1, algo-1 → 127\.0\.0\.1/.test(l)).length, 1, r.stderr);
+  const who = JSON.parse(fs.readFileSync(path.join(dir, 'out', 'userns-one', 'output', 'model', 'who.json'), 'utf8')) as Record<string, unknown>;
+  const me = { uid: process.getuid?.() === 0 ? 65534 : process.getuid?.(), gid: process.getuid?.() === 0 ? 65534 : process.getgid?.() };
+  assert.deepEqual(who, { hostname: 'algo-1', algo1: '127.0.0.1', ...me, sha256: sha(bytes), current_host: 'algo-1' });
+  // the model the trainer wrote is the user's own (its uid was mapped back)
+  assert.equal(fs.statSync(path.join(dir, 'out', 'userns-one', 'output', 'model', 'who.json')).uid, me.uid);
+
+  const r2 = await runPipemode(['train', shared, '--jobs-dir', path.join(dir, 'jobs')], options);
+  assert.equal(r2.code, 0, r2.stderr);
+  assert.match(r2.stderr, /hosts share this machine's network and hostname \(not root\): algo-\* names do not resolve here/);
+});
