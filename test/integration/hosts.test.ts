@@ -1,8 +1,10 @@
 /**
  * Several hosts for real (run as root): each host in its own network, UTS, PID and mount namespace,
  * joined by a bridge; real torch.distributed (gloo) jobs under Debian's /usr/bin/python3 read a
- * ShardedByS3Key Pipe channel at /opt/ml and all-gather what they read; a dying host fails the
- * job; a kill -9 of pipemode leaves no namespace, link, file or process behind.
+ * ShardedByS3Key Pipe channel (from the test S3 server, and from a local folder) at /opt/ml and
+ * all-gather what they read; a dying host fails the job; a kill -9 of pipemode leaves no
+ * namespace, link, file or process behind. Without root, one host gets its names from a user
+ * namespace (the test drops to nobody when it runs as root).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,6 +17,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import * as tar from 'tar';
 import { planHostNetwork } from '../../src/container/host-network.js';
 import { ROOT, runPipemode, startPipemode } from '../helpers/cli.js';
+import { newBucket, putAll } from '../helpers/s3.js';
 
 const DIST_PROBE = path.join(ROOT, 'test/fixtures/trainers/dist_probe.py');
 const PYTHON = '/usr/bin/python3';
@@ -40,6 +43,14 @@ function dataset(dir: string): { uri: string; hashes: string[] } {
     hashes.push(...lines.map((l) => sha(l)));
   }
   return { uri: `${data}/`, hashes: hashes.sort() };
+}
+
+/** The same data set in a fresh bucket of the test S3 server (Ceph RGW). */
+async function s3Dataset(dir: string): Promise<{ uri: string; hashes: string[] }> {
+  const { uri, hashes } = dataset(dir);
+  const bucket = await newBucket('pm-hosts');
+  await putAll(bucket, new Map(fs.readdirSync(uri).map((f) => [`data/${f}`, fs.readFileSync(path.join(uri, f))])));
+  return { uri: `s3://${bucket}/data/`, hashes };
 }
 
 function writeJob(dir: string, name: string, extra: Record<string, unknown>, uri: string, count = 3): string {
@@ -84,9 +95,9 @@ function leftovers(jobDir: string): string[] {
   ];
 }
 
-test('3 hosts as namespaces: torch.distributed (gloo) over algo-* names; a ShardedByS3Key Pipe channel read once in all', { skip: noTorch, timeout: 120_000 }, async () => {
+test('3 hosts as namespaces: torch.distributed (gloo) over algo-* names; a ShardedByS3Key Pipe channel from the S3 server read once in all', { skip: noTorch, timeout: 120_000 }, async () => {
   const dir = workdir();
-  const { uri, hashes } = dataset(dir);
+  const { uri, hashes } = await s3Dataset(dir);
   const job = writeJob(dir, 'dist-plain', { AlgorithmSpecification: { TrainingInputMode: 'Pipe', ContainerEntrypoint: [PYTHON, DIST_PROBE] } }, uri);
   const r = await runPipemode(['train', job, '--jobs-dir', path.join(dir, 'jobs')]);
   assert.equal(r.code, 0, r.stderr);
@@ -95,6 +106,12 @@ test('3 hosts as namespaces: torch.distributed (gloo) over algo-* names; a Shard
   assert.deepEqual(rep.processes.map((p) => [p.rank, p.hostname, p.current_host]), [[0, 'algo-1', 'algo-1'], [1, 'algo-2', 'algo-2'], [2, 'algo-3', 'algo-3']]);
   for (const p of rep.processes) assert.ok(p.count > 0, `${p.hostname} read no records`);
   assertCovers(rep, hashes);
+  // each host's shard came from the S3 server once: the bytes delivered add up to the data set
+  const rec = JSON.parse(fs.readFileSync(path.join(dir, 'jobs', 'dist-plain', 'job.json'), 'utf8')) as { ChannelMetrics: Record<string, { BytesDelivered: number; GetRequests: number }> };
+  const size = fs.readdirSync(path.join(dir, 'data')).reduce((n, f) => n + fs.statSync(path.join(dir, 'data', f)).size, 0);
+  assert.deepEqual(Object.keys(rec.ChannelMetrics).sort(), ['algo-1/train', 'algo-2/train', 'algo-3/train']);
+  assert.equal(Object.values(rec.ChannelMetrics).reduce((n, m) => n + m.BytesDelivered, 0), size);
+  for (const m of Object.values(rec.ChannelMetrics)) assert.ok(m.GetRequests > 0);
   assert.deepEqual(leftovers(path.join(dir, 'jobs', 'dist-plain')), []);
   const rc = JSON.parse(fs.readFileSync(path.join(dir, 'jobs', 'dist-plain', 'algo-2', 'input/config/resourceconfig.json'), 'utf8')) as Record<string, unknown>;
   assert.equal(rc.network_interface_name, 'eth0');
