@@ -138,7 +138,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     .option('--checkpoint-interval <seconds>', 'how often checkpoints are synced while training runs', '10')
     .option('--fifos-per-channel <k>', 'serve each Pipe channel as K FIFOs <channel>_<epoch>_<k> (pipemode extension)')
     .option('--k8s-hosts-from-dns <service>', 'in a pod of `pipemode k8s`: resolve the peers <job>-<i>.<service> and write algo-* into /etc/hosts first')
-    .option('--host-isolation <mode>', 'auto: as root, each host in its own namespaces (network, hostname algo-i, PID, /opt/ml); none: hosts share this machine', 'auto')
+    .option('--host-isolation <mode>', 'auto: as root, each host in its own namespaces (network, hostname algo-i, PID, /opt/ml); without root, one host in a user namespace (hostname algo-1); none: hosts share this machine', 'auto')
     .option('--images <file>', 'images file: TrainingImage (or glob) → command, run with "train" when there is no ContainerEntrypoint (default: PIPEMODE_IMAGES)'))
     .action(async (job: string, command: string[], flags: TrainFlags) => {
       const { trainCommand } = await import('./commands/train.js');

@@ -43,6 +43,12 @@ test('namespacedCommand: ip netns exec only with a network namespace; the comman
   const mountOnly = namespacedCommand({ hostname: 'algo-1', baseDir: '/j/algo-1', hostsFile: '/j/hosts', cwd: '/j/algo-1/code', pid: false }, cmd);
   assert.equal(mountOnly[0], 'unshare');
   assert.deepEqual(mountOnly.slice(-cmd.length - 5), ['pipemode-host', 'algo-1', '/j/algo-1', '/j/hosts', '/j/algo-1/code', ...cmd]);
+  // without root: a user namespace as root for the set-up, the command mapped back to the user
+  const rootless = namespacedCommand({ hostname: 'algo-1', baseDir: '/j/algo-1', hostsFile: '/j/hosts', pid: false, user: { uid: 1000, gid: 100 } }, cmd);
+  assert.deepEqual(rootless.slice(0, 3), ['unshare', '--user', '--map-root-user']);
+  assert.ok(!rootless.includes('--pid'));
+  assert.deepEqual(rootless.slice(-cmd.length - 7), ['pipemode-host', 'algo-1', '/j/algo-1', '/j/hosts', '', '1000', '100', ...cmd]);
+  assert.match(rootless[rootless.indexOf('-c') + 1] as string, /exec unshare --user --map-user="\$u" --map-group="\$g" "\$@"$/);
 });
 
 test('keepEnvironment passes variables a shell would drop through env, and only those', () => {

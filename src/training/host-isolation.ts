@@ -5,21 +5,26 @@
  *          bridge of the job's own (container/host-network.ts); `algo-*` resolve to the hosts
  *   mount  root, one host: UTS and mount namespace (hostname algo-1, base dir at /opt/ml), this
  *          machine's network and PIDs, and a hosts file naming algo-1 127.0.0.1
- *   none   not root, `--host-isolation none`, or one host of a job spread over machines
- *          (`--host-rank`: the machine is the host): plain processes on the shared network
+ *   userns not root, one host: the same UTS and mount namespaces from an unprivileged user
+ *          namespace (hostname algo-1, algo-1 → 127.0.0.1, base dir at /opt/ml if that folder
+ *          exists); the command keeps the user's uid and gid
+ *   none   not root with several hosts (or no user namespaces), `--host-isolation none`, or one
+ *          host of a job spread over machines (`--host-rank`: the machine is the host): plain
+ *          processes on the shared network
  *
- * Without root a one-line notice says that the hosts share the network and `algo-*` do not resolve.
+ * Without root a one-line notice says which: algo-1 in a user namespace, or hosts that share the
+ * network, where `algo-*` do not resolve.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '../core/log.js';
 import type { HostLayout } from '../container/container-layout.js';
 import { HOST_INTERFACE, HostNetwork, namespacesUnavailable, planHostNetwork, type HostNetworkPlan } from '../container/host-network.js';
-import { ensureMountPoint, inFolder, keepEnvironment, namespacedCommand } from '../container/host-namespace.js';
+import { ensureMountPoint, inFolder, keepEnvironment, namespacedCommand, SAGEMAKER_BASE_DIR, userNamespaceUnavailable } from '../container/host-namespace.js';
 import { defaultRouteInterface } from './config-files.js';
 
 export interface HostIsolation {
-  readonly kind: 'netns' | 'mount' | 'none';
+  readonly kind: 'netns' | 'mount' | 'userns' | 'none';
   /** resourceconfig.json's network_interface_name. */
   readonly networkInterface: string;
   readonly plan?: HostNetworkPlan;
@@ -32,7 +37,16 @@ export function chooseIsolation(
 ): HostIsolation {
   const shared: HostIsolation = { kind: 'none', networkInterface: defaultRouteInterface() };
   if (mode === 'none' || hosts.ranks.length < hosts.count) return shared;
-  const why = namespacesUnavailable();
+  let why = namespacesUnavailable();
+  if (why === 'not root' && hosts.count === 1) {
+    const noUserns = userNamespaceUnavailable(jobDir);
+    if (noUserns === undefined) {
+      const optMl = fs.existsSync(SAGEMAKER_BASE_DIR) ? `, base dir at ${SAGEMAKER_BASE_DIR}` : `; the base dir is not bound at ${SAGEMAKER_BASE_DIR}, which does not exist`;
+      log.info(`not root: algo-1 runs in a user namespace (hostname algo-1, algo-1 → 127.0.0.1 on this machine's network${optMl})`);
+      return { kind: 'userns', networkInterface: shared.networkInterface };
+    }
+    why = `not root, ${noUserns}`;
+  }
   if (why !== undefined) {
     log.info(`hosts share this machine's network and hostname (${why}): algo-* names do not resolve here; run as root for one namespace per host`);
     return shared;
@@ -44,7 +58,7 @@ export function chooseIsolation(
 /** Creates what the hosts need before their commands start: the network, the mount point, the hosts file. */
 export async function startIsolation(iso: HostIsolation, jobDir: string): Promise<void> {
   if (iso.kind === 'none') return;
-  ensureMountPoint();
+  if (iso.kind !== 'userns') ensureMountPoint();
   if (iso.plan !== undefined) {
     iso.network = await HostNetwork.create(iso.plan);
     return;
@@ -72,6 +86,7 @@ export function hostCommand(
     ...(iso.plan !== undefined ? { netns: iso.plan.hosts[host.rank]?.netns as string } : {}),
     ...(iso.hostsFile !== undefined ? { hostsFile: iso.hostsFile } : {}),
     ...(cwd !== undefined ? { cwd } : {}),
+    ...(iso.kind === 'userns' ? { user: { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 } } : {}),
   }, keepEnvironment(env, command));
 }
 

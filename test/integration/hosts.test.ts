@@ -1,8 +1,10 @@
 /**
  * Several hosts for real (run as root): each host in its own network, UTS, PID and mount namespace,
  * joined by a bridge; real torch.distributed (gloo) jobs under Debian's /usr/bin/python3 read a
- * ShardedByS3Key Pipe channel at /opt/ml and all-gather what they read; a dying host fails the
- * job; a kill -9 of pipemode leaves no namespace, link, file or process behind.
+ * ShardedByS3Key Pipe channel (from the test S3 server, and from a local folder) at /opt/ml and
+ * all-gather what they read; a dying host fails the job; a kill -9 of pipemode leaves no
+ * namespace, link, file or process behind. Without root, one host gets its names from a user
+ * namespace (the test drops to nobody when it runs as root).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,6 +17,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import * as tar from 'tar';
 import { planHostNetwork } from '../../src/container/host-network.js';
 import { ROOT, runPipemode, startPipemode } from '../helpers/cli.js';
+import { newBucket, putAll } from '../helpers/s3.js';
 
 const DIST_PROBE = path.join(ROOT, 'test/fixtures/trainers/dist_probe.py');
 const PYTHON = '/usr/bin/python3';
@@ -40,6 +43,14 @@ function dataset(dir: string): { uri: string; hashes: string[] } {
     hashes.push(...lines.map((l) => sha(l)));
   }
   return { uri: `${data}/`, hashes: hashes.sort() };
+}
+
+/** The same data set in a fresh bucket of the test S3 server (Ceph RGW). */
+async function s3Dataset(dir: string): Promise<{ uri: string; hashes: string[] }> {
+  const { uri, hashes } = dataset(dir);
+  const bucket = await newBucket('pm-hosts');
+  await putAll(bucket, new Map(fs.readdirSync(uri).map((f) => [`data/${f}`, fs.readFileSync(path.join(uri, f))])));
+  return { uri: `s3://${bucket}/data/`, hashes };
 }
 
 function writeJob(dir: string, name: string, extra: Record<string, unknown>, uri: string, count = 3): string {
@@ -84,9 +95,9 @@ function leftovers(jobDir: string): string[] {
   ];
 }
 
-test('3 hosts as namespaces: torch.distributed (gloo) over algo-* names; a ShardedByS3Key Pipe channel read once in all', { skip: noTorch, timeout: 120_000 }, async () => {
+test('3 hosts as namespaces: torch.distributed (gloo) over algo-* names; a ShardedByS3Key Pipe channel from the S3 server read once in all', { skip: noTorch, timeout: 120_000 }, async () => {
   const dir = workdir();
-  const { uri, hashes } = dataset(dir);
+  const { uri, hashes } = await s3Dataset(dir);
   const job = writeJob(dir, 'dist-plain', { AlgorithmSpecification: { TrainingInputMode: 'Pipe', ContainerEntrypoint: [PYTHON, DIST_PROBE] } }, uri);
   const r = await runPipemode(['train', job, '--jobs-dir', path.join(dir, 'jobs')]);
   assert.equal(r.code, 0, r.stderr);
@@ -95,6 +106,12 @@ test('3 hosts as namespaces: torch.distributed (gloo) over algo-* names; a Shard
   assert.deepEqual(rep.processes.map((p) => [p.rank, p.hostname, p.current_host]), [[0, 'algo-1', 'algo-1'], [1, 'algo-2', 'algo-2'], [2, 'algo-3', 'algo-3']]);
   for (const p of rep.processes) assert.ok(p.count > 0, `${p.hostname} read no records`);
   assertCovers(rep, hashes);
+  // each host's shard came from the S3 server once: the bytes delivered add up to the data set
+  const rec = JSON.parse(fs.readFileSync(path.join(dir, 'jobs', 'dist-plain', 'job.json'), 'utf8')) as { ChannelMetrics: Record<string, { BytesDelivered: number; GetRequests: number }> };
+  const size = fs.readdirSync(path.join(dir, 'data')).reduce((n, f) => n + fs.statSync(path.join(dir, 'data', f)).size, 0);
+  assert.deepEqual(Object.keys(rec.ChannelMetrics).sort(), ['algo-1/train', 'algo-2/train', 'algo-3/train']);
+  assert.equal(Object.values(rec.ChannelMetrics).reduce((n, m) => n + m.BytesDelivered, 0), size);
+  for (const m of Object.values(rec.ChannelMetrics)) assert.ok(m.GetRequests > 0);
   assert.deepEqual(leftovers(path.join(dir, 'jobs', 'dist-plain')), []);
   const rc = JSON.parse(fs.readFileSync(path.join(dir, 'jobs', 'dist-plain', 'algo-2', 'input/config/resourceconfig.json'), 'utf8')) as Record<string, unknown>;
   assert.equal(rc.network_interface_name, 'eth0');
@@ -177,4 +194,48 @@ test('script mode with torch_distributed: a pytorch-training image, sourcedir.ta
   }
   assertCovers(rep, hashes);
   assert.deepEqual(leftovers(path.join(dir, 'jobs', 'dist-torchrun')), []);
+});
+
+/** Runs as nobody when the tests run as root (the CI), else as this user: the path a non-root user takes. */
+const asUser = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
+const userns = spawnSync('unshare', ['--user', '--map-root-user', '--uts', '--mount', 'true'], asUser).status === 0;
+
+/** A trainer (Debian's Python, readable by anyone) that reports what it sees: names, its uid, the Pipe channel's sha256. */
+const WHO_AM_I = `
+import hashlib, json, os, socket
+with open(os.environ["SM_CHANNEL_TRAIN"] + "_0", "rb") as f:
+    data = f.read()
+report = {"hostname": socket.gethostname(), "algo1": socket.gethostbyname("algo-1"), "uid": os.getuid(), "gid": os.getgid(),
+          "sha256": hashlib.sha256(data).hexdigest(), "current_host": os.environ["SM_CURRENT_HOST"]}
+with open(os.path.join(os.environ["SM_MODEL_DIR"], "who.json"), "w") as f:
+    json.dump(report, f)
+`;
+
+test('one host without root: a user namespace gives it hostname algo-1 and algo-1 → 127.0.0.1; Pipe FIFOs and outputs as before; several hosts share the network', {
+  skip: userns ? false : `user namespaces are not available to ${process.getuid?.() === 0 ? 'nobody' : 'this user'} here (unshare --user --map-root-user fails)`, timeout: 60_000,
+}, async () => {
+  const dir = workdir();
+  const { uri } = dataset(dir);
+  const bytes = Buffer.concat(fs.readdirSync(uri).sort().map((f) => fs.readFileSync(path.join(uri, f))));
+  fs.writeFileSync(path.join(dir, 'who_am_i.py'), WHO_AM_I);
+  const job = writeJob(dir, 'userns-one', {
+    AlgorithmSpecification: { TrainingInputMode: 'Pipe', ContainerEntrypoint: [PYTHON, path.join(dir, 'who_am_i.py')] },
+    InputDataConfig: [{ ChannelName: 'train', DataSource: { S3DataSource: { S3DataType: 'S3Prefix', S3Uri: uri } } }],
+  }, uri, 1);
+  const shared = writeJob(dir, 'userns-two', { AlgorithmSpecification: { TrainingInputMode: 'Pipe', ContainerEntrypoint: ['sh', '-c', 'cat "$SM_CHANNEL_TRAIN"_0 >/dev/null'] } }, uri, 2);
+  if ('uid' in asUser) execFileSync('chown', ['-R', `${asUser.uid}:${asUser.gid}`, dir]);
+  const options = { ...asUser, cwd: dir, env: { ...process.env, HOME: dir } };
+
+  const r = await runPipemode(['train', job, '--jobs-dir', path.join(dir, 'jobs')], options);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stderr.split('\n').filter((l) => /not root: algo-1 runs in a user namespace \(hostname algo-1, algo-1 → 127\.0\.0\.1/.test(l)).length, 1, r.stderr);
+  const who = JSON.parse(fs.readFileSync(path.join(dir, 'out', 'userns-one', 'output', 'model', 'who.json'), 'utf8')) as Record<string, unknown>;
+  const me = { uid: process.getuid?.() === 0 ? 65534 : process.getuid?.(), gid: process.getuid?.() === 0 ? 65534 : process.getgid?.() };
+  assert.deepEqual(who, { hostname: 'algo-1', algo1: '127.0.0.1', ...me, sha256: sha(bytes), current_host: 'algo-1' });
+  // the model the trainer wrote is the user's own (its uid was mapped back)
+  assert.equal(fs.statSync(path.join(dir, 'out', 'userns-one', 'output', 'model', 'who.json')).uid, me.uid);
+
+  const r2 = await runPipemode(['train', shared, '--jobs-dir', path.join(dir, 'jobs')], options);
+  assert.equal(r2.code, 0, r2.stderr);
+  assert.match(r2.stderr, /hosts share this machine's network and hostname \(not root\): algo-\* names do not resolve here/);
 });
