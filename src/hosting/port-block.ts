@@ -6,7 +6,8 @@
  *
  * - Machine-wide: a block is held by a lock file `<tmpdir>/pipemode-ports/<first port>` created
  *   exclusively and holding the owner's pid, so pipemode processes running side by side do not
- *   share blocks. A lock whose owner is gone (a killed pipemode) is taken over.
+ *   share blocks. A lock whose owner is gone (a killed pipemode) is taken over. Where that folder
+ *   cannot be written, blocks are kept apart within this process only.
  * - Blocks are aligned to PORT_BLOCK_SIZE and drawn below the kernel's ephemeral range
  *   (`net.ipv4.ip_local_port_range`) when there is room there, so ports the kernel picks on its
  *   own (`--port 0`, outgoing connections) never land in one. Every port of a candidate is bound
@@ -57,10 +58,21 @@ function blockStarts(): [number, number] {
   return [align(1024), 65_536 - PORT_BLOCK_SIZE];
 }
 
-function lockDir(): string {
+/** Blocks of this process, so a lock folder that cannot be written still keeps its own apart. */
+const mine = new Set<number>();
+
+/** The shared lock folder (sticky and world-writable, like /tmp), or undefined when it cannot be used. */
+function lockDir(): string | undefined {
   const dir = path.join(os.tmpdir(), 'pipemode-ports');
-  fs.mkdirSync(dir, { recursive: true, mode: 0o1777 });
-  return dir;
+  try {
+    fs.mkdirSync(dir, { recursive: true, mode: 0o1777 });
+    const st = fs.statSync(dir);
+    if (st.uid === process.getuid?.() && (st.mode & 0o7777) !== 0o1777) fs.chmodSync(dir, 0o1777);
+    fs.accessSync(dir, fs.constants.W_OK);
+    return dir;
+  } catch {
+    return undefined;
+  }
 }
 
 function alive(pid: number): boolean {
@@ -73,14 +85,20 @@ function alive(pid: number): boolean {
 }
 
 /** Takes the lock of the block at `first`; false when another live process (or this one) holds it. */
-function lock(dir: string, first: number): boolean {
+function lock(dir: string | undefined, first: number): boolean {
+  if (mine.has(first)) return false;
+  if (dir === undefined) {
+    mine.add(first);
+    return true;
+  }
   const file = path.join(dir, String(first));
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       fs.writeFileSync(file, String(process.pid), { flag: 'wx' });
+      mine.add(first);
       return true;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') return false;
     }
     let owner = NaN;
     try {
@@ -90,6 +108,11 @@ function lock(dir: string, first: number): boolean {
     fs.rmSync(file, { force: true }); // left by a process that is gone
   }
   return false;
+}
+
+function unlock(dir: string | undefined, first: number): void {
+  mine.delete(first);
+  if (dir !== undefined) fs.rmSync(path.join(dir, String(first)), { force: true });
 }
 
 function bindable(port: number): Promise<boolean> {
@@ -113,7 +136,7 @@ export async function reservePortBlock(): Promise<PortBlock> {
     if (!lock(dir, first)) continue;
     const free = await Promise.all(ports.map(bindable));
     if (!free.every(Boolean)) {
-      fs.rmSync(path.join(dir, String(first)), { force: true });
+      unlock(dir, first);
       continue;
     }
     let released = false;
@@ -123,7 +146,7 @@ export async function reservePortBlock(): Promise<PortBlock> {
       release: () => {
         if (released) return;
         released = true;
-        fs.rmSync(path.join(dir, String(first)), { force: true });
+        unlock(dir, first);
       },
     };
   }

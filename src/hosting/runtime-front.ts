@@ -267,9 +267,18 @@ export function createRuntimeFront(options: RuntimeFrontOptions): RuntimeFront {
       for await (const chunk of outcome.chunks) {
         for (let at = 0; at < chunk.length; at += MAX_EVENT_PAYLOAD_BYTES) {
           if (!res.write(payloadPartEvent(chunk.subarray(at, at + MAX_EVENT_PAYLOAD_BYTES)))) {
-            await new Promise((resolve) => res.once('drain', resolve));
+            await new Promise<void>((resolve) => {
+              const go = (): void => {
+                res.off('drain', go);
+                res.off('close', go);
+                resolve();
+              };
+              res.on('drain', go);
+              res.on('close', go);
+            });
           }
         }
+        if (res.destroyed) break; // the caller went away: stop reading the container's answer
       }
     } catch {
       status = 0;
