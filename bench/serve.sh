@@ -73,7 +73,7 @@ jq -rs '
   | ($rows | map(select(.container == $c))) as $m
   | ([$m[] | .round] | unique) as $rounds
   | [$rounds[] as $r | ($m | map(select(.round == $r))) | {d: (map(select(.target == "direct"))[0]), f: (map(select(.target == "front"))[0])}] as $pairs
-  | "serve \($c) container (\($pairs | length) rounds, median):"
+  | "serve \($c) container (\($pairs | length) round\(if ($pairs | length) == 1 then "" else "s" end), median):"
     + " 500 req/s direct p50 \([$pairs[].d.fixed500.p50] | median | r3) ms p99 \([$pairs[].d.fixed500.p99] | median | r3) ms,"
     + " front p50 \([$pairs[].f.fixed500.p50] | median | r3) ms p99 \([$pairs[].f.fixed500.p99] | median | r3) ms,"
     + " added p50 \([$pairs[] | .f.fixed500.p50 - .d.fixed500.p50] | median | r3) ms p99 \([$pairs[] | .f.fixed500.p99 - .d.fixed500.p99] | median | r3) ms"
