@@ -1,6 +1,7 @@
-// A fast model container for the transform bench: node:http, one process, answers each request
-// with one short line per input line ("<bytes>\n"), so answers are small and the container's own
-// cost per byte is low. `node bench/fast_container.mjs serve`, port from SAGEMAKER_BIND_TO_PORT.
+// A fast model container for the transform and serve benches: node:http, one process, answers each
+// request with one short line per input line ("<bytes>\n"), so answers are small and the
+// container's own cost per byte is low; GET /ping answers 200. `node bench/fast_container.mjs
+// serve`, port from SAGEMAKER_BIND_TO_PORT; prints "listening on PORT" once it listens.
 import http from 'node:http';
 
 const port = Number(process.env.SAGEMAKER_BIND_TO_PORT ?? 8080);
@@ -26,5 +27,5 @@ http.createServer({ keepAliveTimeout: 60_000 }, (req, res) => {
     res.writeHead(200, { 'content-type': 'text/csv', 'content-length': Buffer.byteLength(body) });
     res.end(body);
   });
-}).listen(port, '127.0.0.1');
+}).listen(port, '127.0.0.1', () => console.log(`fast container: listening on ${port}`));
 process.on('SIGTERM', () => process.exit(0));

@@ -26,6 +26,8 @@ if (mode === 'fixed') {
     const at = t0 + (i * 1000) / rate;
     const wait = at - performance.now();
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    // timers run off the loop's cached clock and may fire up to a millisecond early: never send early
+    while (performance.now() < at) await new Promise((r) => setImmediate(r));
     pending.push(one(at));
   }
   await Promise.all(pending);

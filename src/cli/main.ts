@@ -268,6 +268,9 @@ export async function main(argv: readonly string[]): Promise<number> {
     .option('--work-dir <dir>', 'models, instances and logs (default .pipemode/endpoints/<name>)')
     .option('--startup-timeout <seconds>', 'health-check window of every instance (default: the variant\'s, else 240)')
     .option('--stop-grace <seconds>', 'time between SIGTERM and SIGKILL when stopping containers', '30')
+    .option('--invocation-timeout <seconds>', 'time a container has to answer (a response stream: to finish)', '60')
+    .option('--health-interval <seconds>', '/ping check of every instance in service, this often (0: none)', '5')
+    .option('--clean-env', 'containers get only PATH, HOME, USER, the locale, TZ and TMPDIR of pipemode\'s environment (no AWS credentials)')
     .option('--endpoint-url <url>', 'S3 endpoint (default: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, or AWS)')
     .action(async (endpoint: string | undefined, flags: ServeFlags, cmd: Command) => {
       const { serveCommand } = await import('./commands/serve.js');

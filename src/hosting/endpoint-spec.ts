@@ -15,16 +15,14 @@
  * (inference pipelines are not supported), an image or model data per container.
  */
 import * as v from 'valibot';
+import { RESOURCE_NAME, RESOURCE_NAME_RULE } from '../container/arn.js';
 import { ConfigError } from '../core/errors.js';
 import { validate } from '../core/validate.js';
 import { modelDataSource, type ModelDataSource } from './model-data.js';
 
-/** EndpointName, VariantName (botocore). */
-export const ENDPOINT_NAME = /^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$/;
-export const VARIANT_NAME = ENDPOINT_NAME;
 export const MODEL_NAME = /^[a-zA-Z0-9]([-a-zA-Z0-9]*[a-zA-Z0-9])?$/;
 const ENV_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
-const NAME_RULE = '1-63 letters, digits and hyphens, starting and ending with a letter or digit';
+const NAME_RULE = RESOURCE_NAME_RULE;
 
 const ignored = v.optional(v.unknown());
 const int = (min: number, max: number) => v.pipe(v.number(), v.integer(), v.minValue(min), v.maxValue(max));
@@ -69,7 +67,7 @@ const modelSchema = v.strictObject({
 });
 
 const variantSchema = v.strictObject({
-  VariantName: v.pipe(v.string(), v.regex(VARIANT_NAME, NAME_RULE)),
+  VariantName: v.pipe(v.string(), v.regex(RESOURCE_NAME, NAME_RULE)),
   ModelName: v.pipe(v.string(), v.maxLength(63), v.regex(MODEL_NAME, NAME_RULE)),
   InitialInstanceCount: v.optional(int(1, 64)),
   InitialVariantWeight: v.optional(v.pipe(v.number(), v.minValue(0))),
@@ -88,10 +86,10 @@ const variantSchema = v.strictObject({
 });
 
 export const endpointSchema = v.strictObject({
-  EndpointName: v.pipe(v.string(), v.regex(ENDPOINT_NAME, NAME_RULE)),
+  EndpointName: v.pipe(v.string(), v.regex(RESOURCE_NAME, NAME_RULE)),
   Models: v.pipe(v.array(modelSchema), v.minLength(1, 'at least one model')),
   EndpointConfig: v.strictObject({
-    EndpointConfigName: v.optional(v.pipe(v.string(), v.regex(ENDPOINT_NAME, NAME_RULE))),
+    EndpointConfigName: v.optional(v.pipe(v.string(), v.regex(RESOURCE_NAME, NAME_RULE))),
     ProductionVariants: v.pipe(v.array(variantSchema), v.minLength(1, 'at least one variant'), v.maxLength(10, 'at most 10 variants')),
     AsyncInferenceConfig: v.optional(v.strictObject({
       OutputConfig: v.strictObject({

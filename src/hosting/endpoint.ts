@@ -11,7 +11,7 @@
  *   probability weight / Σ weights among variants that have an instance in service. Within the
  *   variant, LEAST_OUTSTANDING_REQUESTS picks the in-service instance with the fewest requests in
  *   flight (ties broken round-robin), RANDOM any in-service one. An instance that is restarting
- *   is never picked.
+ *   or failing its health checks is never picked.
  * - Metrics per variant and instance, in CloudWatch's names: Invocations, Invocation4XXErrors,
  *   Invocation5XXErrors, ModelLatency and OverheadLatency (µs), instance restarts; `prometheus()`
  *   renders them with InvocationsPerInstance per variant.
@@ -60,6 +60,10 @@ export interface StartEndpointOptions {
   readonly stopGraceMs?: number | undefined;
   readonly namespace?: boolean | 'auto' | undefined;
   readonly signal?: AbortSignal | undefined;
+  /** `/ping` checks of instances in service, this far apart (model-instance.ts; 0: none). @default 5000 */
+  readonly healthCheckIntervalMs?: number | undefined;
+  /** Containers see pipemode's whole environment, AWS credentials included. @default true */
+  readonly inheritEnvironment?: boolean | undefined;
 }
 
 const DEFAULT_DOWNLOAD_TIMEOUT_S = 3600;
@@ -139,6 +143,8 @@ export class Endpoint {
           startupTimeoutMs: startupS !== undefined ? startupS * 1000 : undefined,
           stopGraceMs: options.stopGraceMs,
           namespace: options.namespace,
+          healthCheckIntervalMs: options.healthCheckIntervalMs,
+          inheritEnvironment: options.inheritEnvironment,
           logFile: path.join(work, 'logs', `${safeName(variant.name)}-instance-${i}.log`),
           onLine: (line) => options.onLine?.(label, line),
         }).then((instance) => {

@@ -9,16 +9,23 @@
  *   (`unshare -m`) where the base dir is bind-mounted at `/opt/ml` and the model folder is
  *   remounted read-only, so containers that hard-code `/opt/ml/model` work unchanged and cannot
  *   change their model. No other process sees these mounts; they vanish with the container.
- * - Environment: pipemode's own (PATH, HOME, …), then the container's `Environment`, then
- *   SageMaker's: `SAGEMAKER_BIND_TO_PORT` (a free port of 127.0.0.1 chosen per start),
- *   `SAGEMAKER_BIND_TO_HOST=127.0.0.1`, `SAGEMAKER_SAFE_PORT_RANGE` and `SAGEMAKER_BASE_DIR`.
+ * - Environment: pipemode's own (PATH, HOME, AWS credentials, … — as SageMaker local mode passes
+ *   the caller's credentials; `inheritEnvironment: false` keeps only a few basic variables), then
+ *   the container's `Environment`, then SageMaker's: `SAGEMAKER_BIND_TO_PORT` and
+ *   `SAGEMAKER_SAFE_PORT_RANGE` (a block of ports of 127.0.0.1 reserved per start, port-block.ts),
+ *   `SAGEMAKER_BIND_TO_HOST=127.0.0.1` and `SAGEMAKER_BASE_DIR`.
  * - Health: `GET /ping` (2 s per attempt, as SageMaker) polled until 200 within the startup
  *   timeout (`ContainerStartupHealthCheckTimeoutInSeconds`; SageMaker's default is 4 minutes). A
  *   command that exits first, or never answers 200, fails `start` with EndpointFailedError carrying
- *   its last lines of output.
+ *   its last lines of output. Once in service, `/ping` is checked every `healthCheckIntervalMs`
+ *   (5 s): a failed check takes the instance out of rotation (`state` 'unhealthy', no new request);
+ *   a passing one puts it back; `unhealthyThreshold` (3) failures in a row stop the container and
+ *   restart it on the crash path below.
  * - Calls: `invoke` sends one request through an undici Pool to 127.0.0.1 (keep-alive, no retry
  *   of a request the container may have received). Every outcome is a value: the answer, or why
- *   there is none (`crashed`, `timeout`, `unavailable`), which the caller words for its client.
+ *   there is none (`crashed`, `timeout`, `unavailable`, `too-large` past `maxBodyBytes`), which the
+ *   caller words for its client. A streamed answer has `streamTimeoutMs` from the request to its
+ *   last byte; past it the chunks end with an error and `streamFailure()` says `timeout`.
  * - Crashes: when the command exits on its own after it was healthy, every request in flight on
  *   it fails at once (`crashed`), the instance leaves rotation (`state` 'restarting') and is
  *   started again with capped exponential backoff (1 s, 2 s, 4 s … 30 s) until `/ping` passes.
@@ -29,13 +36,13 @@
  */
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Pool, type Dispatcher } from 'undici';
 import { ContainerProcess, type ContainerExit } from '../container/container-process.js';
 import { EndpointFailedError } from '../core/errors.js';
+import { reservePortBlock, type PortBlock } from './port-block.js';
 
 /** SageMaker's health-check window for a new endpoint when the variant sets none (archived hosting docs). */
 export const DEFAULT_STARTUP_TIMEOUT_S = 240;
@@ -43,10 +50,16 @@ export const DEFAULT_STARTUP_TIMEOUT_S = 240;
 export const PING_TIMEOUT_MS = 2000;
 /** SIGTERM → SIGKILL, as SageMaker stops hosting containers. */
 export const DEFAULT_STOP_GRACE_MS = 30_000;
+/** `/ping` of an instance in service is checked this often. */
+export const DEFAULT_HEALTH_CHECK_INTERVAL_MS = 5000;
+/** Failed checks in a row after which the container is restarted. */
+export const DEFAULT_UNHEALTHY_THRESHOLD = 3;
+/** What a container sees of pipemode's environment with `inheritEnvironment: false`. */
+const BASIC_ENVIRONMENT = ['PATH', 'HOME', 'USER', 'LOGNAME', 'SHELL', 'LANG', 'LC_ALL', 'LC_CTYPE', 'TZ', 'TMPDIR', 'TERM'];
 const OUTPUT_LINES_KEPT = 40;
 const MAX_BACKOFF_MS = 30_000;
 
-export type InstanceState = 'starting' | 'InService' | 'restarting' | 'stopping' | 'stopped';
+export type InstanceState = 'starting' | 'InService' | 'unhealthy' | 'restarting' | 'stopping' | 'stopped';
 
 export interface ModelInstanceOptions {
   /** `variant/instance-1`, for messages and log prefixes. */
@@ -69,6 +82,12 @@ export interface ModelInstanceOptions {
   readonly restart?: boolean | undefined;
   /** Pool connections to the container. @default 64 */
   readonly connections?: number | undefined;
+  /** `/ping` checks once in service, this far apart; 0: none. @default 5000 */
+  readonly healthCheckIntervalMs?: number | undefined;
+  /** Failed checks in a row that restart the container. @default 3 */
+  readonly unhealthyThreshold?: number | undefined;
+  /** Pass pipemode's whole environment (AWS credentials included) to the container. @default true */
+  readonly inheritEnvironment?: boolean | undefined;
 }
 
 export interface InvokeRequest {
@@ -82,6 +101,10 @@ export interface InvokeRequest {
   readonly timeoutMs: number;
   /** Deliver the body as it arrives instead of buffered. */
   readonly stream?: boolean;
+  /** Streaming: the whole answer must have arrived within this long of the request. @default none */
+  readonly streamTimeoutMs?: number | undefined;
+  /** Buffered answers: a body larger than this is not read (`too-large`). @default none */
+  readonly maxBodyBytes?: number | undefined;
 }
 
 export type InvokeOutcome =
@@ -93,27 +116,20 @@ export type InvokeOutcome =
     readonly body: Buffer;
     /** Streamed answers: chunks as they arrive (throws when the stream breaks). */
     readonly chunks: AsyncIterable<Buffer>;
+    /** After `chunks` threw: why (timeout: past streamTimeoutMs; crashed: the container broke off). */
+    readonly streamFailure: () => 'crashed' | 'timeout' | 'aborted' | undefined;
   }
   | {
     readonly ok: false;
-    /** crashed: the container died with the request; timeout: no answer in time; unavailable: not in service (never sent). */
-    readonly reason: 'crashed' | 'timeout' | 'unavailable' | 'aborted';
+    /**
+     * crashed: the container died with the request; timeout: no answer in time; unavailable: not in
+     * service (never sent); too-large: the answer is over maxBodyBytes.
+     */
+    readonly reason: 'crashed' | 'timeout' | 'unavailable' | 'aborted' | 'too-large';
     readonly message: string;
     /** Whether the container may have received the request. */
     readonly sent: boolean;
   };
-
-/** A free TCP port of 127.0.0.1 (bound and released; the container binds it next). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** Whether instances run in their own mount namespace here (root on Linux with `unshare`). */
 export function canUseMountNamespace(): boolean {
@@ -131,6 +147,9 @@ export class ModelInstance extends EventEmitter {
   #process: ContainerProcess | undefined;
   #pool: Pool | undefined;
   #port = 0;
+  #ports: PortBlock | undefined;
+  /** Aborted by stop(): ends the health checks' waits. */
+  readonly #stopped = new AbortController();
   readonly #options: ModelInstanceOptions;
   readonly #inFlight = new Set<AbortController>();
   readonly #lastLines: string[] = [];
@@ -231,14 +250,19 @@ export class ModelInstance extends EventEmitter {
 
   async #launch(): Promise<void> {
     this.#state = this.#restarts === 0 ? 'starting' : 'restarting';
-    this.#port = await freePort();
+    this.#ports?.release();
+    this.#ports = await reservePortBlock();
+    this.#port = this.#ports.port;
     const { argv } = this.#options;
+    const inherited = this.#options.inheritEnvironment === false
+      ? Object.fromEntries(BASIC_ENVIRONMENT.flatMap((k) => (process.env[k] !== undefined ? [[k, process.env[k]]] : [])))
+      : process.env;
     const env: NodeJS.ProcessEnv = {
-      ...process.env,
+      ...inherited,
       ...this.#options.environment,
       SAGEMAKER_BIND_TO_PORT: String(this.#port),
       SAGEMAKER_BIND_TO_HOST: '127.0.0.1',
-      SAGEMAKER_SAFE_PORT_RANGE: `${this.#port + 1}-${this.#port + 9}`,
+      SAGEMAKER_SAFE_PORT_RANGE: this.#ports.safeRange,
       SAGEMAKER_BASE_DIR: this.baseDir,
     };
     const command = this.#namespace
@@ -269,7 +293,7 @@ export class ModelInstance extends EventEmitter {
     for (;;) {
       if (this.#ending()) return;
       if (seen.exit !== undefined) throw this.#fail(`the container exited with code ${seen.exit.exitCode} before /ping answered 200`);
-      if (await this.#ping(pool)) break;
+      if ((await this.#ping(pool)) === undefined) break;
       if (Date.now() >= deadline) {
         throw this.#fail(`/ping did not answer 200 within ${Math.round(timeoutMs / 1000)} s (ContainerStartupHealthCheckTimeoutInSeconds)`);
       }
@@ -280,6 +304,46 @@ export class ModelInstance extends EventEmitter {
     if (gone !== undefined) throw this.#fail(`the container exited with code ${gone.exitCode}`);
     this.#state = 'InService';
     this.emit('state', this.#state);
+    void this.#watch(child, pool);
+  }
+
+  /** Health checks while `child` runs: out of rotation on a failure, restarted after a few in a row. */
+  async #watch(child: ContainerProcess, pool: Pool): Promise<void> {
+    const interval = this.#options.healthCheckIntervalMs ?? DEFAULT_HEALTH_CHECK_INTERVAL_MS;
+    const threshold = Math.max(1, this.#options.unhealthyThreshold ?? DEFAULT_UNHEALTHY_THRESHOLD);
+    if (interval <= 0) return;
+    const current = (): boolean => this.#process === child && (this.#state === 'InService' || this.#state === 'unhealthy');
+    let failures = 0;
+    for (;;) {
+      try {
+        await sleep(interval, undefined, { signal: this.#stopped.signal });
+      } catch {
+        return;
+      }
+      if (!current()) return;
+      const why = await this.#ping(pool);
+      if (!current()) return;
+      if (why === undefined) {
+        failures = 0;
+        if (this.#state === 'unhealthy') {
+          this.#line('pipemode: /ping answers 200 again; back in service', 'stderr');
+          this.#state = 'InService';
+          this.emit('state', this.#state);
+        }
+        continue;
+      }
+      failures++;
+      if (failures === 1) {
+        this.#line(`pipemode: health check failed (${why}); out of rotation`, 'stderr');
+        this.#state = 'unhealthy';
+        this.emit('state', this.#state);
+      }
+      if (failures >= threshold) {
+        this.#line(`pipemode: ${failures} health checks failed in a row; stopping the container to restart it`, 'stderr');
+        await child.stop(this.#options.stopGraceMs ?? DEFAULT_STOP_GRACE_MS);
+        return;
+      }
+    }
   }
 
   /** Whether stop() has begun (a method, so TypeScript does not narrow the state across awaits). */
@@ -287,14 +351,15 @@ export class ModelInstance extends EventEmitter {
     return this.#state === 'stopping' || this.#state === 'stopped';
   }
 
-  async #ping(pool: Pool): Promise<boolean> {
+  /** One `GET /ping`: undefined when it answered 200, else what went wrong. */
+  async #ping(pool: Pool): Promise<string | undefined> {
+    const signal = AbortSignal.timeout(PING_TIMEOUT_MS);
     try {
-      const res = await pool.request({ method: 'GET', path: '/ping', headersTimeout: PING_TIMEOUT_MS, bodyTimeout: PING_TIMEOUT_MS,
-        signal: AbortSignal.timeout(PING_TIMEOUT_MS) });
-      await res.body.dump();
-      return res.statusCode === 200;
-    } catch {
-      return false;
+      const res = await pool.request({ method: 'GET', path: '/ping', headersTimeout: PING_TIMEOUT_MS, bodyTimeout: PING_TIMEOUT_MS, signal });
+      await res.body.dump({ limit: 64 * 1024, signal });
+      return res.statusCode === 200 ? undefined : `/ping answered ${res.statusCode}`;
+    } catch (err) {
+      return signal.aborted ? `/ping did not answer within ${PING_TIMEOUT_MS / 1000} s` : `/ping failed: ${(err as Error).message}`;
     }
   }
 
@@ -305,7 +370,7 @@ export class ModelInstance extends EventEmitter {
     this.#pool = undefined;
     void pool?.destroy().catch(() => {});
     if (this.#state === 'stopping' || this.#state === 'stopped') return;
-    const wasInService = this.#state === 'InService';
+    const wasInService = this.#state === 'InService' || this.#state === 'unhealthy';
     this.#state = 'restarting';
     if (!wasInService) return; // a failing start is reported by #launch
     this.#line(`pipemode: container exited with code ${e.exitCode}${e.signal !== null ? ` (${e.signal})` : ''}; restarting it`, 'stderr');
@@ -344,7 +409,7 @@ export class ModelInstance extends EventEmitter {
     this.#inFlight.add(controller);
     this.#outstanding++;
     let timedOut = false;
-    const timer = setTimeout(() => {
+    let timer = setTimeout(() => {
       timedOut = true;
       controller.abort(new Error('timeout'));
     }, request.timeoutMs);
@@ -359,10 +424,10 @@ export class ModelInstance extends EventEmitter {
       this.#inFlight.delete(controller);
       this.#outstanding--;
     };
-    const failure = (err: unknown): InvokeOutcome => {
-      const why = controller.signal.aborted ? (timedOut ? 'timeout' : (request.signal?.aborted === true ? 'aborted' : 'crashed')) : 'crashed';
-      return { ok: false, reason: why, message: (err as Error).message, sent: true };
-    };
+    const why = (): 'crashed' | 'timeout' | 'aborted' =>
+      controller.signal.aborted ? (timedOut ? 'timeout' : (request.signal?.aborted === true ? 'aborted' : 'crashed')) : 'crashed';
+    const failure = (err: unknown): InvokeOutcome => ({ ok: false, reason: why(), message: (err as Error).message, sent: true });
+    const t0 = Date.now();
     let res: Dispatcher.ResponseData;
     try {
       res = await pool.request({
@@ -378,21 +443,42 @@ export class ModelInstance extends EventEmitter {
     }
     if (request.stream === true) {
       clearTimeout(timer);
+      if (request.streamTimeoutMs !== undefined) {
+        timer = setTimeout(() => {
+          timedOut = true;
+          controller.abort(new Error('timeout'));
+        }, Math.max(0, request.streamTimeoutMs - (Date.now() - t0)));
+      }
       const body = res.body;
+      let failed: 'crashed' | 'timeout' | 'aborted' | undefined;
       const chunks = (async function* (): AsyncIterable<Buffer> {
         try {
           for await (const chunk of body) yield chunk as Buffer;
+        } catch (err) {
+          failed = why();
+          throw err;
         } finally {
           finish();
         }
       })();
-      return { ok: true, status: res.statusCode, headers: res.headers, body: Buffer.alloc(0), chunks };
+      return { ok: true, status: res.statusCode, headers: res.headers, body: Buffer.alloc(0), chunks, streamFailure: () => failed };
     }
+    const limit = request.maxBodyBytes ?? Infinity;
+    const tooLarge = (): InvokeOutcome => {
+      controller.abort(new Error('too large'));
+      return { ok: false, reason: 'too-large', message: `the answer is larger than ${limit} bytes`, sent: true };
+    };
     try {
+      if (Number(res.headers['content-length'] ?? 0) > limit) return tooLarge();
       const parts: Buffer[] = [];
-      for await (const chunk of res.body) parts.push(chunk as Buffer);
+      let size = 0;
+      for await (const chunk of res.body) {
+        size += (chunk as Buffer).length;
+        if (size > limit) return tooLarge();
+        parts.push(chunk as Buffer);
+      }
       const body = parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts);
-      return { ok: true, status: res.statusCode, headers: res.headers, body, chunks: (async function* () { yield body; })() };
+      return { ok: true, status: res.statusCode, headers: res.headers, body, chunks: (async function* () { yield body; })(), streamFailure: () => undefined };
     } catch (err) {
       return failure(err);
     } finally {
@@ -404,12 +490,14 @@ export class ModelInstance extends EventEmitter {
   stop(graceMs = this.#options.stopGraceMs ?? DEFAULT_STOP_GRACE_MS): Promise<void> {
     this.#stopping ??= (async () => {
       this.#state = 'stopping';
+      this.#stopped.abort();
       this.emit('state', this.#state);
       const child = this.#process;
       if (child !== undefined) await child.stop(graceMs);
       for (const c of this.#inFlight) c.abort(new Error('stopped'));
       await this.#pool?.destroy().catch(() => {});
       this.#pool = undefined;
+      this.#ports?.release();
       this.#state = 'stopped';
       this.emit('state', this.#state);
       await new Promise<void>((resolve) => (this.#log === undefined ? resolve() : this.#log.end(resolve)));

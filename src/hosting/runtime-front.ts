@@ -7,15 +7,20 @@
  *   -Target-Variant and -Session-Id headers go to `/invocations` of an instance; a 2xx comes back
  *   as 200 with the container's body and Content-Type, `x-Amzn-Invoked-Production-Variant` and the
  *   container's Custom-Attributes. A 4xx/5xx becomes 424 ModelError (OriginalStatusCode,
- *   OriginalMessage, LogStreamArn); no answer within 60 s, or a container that died with the
- *   request, is a ModelError with status 0, worded as SageMaker words a timeout.
+ *   OriginalMessage, LogStreamArn); no answer within 60 s (`invocationTimeoutMs`), or a container
+ *   that died with the request, is a ModelError with status 0, worded as SageMaker words a timeout
+ *   ("Your invocation timed out while waiting for a response from container primary. …"). An
+ *   answer over 6,291,456 bytes is not relayed: ModelError with status 0 saying so.
  * - `POST /endpoints/{name}/invocations-response-stream`: the same call (Accept as
  *   X-Amzn-SageMaker-Accept); the container's answer relayed as event-stream PayloadPart events
- *   chunk by chunk as they arrive, `X-Amzn-SageMaker-Content-Type` naming the type; a container
- *   that breaks off mid-answer ends the stream with ModelStreamError (StreamBroken), a failure of
- *   ours with InternalStreamFailure. An error before the first byte is an ordinary error answer.
+ *   chunk by chunk as they arrive, `X-Amzn-SageMaker-Content-Type` naming the type. The whole
+ *   stream has the invocation timeout from the request to its last byte; past it the stream ends
+ *   with ModelStreamError (ModelInvocationTimeExceeded). A container that breaks off mid-answer
+ *   ends it with ModelStreamError (StreamBroken), a failure of ours with InternalStreamFailure. An
+ *   error before the first byte is an ordinary error answer.
  * - `POST /endpoints/{name}/async-invocations` (InvokeEndpointAsync): the input is read from
- *   X-Amzn-SageMaker-InputLocation, 202 with `{"InferenceId"}` and X-Amzn-SageMaker-OutputLocation
+ *   X-Amzn-SageMaker-InputLocation (an inline body may be at most 128,000 bytes, and is not used),
+ *   202 with `{"InferenceId"}` and X-Amzn-SageMaker-OutputLocation
  *   at once; the answer is then written to `<S3OutputPath>/<InferenceId>.out` (a failure to
  *   `<S3FailurePath>/<InferenceId>-error.out`).
  * - `GET /metrics`: Prometheus text. `GET /ping`: 200.
@@ -24,7 +29,8 @@
  * for a caller that read the body and checked the signature itself (`pipemode server`).
  *
  * Errors: unknown endpoint or variant, oversized body, bad headers → 400 ValidationError; no
- * instance of the variant in service (all restarting) → 429 ModelNotReadyException. Signatures:
+ * instance of the variant in service (all starting again, restarting or failing their health
+ * checks) → 429 ModelNotReadyException at once. Signatures:
  * with `credentials`, every request must carry a valid SigV4 signature (service `sagemaker`);
  * without, signatures are not checked (the CLI refuses that beyond 127.0.0.1).
  */
@@ -32,8 +38,9 @@ import crypto from 'node:crypto';
 import type http from 'node:http';
 import { writeAuthRejection, writeModelError, writeRuntimeError, modelErrorMessage, newRequestId } from '../http/aws-error-response.js';
 import { modelStreamErrorEvent, payloadPartEvent, internalStreamFailureEvent, MAX_EVENT_PAYLOAD_BYTES } from '../http/event-stream.js';
+import { readBody } from '../http/read-body.js';
 import { verifySigV4 } from '../http/sigv4-verify.js';
-import { LOCAL_ACCOUNT } from '../container/arn.js';
+import { LOCAL_ACCOUNT, RESOURCE_NAME } from '../container/arn.js';
 import { readWholeObject } from '../storage/read-object.js';
 import { DEFAULT_RETRY_POLICY } from '../storage/retry.js';
 import { appendToKey, asFolder, formatSourceUri, parseSourceUri } from '../storage/source-uri.js';
@@ -48,9 +55,12 @@ export const MAX_BODY_BYTES = 6_291_456;
 export const INVOCATION_TIMEOUT_MS = 60_000;
 /** Async inputs may be this large (SageMaker: 1 GB). */
 const MAX_ASYNC_INPUT_BYTES = 1_000_000_000;
+/** InvokeEndpointAsync's inline Body limit (SageMaker's current docs; the input itself comes from InputLocation). */
+export const MAX_ASYNC_INLINE_BODY_BYTES = 128_000;
 const TIMEOUT_TEXT = 'Your invocation timed out while waiting for a response from container primary. '
   + 'Review the latency metrics for each container in Amazon CloudWatch, resolve the issue, and try again.';
-const NAME = /^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$/;
+const STREAM_TIMEOUT_TEXT = 'Your model primary did not complete sending the inference response in the allotted time.';
+const TOO_LARGE_TEXT = `The response from container primary is larger than ${MAX_BODY_BYTES} bytes (6 MiB), the limit of InvokeEndpoint; it was not relayed.`;
 const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
 /** Request headers passed on to the container (lower-case). */
 const FORWARDED = ['x-amzn-sagemaker-custom-attributes', 'x-amzn-sagemaker-inference-id', 'x-amzn-sagemaker-target-model',
@@ -63,6 +73,7 @@ export interface RuntimeFrontOptions {
   readonly stores: Stores;
   readonly region?: string | undefined;
   readonly logger: Logger;
+  /** How long a container has to answer (a stream: to finish). @default 60 s */
   readonly invocationTimeoutMs?: number | undefined;
 }
 
@@ -86,28 +97,11 @@ function header(req: http.IncomingMessage, name: string): string | undefined {
   return Array.isArray(v) ? v.join(',') : v;
 }
 
-/** Reads the body up to `limit` bytes; undefined when it is larger. */
-async function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer | undefined> {
-  const declared = Number(req.headers['content-length'] ?? NaN);
-  if (declared > limit) {
-    req.resume();
-    return undefined;
-  }
-  const parts: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > limit) {
-      req.resume();
-      return undefined;
-    }
-    parts.push(chunk as Buffer);
-  }
-  return parts.length === 1 ? (parts[0]) : Buffer.concat(parts);
-}
-
 const OPERATION_PATH = /^\/endpoints\/([^/]+)\/(invocations|invocations-response-stream|async-invocations)$/;
-const bodyLimit = (op: Operation): number => (op === 'async-invocations' ? 128_000 : MAX_BODY_BYTES);
+const bodyLimit = (op: Operation): number => (op === 'async-invocations' ? MAX_ASYNC_INLINE_BODY_BYTES : MAX_BODY_BYTES);
+const tooLargeText = (op: Operation): string => (op === 'async-invocations'
+  ? `Request body is larger than ${MAX_ASYNC_INLINE_BODY_BYTES} bytes, the limit of InvokeEndpointAsync's inline Body (send the input by InputLocation).`
+  : `Request body is larger than ${MAX_BODY_BYTES} bytes (6 MiB), the limit of ${op === 'invocations' ? 'InvokeEndpoint' : 'InvokeEndpointWithResponseStream'}.`);
 
 function pathOf(req: http.IncomingMessage): string {
   const url = req.url ?? '/';
@@ -149,7 +143,7 @@ export function createRuntimeFront(options: RuntimeFrontOptions): RuntimeFront {
       return '1 validation error detected: Value at \'inferenceId\' failed to satisfy constraint: Member must have length between 1 and 64';
     }
     const target = header(req, 'x-amzn-sagemaker-target-variant');
-    if (target !== undefined && !NAME.test(target)) {
+    if (target !== undefined && !RESOURCE_NAME.test(target)) {
       return `1 validation error detected: Value '${target.slice(0, 100)}' at 'targetVariant' failed to satisfy constraint: Member must satisfy regular expression pattern: ^[a-zA-Z0-9](-*[a-zA-Z0-9])*`;
     }
     return undefined;
@@ -166,7 +160,7 @@ export function createRuntimeFront(options: RuntimeFrontOptions): RuntimeFront {
     }
     const instance = endpoint.pickInstance(variant);
     if (instance === undefined) {
-      writeRuntimeError(res, 'ModelNotReadyException', `Model for endpoint ${endpoint.name} variant ${variant.name} is not ready: no instance is in service (restarting).`, { requestId });
+      writeRuntimeError(res, 'ModelNotReadyException', `Model for endpoint ${endpoint.name} variant ${variant.name} is not ready: no instance is in service (starting again or failing its health checks).`, { requestId });
       return undefined;
     }
     return { variant, instance };
@@ -184,7 +178,7 @@ export function createRuntimeFront(options: RuntimeFrontOptions): RuntimeFront {
   };
 
   const failureText = (reason: string): string =>
-    reason === 'timeout' ? TIMEOUT_TEXT : 'The container exited while handling the request; it is being restarted.';
+    reason === 'timeout' ? TIMEOUT_TEXT : reason === 'too-large' ? TOO_LARGE_TEXT : 'The container exited while handling the request; it is being restarted.';
 
   async function invoke(req: http.IncomingMessage, res: http.ServerResponse, endpoint: Endpoint, body: Buffer, requestId: string, t0: bigint): Promise<void> {
     const picked = route(req, res, endpoint, requestId);
@@ -192,7 +186,7 @@ export function createRuntimeFront(options: RuntimeFrontOptions): RuntimeFront {
     const { variant, instance } = picked;
     const headers = containerHeaders(req, header(req, 'content-type'), header(req, 'accept'));
     const tModel = process.hrtime.bigint();
-    const outcome = await instance.invoke({ headers, body, timeoutMs });
+    const outcome = await instance.invoke({ headers, body, timeoutMs, maxBodyBytes: MAX_BODY_BYTES });
     const modelUs = hrUs(tModel);
     if (!outcome.ok) {
       if (outcome.reason === 'unavailable') {
@@ -235,7 +229,7 @@ export function createRuntimeFront(options: RuntimeFrontOptions): RuntimeFront {
     const { variant, instance } = picked;
     const headers = containerHeaders(req, header(req, 'content-type'), header(req, 'x-amzn-sagemaker-accept'));
     const tModel = process.hrtime.bigint();
-    const outcome = await instance.invoke({ headers, body, timeoutMs, stream: true });
+    const outcome = await instance.invoke({ headers, body, timeoutMs, stream: true, streamTimeoutMs: timeoutMs });
     if (!outcome.ok) {
       if (outcome.reason === 'unavailable') {
         writeRuntimeError(res, 'ModelNotReadyException', `Model for endpoint ${endpoint.name} variant ${variant.name} is not ready.`, { requestId });
@@ -273,16 +267,25 @@ export function createRuntimeFront(options: RuntimeFrontOptions): RuntimeFront {
       for await (const chunk of outcome.chunks) {
         for (let at = 0; at < chunk.length; at += MAX_EVENT_PAYLOAD_BYTES) {
           if (!res.write(payloadPartEvent(chunk.subarray(at, at + MAX_EVENT_PAYLOAD_BYTES)))) {
-            await new Promise((resolve) => res.once('drain', resolve));
+            await new Promise<void>((resolve) => {
+              const go = (): void => {
+                res.off('drain', go);
+                res.off('close', go);
+                resolve();
+              };
+              res.on('drain', go);
+              res.on('close', go);
+            });
           }
         }
+        if (res.destroyed) break; // the caller went away: stop reading the container's answer
       }
-    } catch (err) {
+    } catch {
       status = 0;
-      const broke = instance.state !== 'InService' || (err as Error).message !== 'aborted';
-      res.write(broke
-        ? modelStreamErrorEvent('The model stream broke off: the container closed the connection before the end of its answer.', 'StreamBroken')
-        : internalStreamFailureEvent('The stream could not be relayed.'));
+      const why = outcome.streamFailure();
+      res.write(why === 'timeout' ? modelStreamErrorEvent(STREAM_TIMEOUT_TEXT, 'ModelInvocationTimeExceeded')
+        : why === 'crashed' ? modelStreamErrorEvent('The model stream broke off: the container closed the connection before the end of its answer.', 'StreamBroken')
+          : internalStreamFailureEvent('The stream could not be relayed.'));
     }
     res.end();
     endpoint.record(variant, instance, status, hrUs(tModel), hrUs(t0) - hrUs(tModel));
@@ -400,7 +403,7 @@ export function createRuntimeFront(options: RuntimeFrontOptions): RuntimeFront {
     }
     const body = await readBody(req, bodyLimit(m[2] as Operation));
     if (body === undefined) {
-      validationError(res, `Request body is larger than ${MAX_BODY_BYTES} bytes (6 MiB), the limit of InvokeEndpoint.`, requestId);
+      validationError(res, tooLargeText(m[2] as Operation), requestId);
       return;
     }
     if (options.credentials !== undefined) {
@@ -417,7 +420,7 @@ export function createRuntimeFront(options: RuntimeFrontOptions): RuntimeFront {
   async function dispatch(req: http.IncomingMessage, res: http.ServerResponse, m: RegExpExecArray, body: Buffer, requestId: string, t0: bigint): Promise<void> {
     const op = m[2] as Operation;
     if (body.length > bodyLimit(op)) {
-      validationError(res, `Request body is larger than ${MAX_BODY_BYTES} bytes (6 MiB), the limit of InvokeEndpoint.`, requestId);
+      validationError(res, tooLargeText(op), requestId);
       return;
     }
     let name: string;

@@ -9,11 +9,10 @@
  * NextToken is opaque to callers: base64url of {kind, offset}; a token from another List or a
  * forged one is refused.
  */
+import { RESOURCE_NAME } from '../container/arn.js';
 import type { ListQuery, ResourceKind } from './state-store.js';
 import { validation } from './api-error.js';
 
-/** SageMaker resource names (jobs, models, configs, endpoints). */
-export const RESOURCE_NAME = /^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$/;
 
 export type Body = Readonly<Record<string, unknown>>;
 

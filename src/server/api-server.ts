@@ -7,8 +7,8 @@
  *   POST /endpoints/<name>/invocations…         Runtime API, handed to the endpoint's runner
  *   GET  /, /dashboard/…                        the dashboard (dashboard.ts: its own key, no SigV4)
  *
- * Every API request is read whole (at most MAX_BODY bytes: 2 MiB for the control plane, 6 MiB +
- * framing for the Runtime), then SigV4-verified against the server's access keys before anything
+ * Every API request is read whole (http/read-body.ts; at most 2 MiB for the control plane,
+ * 6,291,456 bytes for the Runtime), then SigV4-verified against the server's access keys before anything
  * else is looked at. Answers: 200 with `application/x-amz-json-1.1` and an `x-amzn-RequestId`;
  * refusals through aws-error-response.ts with the type and message the SDKs test for; a pipemode
  * error with its catalogue mapping; anything unexpected is 500 InternalFailure naming the request
@@ -25,8 +25,10 @@ import { lockFolder, type FolderLock } from '../core/folder-lock.js';
 import type { Logger } from '../core/log.js';
 import { AWS_JSON_1_1, newRequestId, writeAuthRejection, writeAwsJsonError, writeRuntimeError } from '../http/aws-error-response.js';
 import { createCredentialsFile, readCredentialsFile } from '../http/credentials-file.js';
+import { readBody } from '../http/read-body.js';
 import { verifySigV4 } from '../http/sigv4-verify.js';
 import type { ImagesMap } from '../hosting/images-file.js';
+import { MAX_BODY_BYTES } from '../hosting/runtime-front.js';
 import { ApiError } from './api-error.js';
 import type { Body } from './api-input.js';
 import { Dashboard } from './dashboard.js';
@@ -40,7 +42,6 @@ import { TrainingJobs } from './training-jobs.js';
 export const DEFAULT_PORT = 8777;
 export const DEFAULT_STATE_DIR = '.pipemode';
 const MAX_CONTROL_BODY = 2 * 1024 * 1024;
-const MAX_RUNTIME_BODY = 6 * 1024 * 1024 + 64 * 1024;
 
 export interface ServerOptions {
   readonly stateDir: string;
@@ -99,28 +100,6 @@ function sageMakerOps(training: TrainingJobs, hosting: Hosting): Record<string, 
     ListTransformJobs: (b) => hosting.listTransformJobs(b),
     StopTransformJob: (b) => hosting.stopTransformJob(b),
   };
-}
-
-/** Reads a body of at most `max` bytes; undefined if it is larger (the rest is drained). */
-function readBody(req: IncomingMessage, max: number): Promise<Buffer | undefined> {
-  return new Promise((resolve, reject) => {
-    const declared = Number(req.headers['content-length'] ?? '0');
-    if (declared > max) {
-      req.resume();
-      resolve(undefined);
-      return;
-    }
-    const chunks: Buffer[] = [];
-    let n = 0;
-    let over = false;
-    req.on('data', (c: Buffer) => {
-      n += c.length;
-      if (n > max) over = true;
-      else chunks.push(c);
-    });
-    req.on('end', () => resolve(over ? undefined : Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
 }
 
 /** One server per state folder: the folder's flock (core/folder-lock.ts), dropped by the kernel when this process dies. */
@@ -188,9 +167,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       writeAwsJsonError(res, 404, 'UnknownOperationException', 'pipemode server answers POST / (awsJson1_1) and POST /endpoints/<name>/invocations', { requestId });
       return;
     }
-    const body = await readBody(req, runtime !== null ? MAX_RUNTIME_BODY : MAX_CONTROL_BODY);
+    const body = await readBody(req, runtime !== null ? MAX_BODY_BYTES : MAX_CONTROL_BODY);
     if (body === undefined) {
-      if (runtime !== null) writeRuntimeError(res, 'ValidationError', 'Request body is too large (the limit is 6 MB)', { requestId });
+      if (runtime !== null) writeRuntimeError(res, 'ValidationError', `Request body is larger than ${MAX_BODY_BYTES} bytes (6 MiB), the limit of the Runtime API.`, { requestId });
       else writeAwsJsonError(res, 413, 'ValidationException', `Request body is larger than ${MAX_CONTROL_BODY / 1024 / 1024} MiB`, { requestId });
       return;
     }

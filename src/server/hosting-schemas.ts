@@ -5,9 +5,9 @@
  * a did-you-mean hint as a job file. Members pipemode does not act on are accepted and kept.
  */
 import * as v from 'valibot';
+import { RESOURCE_NAME, RESOURCE_NAME_RULE } from '../container/arn.js';
 
-const NAME = /^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$/;
-const name = v.pipe(v.string(), v.regex(NAME, '1-63 letters, digits and hyphens, starting and ending with a letter or digit'));
+const name = v.pipe(v.string(), v.regex(RESOURCE_NAME, RESOURCE_NAME_RULE));
 const ignored = v.optional(v.unknown());
 const envMap = v.pipe(
   v.record(v.pipe(v.string(), v.maxLength(1024), v.regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/, 'must match [a-zA-Z_][a-zA-Z0-9_]*')), v.pipe(v.string(), v.maxLength(1024))),

@@ -19,6 +19,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '../core/log.js';
 import { isPipemodeError } from '../core/errors.js';
+import { RESOURCE_NAME } from '../container/arn.js';
 import { cleanStaleMount, mountAt } from '../mount/fuse-binding.js';
 import { resolveJob, type JobSpec } from '../training/job-spec.js';
 import { readJobRecord, trainingJobArn, type JobRecord, type Transition } from '../training/job-status.js';
@@ -249,7 +250,7 @@ export class TrainingJobs {
       return;
     }
     for (const n of names) {
-      if (!/^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$/.test(n)) continue;
+      if (!RESOURCE_NAME.test(n)) continue;
       const found = this.#o.store.get<StoredJobRecord>('TrainingJob', n);
       if (found === undefined || (found.record.RunBy === 'cli' && ACTIVE.includes(found.status))) this.#find(n);
     }

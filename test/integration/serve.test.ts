@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {
-  InvokeEndpointAsyncCommand, InvokeEndpointCommand, InvokeEndpointWithResponseStreamCommand, ModelError, SageMakerRuntimeClient,
+  InvokeEndpointAsyncCommand, InvokeEndpointCommand, InvokeEndpointWithResponseStreamCommand, ModelError, ModelNotReadyException, SageMakerRuntimeClient,
 } from '@aws-sdk/client-sagemaker-runtime';
 import { ROOT, runPipemode, sha256, startPipemode } from '../helpers/cli.js';
 import { awsChildEnv, hasAwsCli, hasBotocore, runChild, runPython } from '../helpers/python-aws.js';
@@ -423,6 +423,195 @@ print(json.dumps({'ct': r['ContentType'], 'body': json.loads(r['Body'].read())})
       assert.equal(await serve.stop('SIGINT'), 0, serve.stderr());
     }
   } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Waits (up to 60 s) until `cond` holds. */
+async function until(what: string, cond: () => Promise<boolean>): Promise<void> {
+  for (let k = 0; k < 600; k++) {
+    if (await cond()) return;
+    await sleep(100);
+  }
+  assert.fail(`not reached within 60 s: ${what}`);
+}
+
+test('serve: /ping checked after start — a failing instance leaves rotation, is restarted after 3 failures in a row, returns when /ping passes; '
+  + 'none in service → 429 ModelNotReadyException (JS SDK); port blocks; pipemode\'s environment reaches the containers', { timeout: 180_000 }, async () => {
+  const dir = tempDir();
+  const work = path.join(dir, 'w');
+  const serve = await startServe(['--image', 'test-container:1', '--images', imagesFile(dir), '--instances', '2', '--health-interval', '2', '--work-dir', work],
+    { ...process.env, TEST_INHERITED: 'from-pipemode', AWS_ACCESS_KEY_ID: 'AKIDINHERITED', AWS_SECRET_ACCESS_KEY: 'not-a-real-secret' });
+  const rt = client(serve.url);
+  const base = (i: number): string => path.join(work, 'instances', 'AllTraffic', `instance-${i}`);
+  const failPing = (i: number, how: '500' | 'hang'): void => fs.writeFileSync(path.join(base(i), 'ping-fail'), how);
+  const passPing = (i: number): void => fs.rmSync(path.join(base(i), 'ping-fail'), { force: true });
+  const metric = async (name: string, i: number): Promise<number> => Number(new RegExp(
+    `^${name}\\{endpoint="local-endpoint",variant="AllTraffic",instance="instance-${i}"\\} (\\d+)`, 'm').exec(await (await fetch(`${serve.url}/metrics`)).text())?.[1]);
+  const envOf = async (): Promise<Record<string, string | string[]>> => JSON.parse(Buffer.from((await rt.send(new InvokeEndpointCommand({
+    EndpointName: 'local-endpoint', Body: Buffer.from('x'), CustomAttributes: 'mode=env' }))).Body).toString()) as Record<string, string | string[]>;
+  /** The instances (base dirs) that answered `n` requests. */
+  const served = async (n: number): Promise<Set<string>> => {
+    const seen = new Set<string>();
+    for (let k = 0; k < n; k++) seen.add(String((await envOf()).SAGEMAKER_BASE_DIR));
+    return seen;
+  };
+  try {
+    const envs = new Map<string, Record<string, string | string[]>>();
+    for (let k = 0; k < 40 && envs.size < 2; k++) {
+      const env = await envOf();
+      envs.set(String(env.SAGEMAKER_BASE_DIR), env);
+    }
+    assert.equal(envs.size, 2, 'both instances answer');
+    const frontPort = Number(new URL(serve.url).port);
+    const blocks = [...envs.values()].map((env) => {
+      const m = /^(\d+)-(\d+)$/.exec(String(env.SAGEMAKER_SAFE_PORT_RANGE));
+      assert.ok(m !== null, String(env.SAGEMAKER_SAFE_PORT_RANGE));
+      return { port: Number(env.SAGEMAKER_BIND_TO_PORT), lo: Number(m[1]), hi: Number(m[2]) };
+    });
+    for (const b of blocks) {
+      assert.ok(b.hi - b.lo + 1 >= 9, `a range of ports: ${b.lo}-${b.hi}`);
+      for (const other of blocks) {
+        assert.ok(other.port < b.lo || other.port > b.hi, `port ${other.port} is outside the safe range ${b.lo}-${b.hi}`);
+        if (other !== b) assert.ok(other.hi < b.lo || other.lo > b.hi, 'safe ranges do not overlap');
+      }
+      assert.ok(frontPort < b.lo || frontPort > b.hi, 'the front\'s port is outside every safe range');
+    }
+    for (const env of envs.values()) {
+      assert.equal(env.TEST_INHERITED, 'from-pipemode');
+      assert.ok((env.aws_names as string[]).includes('AWS_ACCESS_KEY_ID'), 'pipemode\'s AWS credentials are inherited');
+    }
+
+    // a passing check brings an instance back without a restart
+    failPing(1, '500');
+    await until('instance-1 out of rotation', async () => (await metric('InstanceInService', 1)) === 0);
+    assert.deepEqual([...await served(10)], [base(2)], 'no request reaches an instance failing its checks');
+    passPing(1);
+    await until('instance-1 back in rotation', async () => (await metric('InstanceInService', 1)) === 1);
+    assert.equal(await metric('InstanceRestarts', 1), 0);
+    assert.match(serve.stderr(), /\[AllTraffic\/instance-1\] pipemode: health check failed \(\/ping answered 500\); out of rotation/);
+    assert.match(serve.stderr(), /\[AllTraffic\/instance-1\] pipemode: \/ping answers 200 again; back in service/);
+
+    // failures in a row restart it; it stays out until /ping passes
+    failPing(1, '500');
+    await until('instance-1 restarted', async () => (await metric('InstanceRestarts', 1)) === 1);
+    assert.match(serve.stderr(), /\[AllTraffic\/instance-1\] pipemode: 3 health checks failed in a row; stopping the container to restart it/);
+    assert.equal(await metric('InstanceInService', 1), 0);
+    assert.deepEqual([...await served(10)], [base(2)]);
+    passPing(1);
+    await until('instance-1 back after its restart', async () => (await metric('InstanceInService', 1)) === 1);
+    await until('instance-1 serves again', async () => (await served(10)).has(base(1)));
+
+    // no instance in service: 429 ModelNotReadyException at once, not a hang
+    failPing(1, 'hang');
+    failPing(2, 'hang');
+    await until('both out of rotation', async () => (await metric('InstanceInService', 1)) === 0 && (await metric('InstanceInService', 2)) === 0);
+    const t0 = Date.now();
+    const err = await rt.send(new InvokeEndpointCommand({ EndpointName: 'local-endpoint', Body: Buffer.from('x') })).then(() => undefined, (e: unknown) => e);
+    assert.ok(err instanceof ModelNotReadyException, String(err));
+    assert.equal(err.name, 'ModelNotReadyException');
+    assert.equal(err.$metadata.httpStatusCode, 429);
+    assert.match(err.message, /not ready: no instance is in service/);
+    assert.ok(Date.now() - t0 < 10_000, 'answered, not held');
+    passPing(1);
+    passPing(2);
+    await until('both back', async () => (await metric('InstanceInService', 1)) === 1 && (await metric('InstanceInService', 2)) === 1);
+  } finally {
+    const code = await serve.stop('SIGTERM');
+    assert.equal(code, 0, serve.stderr());
+    assert.deepEqual(childPids(path.join(dir, 'test_container.py')), [], 'no container left behind');
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('serve: timeouts as SageMaker words them (ModelError 424; a stream ends with ModelStreamError ModelInvocationTimeExceeded — JS SDK and boto3), '
+  + 'the 6 MiB answer limit, the async inline body limit, --clean-env', { timeout: 120_000 }, async (t) => {
+  const dir = tempDir();
+  const serve = await startServe(['--image', 'test-container:1', '--images', imagesFile(dir), '--invocation-timeout', '2', '--clean-env', '--work-dir', path.join(dir, 'w')],
+    { ...process.env, TEST_INHERITED: 'from-pipemode', AWS_ACCESS_KEY_ID: 'AKIDINHERITED', AWS_SECRET_ACCESS_KEY: 'not-a-real-secret' });
+  const rt = client(serve.url);
+  const call = (mode: string, body = Buffer.from('x')): Promise<unknown> =>
+    rt.send(new InvokeEndpointCommand({ EndpointName: 'local-endpoint', Body: body, CustomAttributes: `mode=${mode}` })).then((o) => o, (e: unknown) => e);
+  try {
+    await t.test('--clean-env: no AWS_* and no other variable of pipemode\'s reaches the container', async () => {
+      const out = await call('env') as { Body: Uint8Array };
+      const env = JSON.parse(Buffer.from(out.Body).toString()) as Record<string, unknown>;
+      assert.deepEqual(env.aws_names, []);
+      assert.equal(env.TEST_INHERITED, undefined);
+      assert.match(String(env.SAGEMAKER_BIND_TO_PORT), /^\d+$/);
+    });
+
+    await t.test('no answer within the invocation timeout: 424 ModelError, status 0, SageMaker\'s timeout wording', async () => {
+      const err = await call('slow:5');
+      assert.ok(err instanceof ModelError, String(err));
+      assert.equal(err.$metadata.httpStatusCode, 424);
+      assert.equal(err.OriginalStatusCode, 0);
+      assert.match(err.message, /^Received server error \(0\) from primary with message "Your invocation timed out while waiting for a response from container primary\. Review the latency metrics/);
+      const ok = await call('echo', Buffer.from('after')) as { Body: Uint8Array };
+      assert.equal(Buffer.from(ok.Body).toString(), 'after', 'the instance still serves');
+    });
+
+    await t.test('a stream that hangs after its headers ends with ModelStreamError ModelInvocationTimeExceeded (JS SDK)', async () => {
+      const out = await rt.send(new InvokeEndpointWithResponseStreamCommand({ EndpointName: 'local-endpoint', Body: Buffer.from('x'), CustomAttributes: 'mode=stream-hang' }));
+      let got = '';
+      const err = await (async () => {
+        for await (const ev of out.Body ?? []) if (ev.PayloadPart?.Bytes) got += Buffer.from(ev.PayloadPart.Bytes).toString();
+      })().then(() => undefined, (e: unknown) => e as { name: string; ErrorCode?: string; message: string });
+      assert.equal(got, 'part-0\n');
+      assert.equal(err?.name, 'ModelStreamError');
+      assert.equal(err.ErrorCode, 'ModelInvocationTimeExceeded');
+      assert.match(err.message, /did not complete sending the inference response in the allotted time/);
+    });
+
+    await t.test('the same stream through boto3\'s event-stream decoder', { skip: !hasBotocore() }, async () => {
+      const r = await runPython(`
+import boto3, botocore, json, os
+c = boto3.client('sagemaker-runtime', endpoint_url=os.environ['URL'], region_name='us-east-1', aws_access_key_id='AKID', aws_secret_access_key='s',
+                 config=botocore.config.Config(retries={'max_attempts': 0}))
+s = c.invoke_endpoint_with_response_stream(EndpointName='local-endpoint', Body=b'x', CustomAttributes='mode=stream-hang')
+parts = []
+try:
+    for e in s['Body']:
+        parts.append(e['PayloadPart']['Bytes'].decode())
+    print(json.dumps({'parts': parts}))
+except botocore.exceptions.EventStreamError as e:
+    print(json.dumps({'parts': parts, 'code': e.response['Error']['Code'], 'message': e.response['Error']['Message']}))
+`, { env: awsChildEnv({ URL: serve.url }) });
+      assert.equal(r.code, 0, r.stderr);
+      const out = JSON.parse(r.stdout) as { parts: string[]; code: string; message: string };
+      assert.deepEqual(out.parts, ['part-0\n']);
+      assert.equal(out.code, 'ModelStreamError');
+      assert.match(out.message, /allotted time/);
+    });
+
+    await t.test('answers: exactly 6,291,456 bytes are relayed (sha256); one more is refused with ModelError', async () => {
+      const limit = 6_291_456;
+      const expected = Buffer.from(Array.from({ length: limit + 1 }, (_, i) => i % 251));
+      const ok = await call(`big:${limit}`) as { Body: Uint8Array };
+      assert.equal(sha256(Buffer.from(ok.Body)), sha256(expected.subarray(0, limit)));
+      const err = await call(`big:${limit + 1}`);
+      assert.ok(err instanceof ModelError, String(err));
+      assert.equal(err.$metadata.httpStatusCode, 424);
+      assert.equal(err.OriginalStatusCode, 0);
+      assert.match(err.message, /larger than 6291456 bytes \(6 MiB\), the limit of InvokeEndpoint/);
+    });
+
+    await t.test('InvokeEndpointAsync: an inline body over 128,000 bytes is refused saying so; 128,000 passes the size check', async () => {
+      const post = (n: number): Promise<Response> => fetch(`${serve.url}/endpoints/local-endpoint/async-invocations`, { method: 'POST', body: Buffer.alloc(n, 1) });
+      const over = await post(128_001);
+      assert.equal(over.status, 400);
+      assert.equal(over.headers.get('x-amzn-errortype'), 'ValidationError');
+      assert.match(await over.text(), /larger than 128000 bytes, the limit of InvokeEndpointAsync's inline Body/);
+      const at = await post(128_000);
+      assert.equal(at.status, 400);
+      assert.match(await at.text(), /inputLocation/);
+    });
+  } finally {
+    const code = await serve.stop('SIGTERM');
+    assert.equal(code, 0, serve.stderr());
+    assert.deepEqual(childPids(path.join(dir, 'test_container.py')), [], 'no container left behind');
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -15,6 +15,7 @@ import { readCredentialsFile } from '../../http/credentials-file.js';
 import { Endpoint } from '../../hosting/endpoint.js';
 import { quickEndpointDocument, resolveEndpoint } from '../../hosting/endpoint-spec.js';
 import { loadImagesMap } from '../../hosting/images-file.js';
+import { claimPort } from '../../hosting/port-block.js';
 import { createRuntimeFront } from '../../hosting/runtime-front.js';
 import { Stores } from '../../storage/stores.js';
 import { intFlag, storesOptions } from '../options.js';
@@ -35,6 +36,9 @@ export interface ServeFlags {
   readonly endpointUrl?: string;
   readonly readTimeout?: string;
   readonly quiet?: boolean;
+  readonly invocationTimeout?: string;
+  readonly healthInterval?: string;
+  readonly cleanEnv?: boolean;
 }
 
 const DRAIN_MS = 30_000;
@@ -55,6 +59,8 @@ export async function serveCommand(file: string | undefined, flags: ServeFlags, 
   const host = flags.host ?? '127.0.0.1';
   const startupTimeoutS = intFlag(flags.startupTimeout, '--startup-timeout', 1, 3600);
   const stopGraceMs = (intFlag(flags.stopGrace, '--stop-grace', 0, 3600) ?? 30) * 1000;
+  const invocationTimeoutMs = (intFlag(flags.invocationTimeout, '--invocation-timeout', 1, 3600) ?? 60) * 1000;
+  const healthCheckIntervalMs = (intFlag(flags.healthInterval, '--health-interval', 0, 3600) ?? 5) * 1000;
   const doc = file !== undefined ? readSpecFile(file) : quickEndpointDocument({
     name: flags.name ?? 'local-endpoint', image: flags.image ?? '', modelData: flags.modelData, instances: intFlag(flags.instances, '--instances', 1, 64) ?? 1,
   });
@@ -78,7 +84,10 @@ export async function serveCommand(file: string | undefined, flags: ServeFlags, 
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
-    return await run(spec, flags, { host, port, startupTimeoutS, stopGraceMs, credentials, images, stores, workDir, prefixLines }, log, quiet, abort.signal);
+    return await run(spec, flags, {
+      host, port, startupTimeoutS, stopGraceMs, invocationTimeoutMs, healthCheckIntervalMs, inheritEnvironment: flags.cleanEnv !== true,
+      credentials, images, stores, workDir, prefixLines,
+    }, log, quiet, abort.signal);
   } finally {
     process.removeListener('SIGINT', onSignal);
     process.removeListener('SIGTERM', onSignal);
@@ -90,6 +99,9 @@ interface RunSettings {
   readonly port: number;
   readonly startupTimeoutS: number | undefined;
   readonly stopGraceMs: number;
+  readonly invocationTimeoutMs: number;
+  readonly healthCheckIntervalMs: number;
+  readonly inheritEnvironment: boolean;
   readonly credentials: ReadonlyMap<string, string> | undefined;
   readonly images: ReturnType<typeof loadImagesMap>;
   readonly stores: Stores;
@@ -98,15 +110,18 @@ interface RunSettings {
 }
 
 async function run(spec: ReturnType<typeof resolveEndpoint>, _flags: ServeFlags, settings: RunSettings, log: Logger, quiet: boolean, signal: AbortSignal): Promise<number> {
-  const { host, port, startupTimeoutS, stopGraceMs, credentials, images, stores, workDir, prefixLines } = settings;
-  const endpoint = await Endpoint.start(spec, { stores, images, workDir, onLine: prefixLines, startupTimeoutS, stopGraceMs, signal });
+  const { host, port, startupTimeoutS, stopGraceMs, invocationTimeoutMs, healthCheckIntervalMs, inheritEnvironment, credentials, images, stores, workDir, prefixLines } = settings;
+  claimPort(port); // no instance's port block takes the front's own port
+  const endpoint = await Endpoint.start(spec, {
+    stores, images, workDir, onLine: prefixLines, startupTimeoutS, stopGraceMs, healthCheckIntervalMs, inheritEnvironment, signal,
+  });
   if (signal.aborted) {
     await endpoint.stop();
     stores.close();
     return EXIT.OK;
   }
 
-  const front = createRuntimeFront({ endpoints: new Map([[spec.name, endpoint]]), credentials, stores, logger: log });
+  const front = createRuntimeFront({ endpoints: new Map([[spec.name, endpoint]]), credentials, stores, logger: log, invocationTimeoutMs });
   const server = http.createServer({ keepAliveTimeout: 60_000, requestTimeout: 0 }, front.handler);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
