@@ -4,9 +4,20 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { tryLockExclusive } from '../core/libc.js';
 import { PORT_BLOCK_SIZE, reservePortBlock, type PortBlock } from './port-block.js';
 
-test('port blocks: disjoint, the bind port outside its own range, each port free, lock files while held', async () => {
+/** Whether another open file could take the block's lock now (closing it drops that lock again). */
+function lockable(port: number): boolean {
+  const fd = fs.openSync(path.join(os.tmpdir(), 'pipemode-ports', String(port)), 'r');
+  try {
+    return tryLockExclusive(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+test('port blocks: disjoint, the bind port outside its own range, each port free, locked while held and free after', async () => {
   const blocks: PortBlock[] = [];
   try {
     for (let i = 0; i < 12; i++) blocks.push(await reservePortBlock());
@@ -22,7 +33,7 @@ test('port blocks: disjoint, the bind port outside its own range, each port free
         assert.ok(!ports.has(p), `port ${p} in two blocks`);
         ports.add(p);
       }
-      assert.ok(fs.existsSync(path.join(os.tmpdir(), 'pipemode-ports', String(b.port))));
+      assert.ok(!lockable(b.port), `block ${b.port} is locked while held`);
     }
     // a port of a block can be bound (nothing listens there)
     const first = blocks[0] as PortBlock;
@@ -32,5 +43,5 @@ test('port blocks: disjoint, the bind port outside its own range, each port free
   } finally {
     for (const b of blocks) b.release();
   }
-  for (const b of blocks) assert.ok(!fs.existsSync(path.join(os.tmpdir(), 'pipemode-ports', String(b.port))), 'released');
+  for (const b of blocks) assert.ok(lockable(b.port), `block ${b.port} is free once released`);
 });

@@ -4,10 +4,10 @@
  * `SAGEMAKER_SAFE_PORT_RANGE` (for a container that needs a second port). No two blocks overlap,
  * so no instance's port falls in another's safe range, nor its own bind port in its range.
  *
- * - Machine-wide: a block is held by a lock file `<tmpdir>/pipemode-ports/<first port>` created
- *   exclusively and holding the owner's pid, so pipemode processes running side by side do not
- *   share blocks. A lock whose owner is gone (a killed pipemode) is taken over. Where that folder
- *   cannot be written, blocks are kept apart within this process only.
+ * - Machine-wide: a block is held by a flock on `<tmpdir>/pipemode-ports/<first port>`, so
+ *   pipemode processes running side by side do not share blocks, and the kernel frees the block
+ *   of a process that dies (SIGKILL included). Where that folder cannot be written, blocks are
+ *   kept apart within this process only.
  * - Blocks are aligned to PORT_BLOCK_SIZE and drawn below the kernel's ephemeral range
  *   (`net.ipv4.ip_local_port_range`) when there is room there, so ports the kernel picks on its
  *   own (`--port 0`, outgoing connections) never land in one. Every port of a candidate is bound
@@ -19,6 +19,8 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { EndpointFailedError } from '../core/errors.js';
+import { tryLockExclusive } from '../core/libc.js';
 
 /** Ports per block: the bind port and a safe range of PORT_BLOCK_SIZE - 1 ports after it. */
 export const PORT_BLOCK_SIZE = 10;
@@ -58,15 +60,16 @@ function blockStarts(): [number, number] {
   return [align(1024), 65_536 - PORT_BLOCK_SIZE];
 }
 
-/** Blocks of this process, so a lock folder that cannot be written still keeps its own apart. */
-const mine = new Set<number>();
+/** Blocks of this process, with the fd holding each one's lock (-1 when there is no lock folder). */
+const mine = new Map<number, number>();
 
 /** The shared lock folder (sticky and world-writable, like /tmp), or undefined when it cannot be used. */
 function lockDir(): string | undefined {
   const dir = path.join(os.tmpdir(), 'pipemode-ports');
   try {
     fs.mkdirSync(dir, { recursive: true, mode: 0o1777 });
-    const st = fs.statSync(dir);
+    const st = fs.lstatSync(dir);
+    if (!st.isDirectory()) return undefined;
     if (st.uid === process.getuid?.() && (st.mode & 0o7777) !== 0o1777) fs.chmodSync(dir, 0o1777);
     fs.accessSync(dir, fs.constants.W_OK);
     return dir;
@@ -75,44 +78,42 @@ function lockDir(): string | undefined {
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** Takes the lock of the block at `first`; false when another live process (or this one) holds it. */
+/**
+ * Takes the lock of the block at `first`: a flock on `<dir>/<first>` (never followed if it is a
+ * link), which the kernel drops when this process exits or dies, so a killed pipemode leaves no
+ * block taken. False when another process (or this one) holds it. The files stay: removing one
+ * could race with a process that has opened it and not yet locked it.
+ */
 function lock(dir: string | undefined, first: number): boolean {
   if (mine.has(first)) return false;
   if (dir === undefined) {
-    mine.add(first);
+    mine.set(first, -1);
     return true;
   }
-  const file = path.join(dir, String(first));
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      fs.writeFileSync(file, String(process.pid), { flag: 'wx' });
-      mine.add(first);
-      return true;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') return false;
-    }
-    let owner = NaN;
-    try {
-      owner = Number(fs.readFileSync(file, 'utf8'));
-    } catch { /* released meanwhile: try again */ }
-    if (Number.isInteger(owner) && owner > 0 && alive(owner)) return false;
-    fs.rmSync(file, { force: true }); // left by a process that is gone
+  let fd: number;
+  try {
+    fd = fs.openSync(path.join(dir, String(first)), fs.constants.O_RDONLY | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW, 0o644);
+  } catch {
+    return false;
   }
-  return false;
+  let locked = false;
+  try {
+    locked = tryLockExclusive(fd);
+  } catch {
+    // cannot lock: treat the block as taken
+  }
+  if (!locked) {
+    fs.closeSync(fd);
+    return false;
+  }
+  mine.set(first, fd);
+  return true;
 }
 
-function unlock(dir: string | undefined, first: number): void {
+function unlock(first: number): void {
+  const fd = mine.get(first);
   mine.delete(first);
-  if (dir !== undefined) fs.rmSync(path.join(dir, String(first)), { force: true });
+  if (fd !== undefined && fd >= 0) fs.closeSync(fd);
 }
 
 function bindable(port: number): Promise<boolean> {
@@ -136,7 +137,7 @@ export async function reservePortBlock(): Promise<PortBlock> {
     if (!lock(dir, first)) continue;
     const free = await Promise.all(ports.map(bindable));
     if (!free.every(Boolean)) {
-      unlock(dir, first);
+      unlock(first);
       continue;
     }
     let released = false;
@@ -146,9 +147,9 @@ export async function reservePortBlock(): Promise<PortBlock> {
       release: () => {
         if (released) return;
         released = true;
-        unlock(dir, first);
+        unlock(first);
       },
     };
   }
-  throw new Error(`no block of ${PORT_BLOCK_SIZE} free ports of 127.0.0.1 found among ${Math.min(count, CANDIDATES_TRIED)} tried`);
+  throw new EndpointFailedError(`no block of ${PORT_BLOCK_SIZE} free ports of 127.0.0.1 found among ${Math.min(count, CANDIDATES_TRIED)} tried`, { reason: 'ports' });
 }
