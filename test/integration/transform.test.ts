@@ -110,16 +110,20 @@ test('every SplitType × BatchStrategy through an echoing container, in order wi
   const work = dir('split');
   const lines = lineFile(12_000, 1); // ~1.9 MB: several 1 MB batches
   const few = lineFile(600, 2); // SingleRecord: one request per line
+  // gzip: inflated in 256 KiB chunks, so lines lie across chunks; the last line has no "\n"
+  const many = lineFile(5000, 3).subarray(0, -1);
   const payloads = Array.from({ length: 300 }, (_, i) => Buffer.alloc(1 + ((i * 7919) % 9000), i % 251));
   writeFiles(path.join(work, 'in'), {
     'lines.txt': lines,
     'few.txt': few,
+    'many.txt.gz': zlib.gzipSync(many),
     'x.recordio': framed('recordio', payloads),
     'x.tfrecord': framed('tfrecord', payloads),
   });
-  const cases: { split: string; strategy: string; file: string; expect: Buffer }[] = [
+  const cases: { split: string; strategy: string; file: string; expect: Buffer; gzip?: boolean }[] = [
     { split: 'Line', strategy: 'MultiRecord', file: 'lines.txt', expect: lines },
     { split: 'Line', strategy: 'SingleRecord', file: 'few.txt', expect: few },
+    { split: 'Line', strategy: 'SingleRecord', file: 'many.txt.gz', expect: Buffer.concat([many, Buffer.from('\n')]), gzip: true },
     { split: 'RecordIO', strategy: 'MultiRecord', file: 'x.recordio', expect: framed('recordio', payloads) },
     { split: 'RecordIO', strategy: 'SingleRecord', file: 'x.recordio', expect: Buffer.concat(payloads) },
     { split: 'TFRecord', strategy: 'MultiRecord', file: 'x.tfrecord', expect: framed('tfrecord', payloads) },
@@ -127,11 +131,11 @@ test('every SplitType × BatchStrategy through an echoing container, in order wi
     { split: 'None', strategy: 'MultiRecord', file: 'x.tfrecord', expect: framed('tfrecord', payloads) },
   ];
   const outcomes = await Promise.all(cases.map(async (c) => {
-    const out = path.join(work, `out-${c.split}-${c.strategy}`);
+    const out = path.join(work, `out-${c.split}-${c.strategy}-${c.file}`);
     const outcome = await transform(work, {
       input: path.join(work, 'in', c.file), output: out,
       request: { BatchStrategy: c.strategy, MaxPayloadInMB: c.split === 'None' ? 2 : 1, MaxConcurrentTransforms: 4 },
-      transformInput: { SplitType: c.split, ContentType: 'application/octet-stream' },
+      transformInput: { SplitType: c.split, ContentType: 'application/octet-stream', ...(c.gzip === true ? { CompressionType: 'Gzip' } : {}) },
       transformOutput: { AssembleWith: 'None' },
     });
     return { c, outcome, got: fs.readFileSync(path.join(out, `${c.file}.out`)) };
@@ -145,6 +149,7 @@ test('every SplitType × BatchStrategy through an echoing container, in order wi
   const single = outcomes.find((x) => x.c.split === 'Line' && x.c.strategy === 'SingleRecord');
   assert.equal(single?.outcome.record.Files[0]?.Batches, 600);
   assert.equal(single?.outcome.record.Files[0]?.Records, 600);
+  assert.equal(outcomes.find((x) => x.c.gzip === true)?.outcome.record.Files[0]?.Records, 5000);
 });
 
 test('AssembleWith Line splits MultiRecord answers per record (CSV lines, a JSON array) and equals SingleRecord; nested keys keep their folders', async () => {
@@ -395,4 +400,29 @@ test('CLI: pipemode-python framework image with inference.py, exit 0 and describ
   assert.match(await bad('model.json', JSON.stringify({ Models: doc.Models, TransformJob: { ...tj, ModelName: 'other' } })), /TransformJob\.ModelName: no model "other" in Models \(have: model\)/);
   assert.match(await bad('limits.json', JSON.stringify({ Models: doc.Models, TransformJob: { ...tj, MaxConcurrentTransforms: 20, MaxPayloadInMB: 6 } })), /MaxConcurrentTransforms × MaxPayloadInMB must be at most 100 MB, got 20 × 6 = 120/);
   assert.match(await bad('split.yaml', `Models: ${JSON.stringify(doc.Models)}\nTransformJob: ${JSON.stringify({ ...tj, TransformInput: { ...(tj.TransformInput as object), SplitType: 'Lines' } })}\n`), /SplitType/);
+});
+
+test('MaxPayloadInMB 0: a streamed body the container dropped unanswered is sent again from the object\'s first byte (Gzip too); without retries the file fails', async () => {
+  const work = dir('stream-retry');
+  const big = Buffer.alloc(3 * 1024 * 1024 + 17, 0x61);
+  writeFiles(path.join(work, 'in'), { 'big.bin.gz': zlib.gzipSync(big) });
+  const common = {
+    input: path.join(work, 'in/'), transformInput: { ContentType: 'application/x-test', CompressionType: 'Gzip' }, transformOutput: { Accept: 'application/json' },
+  };
+  const [again, once] = await Promise.all([
+    transform(work, { ...common, env: { TEST_MODEL: 'meta', TEST_DROP_ONCE: path.join(work, 'dropped-1') }, output: path.join(work, 'out-again'), request: { MaxPayloadInMB: 0 } }),
+    transform(work, {
+      ...common, env: { TEST_MODEL: 'meta', TEST_DROP_ONCE: path.join(work, 'dropped-2') }, output: path.join(work, 'out-once'),
+      request: { MaxPayloadInMB: 0, ModelClientConfig: { InvocationsMaxRetries: 0 } },
+    }),
+  ]);
+  assert.equal(again.status, 'Completed', again.failureReason);
+  assert.ok(fs.existsSync(path.join(work, 'dropped-1')), 'the first connection was dropped');
+  assert.equal(again.record.Files[0]?.Retries, 1);
+  assert.deepEqual(JSON.parse(fs.readFileSync(path.join(work, 'out-again/big.bin.gz.out'), 'utf8')), {
+    content_type: 'application/x-test', accept: 'application/json', chunked: true, length: big.length,
+  });
+  assert.equal(once.status, 'Failed');
+  assert.match(once.failureReason ?? '', /big\.bin\.gz.*Unable to get response from algorithm: the container crashed .*1 attempt\b/);
+  assert.deepEqual([...readTree(path.join(work, 'out-once')).keys()], []);
 });
