@@ -7,9 +7,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import zlib from 'node:zlib';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { silentLogger } from '../../src/core/log.js';
@@ -18,7 +20,9 @@ import { recordEncoderFor } from '../../src/records/record-registry.js';
 import { Stores } from '../../src/storage/stores.js';
 import { runTransform, type TransformOutcome } from '../../src/transform/run-transform.js';
 import { resolveTransformJobFile } from '../../src/transform/transform-job-file.js';
-import { ROOT, runPipemode, sha256 } from '../helpers/cli.js';
+import { ROOT, runPipemode, sha256, startPipemode } from '../helpers/cli.js';
+import { runPython } from '../helpers/python-aws.js';
+import { startServerProcess } from '../helpers/server-process.js';
 import { newBucket, put, s3 } from '../helpers/s3.js';
 
 const CONTAINER = path.join(ROOT, 'test/fixtures/transform/batch_container.py');
@@ -425,4 +429,78 @@ test('MaxPayloadInMB 0: a streamed body the container dropped unanswered is sent
   assert.equal(once.status, 'Failed');
   assert.match(once.failureReason ?? '', /big\.bin\.gz.*Unable to get response from algorithm: the container crashed .*1 attempt\b/);
   assert.deepEqual([...readTree(path.join(work, 'out-once')).keys()], []);
+});
+
+test('stop: SIGTERM to pipemode transform and StopTransformJob through the server end Stopped, with no .out or temp file and no container left', { timeout: 120_000 }, async () => {
+  const work = dir('stop');
+  // a copy of the container, so that its processes are found by a path no other test uses
+  const container = path.join(work, 'stop_container.py');
+  fs.copyFileSync(CONTAINER, container);
+  const images = path.join(work, 'images.json');
+  fs.writeFileSync(images, JSON.stringify({ 'stop-test:*': ['python3', container] }));
+  const pids = (): string[] => {
+    try {
+      return execFileSync('pgrep', ['-f', container], { encoding: 'utf8' }).split('\n').filter((l) => l !== '');
+    } catch {
+      return [];
+    }
+  };
+  // every record sleeps 3 s: the stop always finds calls in flight
+  writeFiles(path.join(work, 'in'), Object.fromEntries(['a', 'b', 'c'].map((n) => [`${n}.csv`, 'SLOW,1\n'.repeat(20)])));
+  const request = { BatchStrategy: 'SingleRecord', MaxConcurrentTransforms: 2 };
+  const transformInput = { DataSource: { S3DataSource: { S3DataType: 'S3Prefix', S3Uri: `${path.join(work, 'in')}/` } }, ContentType: 'text/csv', SplitType: 'Line' };
+  const noOutput = (out: string): void => assert.deepEqual(fs.existsSync(out) ? fs.readdirSync(out, { recursive: true }) : [], [], `${out} holds nothing`);
+
+  // 1. the CLI, SIGTERM once the files are under way
+  const jobFile = path.join(work, 'job.json');
+  fs.writeFileSync(jobFile, JSON.stringify({
+    Models: [{ ModelName: 'slow', PrimaryContainer: { Image: 'stop-test:1' } }],
+    TransformJob: { TransformJobName: 'stop-cli', ModelName: 'slow', ...request, TransformInput: transformInput, TransformOutput: { S3OutputPath: path.join(work, 'out-cli') } },
+  }));
+  const jobs = path.join(work, 'jobs');
+  const child = startPipemode(['transform', jobFile, '--images', images, '--jobs-dir', jobs, '--stop-grace', '5'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => { stderr += d.toString(); });
+  const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+  const record = path.join(jobs, 'stop-cli', 'transform.json');
+  for (let i = 0; i < 300 && !(fs.existsSync(record) && 'TransformStartTime' in JSON.parse(fs.readFileSync(record, 'utf8'))); i++) await sleep(50);
+  await sleep(500);
+  child.kill('SIGTERM');
+  assert.equal(await exited, 11, stderr);
+  const cli = JSON.parse(fs.readFileSync(record, 'utf8')) as { TransformJobStatus: string; TransformEndTime?: string };
+  assert.equal(cli.TransformJobStatus, 'Stopped');
+  assert.ok(cli.TransformEndTime !== undefined);
+  noOutput(path.join(work, 'out-cli'));
+  assert.deepEqual(pids(), [], 'no container left by the CLI');
+
+  // 2. the server: StopTransformJob while the job is InProgress
+  const server = await startServerProcess(path.join(work, 'state'), ['--images', images]);
+  try {
+    const out = path.join(work, 'out-server');
+    const r = await runPython(`
+import boto3, json, time
+sm = boto3.client("sagemaker")
+sm.create_model(ModelName="slow", PrimaryContainer={"Image": "stop-test:1"})
+sm.create_transform_job(TransformJobName="stop-server", ModelName="slow", BatchStrategy="SingleRecord", MaxConcurrentTransforms=2,
+    TransformInput=${JSON.stringify(transformInput)}, TransformOutput={"S3OutputPath": ${JSON.stringify(out)}},
+    TransformResources={"InstanceType": "ml.m5.large", "InstanceCount": 1})
+time.sleep(2)
+before = sm.describe_transform_job(TransformJobName="stop-server")["TransformJobStatus"]
+sm.stop_transform_job(TransformJobName="stop-server")
+sm.get_waiter("transform_job_completed_or_stopped").wait(TransformJobName="stop-server", WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+d = sm.describe_transform_job(TransformJobName="stop-server")
+print(json.dumps({"before": before, "status": d["TransformJobStatus"], "end": "TransformEndTime" in d}))
+`, { env: server.clientEnv(), timeoutMs: 90_000 });
+    assert.equal(r.code, 0, `${r.stderr}\n--- server:\n${server.log()}`);
+    const got = JSON.parse(r.stdout) as { before: string; status: string; end: boolean };
+    assert.equal(got.before, 'InProgress');
+    assert.equal(got.status, 'Stopped');
+    assert.ok(got.end);
+    noOutput(out);
+    for (let i = 0; i < 100 && pids().length > 0; i++) await sleep(50);
+    assert.deepEqual(pids(), [], 'no container left by the server');
+  } finally {
+    server.child.kill('SIGTERM');
+    await server.exited;
+  }
 });
