@@ -19,6 +19,8 @@
  * - Calls: `invoke` sends one request through an undici Pool to 127.0.0.1 (keep-alive, no retry
  *   of a request the container may have received). Every outcome is a value: the answer, or why
  *   there is none (`crashed`, `timeout`, `unavailable`), which the caller words for its client.
+ *   `invokeBuffered` is the same call for a buffered body and answer at a fraction of the cost
+ *   (batch transform sends one per record).
  * - Crashes: when the command exits on its own after it was healthy, every request in flight on
  *   it fails at once (`crashed`), the instance leaves rotation (`state` 'restarting') and is
  *   started again with capped exponential backoff (1 s, 2 s, 4 s … 30 s) until `/ping` passes.
