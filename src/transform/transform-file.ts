@@ -11,16 +11,16 @@
  *   that many, so the output is in input order whatever order the container answers in.
  * - Memory: the writer pulls output pieces; when it stops pulling (a slow upload), no answer is
  *   taken, no batch is sent, no record is read. Held at once: the batches in flight and their
- *   answers, the decoder's partial record, the writer's part buffer. SplitType None holds one
- *   object (≤ MaxPayloadInMB); SplitType None with MaxPayloadInMB 0 streams the object as the
- *   request body (chunked encoding) and holds nothing.
+ *   answers, the decoder's partial record, one output chunk, the writer's part buffer. SplitType
+ *   None holds one object (≤ MaxPayloadInMB); SplitType None with MaxPayloadInMB 0 streams the
+ *   object as the request body (chunked encoding) and holds nothing.
  * - Calls (ModelClientConfig): each waits at most InvocationsTimeoutInSeconds. A call the container
  *   did not answer (it crashed, it timed out) is sent again, at most InvocationsMaxRetries times,
  *   once the instance is back in service (model-instance.ts restarts it); an answer with a 4xx or
  *   5xx status is final. A streamed body (MaxPayloadInMB 0) is sent again by reading the object
  *   again from its first byte.
  * - Cost per record (SingleRecord sends one request per record): Line records without
- *   DataProcessing are cut from the file's chunks as views, in one synchronous pass per chunk;
+ *   DataProcessing are cut from the file's chunks as views, as they are sent;
  *   a call is one lean dispatch (`invokeBuffered`) and one promise; answers are gathered into
  *   output chunks of OUTPUT_CHUNK bytes, so the writer sees one write per chunk, not per record.
  * - Failure: the first error fails the file: the calls of this file still in flight are abandoned,
