@@ -33,6 +33,7 @@
 #   BENCH_OBJECTS             small objects in part objects (default 20000, of 16 KiB)
 #   BENCH_ONLY                run only the pipe variants whose name matches this regex (e.g. 'S3 FIFO')
 #   BENCH_TRANSFORM_MIB       size of the transform part's large CSV (default 1024)
+#   BENCH_TRANSFORM_ROUNDS    transform pairs (direct, pipemode) per case and K, medians reported (default 3)
 #   BENCH_S3_SERVER_DIR       Ceph state dir (default /tmp/pipemode-bench-rgw, apart from the tests')
 set -euo pipefail
 cd "$(dirname "$0")/.."

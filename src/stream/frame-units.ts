@@ -40,8 +40,8 @@ async function* flatten(batches: AsyncIterable<Buffer[]>): AsyncGenerator<Buffer
   for await (const batch of batches) yield* batch;
 }
 
-/** Inflates one gzip object, streaming; errors name the object and compressed byte range. */
-async function* gunzip(data: UnitData): AsyncGenerator<Buffer[]> {
+/** Inflates one gzip object, streaming; errors name the object and compressed byte range (batch transform uses it too). */
+export async function* gunzip(data: UnitData): AsyncGenerator<Buffer[]> {
   if (data.size === 0) return;
   const inflater = zlib.createGunzip({ chunkSize: GUNZIP_CHUNK });
   let fed = 0;

@@ -17,11 +17,10 @@
  *   the output is JSON Lines), else lines (a container that answers JSON Lines under this type);
  * - anything else: opaque.
  *
- * The caller keeps the batches in input order (with MaxConcurrentTransforms > 1 it reorders
- * first); `assembleOutput` checks that consecutive batches are contiguous and fails with an
- * InternalError otherwise.
+ * The caller (transform-file.ts) takes the answers in input order, whatever order the container
+ * answers in, and puts each answer's pieces into the `.out` object.
  */
-import { InternalError, ResponseFramingError } from '../core/errors.js';
+import { ResponseFramingError } from '../core/errors.js';
 import type { AssembleWith } from './transform-job-spec.js';
 import { mediaType } from './transform-job-spec.js';
 
@@ -118,28 +117,4 @@ export function assembleAnswer(answer: Buffer, count: number, assembleWith: Asse
     return answer.at(-1) === NL ? [answer] : [answer, NEWLINE];
   }
   return splitAnswer(answer, accept, count, place).flatMap((a) => [a, NEWLINE]);
-}
-
-export interface BatchAnswer {
-  readonly first: number;
-  readonly count: number;
-  readonly answer: Buffer;
-}
-
-export interface AssembleOptions {
-  readonly assembleWith: AssembleWith;
-  readonly accept: string | undefined;
-  readonly source?: string | undefined;
-}
-
-/** One file's output, piece by piece, from its batches' answers in input order. */
-export async function* assembleOutput(answers: AsyncIterable<BatchAnswer>, options: AssembleOptions): AsyncGenerator<Buffer, void, undefined> {
-  let next = 0;
-  for await (const { first, count, answer } of answers) {
-    if (first !== next) {
-      throw new InternalError(`answers out of order${options.source === undefined ? '' : ` for ${options.source}`}: expected the batch starting at record ${next}, got ${first}`, { expected: next, first });
-    }
-    next += count;
-    yield* assembleAnswer(answer, count, options.assembleWith, options.accept, { source: options.source, first });
-  }
 }

@@ -294,6 +294,7 @@ export async function runTransform(jobFile: TransformJobFile, options: RunTransf
     const slots = new Slots(p.maxConcurrentTransforms);
     const worker = async (): Promise<void> => {
       for (let file = queue.shift(); file !== undefined; file = queue.shift()) {
+        if (options.signal?.aborted === true) return; // stopped: files not begun are not begun
         const result = await transformFile(file, {
           spec: job, params: p, instance, slots, writer, outputKey: outputKey(job.output.path, file.outputName), retry,
           restartWaitMs: startupTimeoutS * 1000 + 60_000, signal: options.signal, onProgress,

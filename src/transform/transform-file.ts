@@ -11,13 +11,18 @@
  *   that many, so the output is in input order whatever order the container answers in.
  * - Memory: the writer pulls output pieces; when it stops pulling (a slow upload), no answer is
  *   taken, no batch is sent, no record is read. Held at once: the batches in flight and their
- *   answers, the decoder's partial record, the writer's part buffer. SplitType None holds one
- *   object (≤ MaxPayloadInMB); SplitType None with MaxPayloadInMB 0 streams the object as the
- *   request body (chunked encoding) and holds nothing.
+ *   answers, the decoder's partial record, one output chunk, the writer's part buffer. SplitType
+ *   None holds one object (≤ MaxPayloadInMB); SplitType None with MaxPayloadInMB 0 streams the
+ *   object as the request body (chunked encoding) and holds nothing.
  * - Calls (ModelClientConfig): each waits at most InvocationsTimeoutInSeconds. A call the container
  *   did not answer (it crashed, it timed out) is sent again, at most InvocationsMaxRetries times,
  *   once the instance is back in service (model-instance.ts restarts it); an answer with a 4xx or
- *   5xx status is final. A streamed body (MaxPayloadInMB 0) cannot be sent twice: no retry.
+ *   5xx status is final. A streamed body (MaxPayloadInMB 0) is sent again by reading the object
+ *   again from its first byte.
+ * - Cost per record (SingleRecord sends one request per record): Line records without
+ *   DataProcessing are cut from the file's chunks as views, as they are sent;
+ *   a call is one lean dispatch (`invokeBuffered`) and one promise; answers are gathered into
+ *   output chunks of OUTPUT_CHUNK bytes, so the writer sees one write per chunk, not per record.
  * - Failure: the first error fails the file: the calls of this file still in flight are abandoned,
  *   the writer never completes (no `.out`, never a partial one), and the error is returned in the
  *   result (ModelInvocationError, PayloadTooLargeError, ResponseFramingError, DataProcessingError,
@@ -25,22 +30,23 @@
  */
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import zlib from 'node:zlib';
 import { childAbort } from '../core/abort.js';
 import type { PipemodeError } from '../core/errors.js';
-import { AbortedError, GzipError, InternalError, ModelInvocationError, PayloadTooLargeError, isPipemodeError } from '../core/errors.js';
-import type { InvokeOutcome, InvokeRequest, ModelInstance } from '../hosting/model-instance.js';
+import { AbortedError, InternalError, ModelInvocationError, PayloadTooLargeError, isPipemodeError } from '../core/errors.js';
+import type { InvokeOutcome, ModelInstance } from '../hosting/model-instance.js';
+import type { ObjectInfo } from '../storage/object-store.js';
 import type { ObjectWriter } from '../storage/object-writer.js';
 import { readRangeWithRetry, withRetry, type RetryPolicy } from '../storage/retry.js';
+import { gunzip } from '../stream/frame-units.js';
 import { createRecordProcessor, recordKind, type RecordProcessor } from './data-processing.js';
-import { concatBody, miniBatches, type MiniBatch } from './mini-batcher.js';
+import { concatBody, miniBatches } from './mini-batcher.js';
 import { assembleAnswer, splitAnswer } from './output-assembler.js';
 import { BYTES_PER_MB, payloadMode, splitRecords, wholeObject } from './record-splitter.js';
 import type { EffectiveParameters, TransformJobSpec } from './transform-job-spec.js';
 import type { TransformInputFile } from './transform-input.js';
 
-/** zlib output chunk (as stream/frame-units.ts: 256 KiB inflates faster than the 16 KiB default). */
-const GUNZIP_CHUNK = 256 * 1024;
+/** Output is handed to the writer in chunks of about this size (answers gathered, not one write each). */
+const OUTPUT_CHUNK = 256 * 1024;
 const NEWLINE = Buffer.from('\n');
 /** The original of a record when JoinSource is None (never read then): one, not one per record. */
 const EMPTY = Buffer.alloc(0);
@@ -56,10 +62,22 @@ export class Slots {
     this.#free = count;
   }
 
+  /** The release function of a slot taken now, or undefined when none is free (no promise). */
+  tryAcquire(): (() => void) | undefined {
+    if (this.#free === 0) return undefined;
+    this.#free--;
+    return this.#releaser();
+  }
+
   /** Resolves with the release function once a slot is free. */
   async acquire(): Promise<() => void> {
-    if (this.#free > 0) this.#free--;
-    else await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    const now = this.tryAcquire();
+    if (now !== undefined) return now;
+    await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    return this.#releaser();
+  }
+
+  #releaser(): () => void {
     let released = false;
     return () => {
       if (released) return;
@@ -72,7 +90,7 @@ export class Slots {
 }
 
 /** What a file's run needs from the instance: ModelInstance, or anything that calls like it. */
-export type Invoker = Pick<ModelInstance, 'invoke' | 'state' | 'label' | 'on' | 'off'>;
+export type Invoker = Pick<ModelInstance, 'invoke' | 'invokeBuffered' | 'state' | 'label' | 'on' | 'off'>;
 
 export interface FileContext {
   readonly spec: TransformJobSpec;
@@ -102,8 +120,7 @@ export interface FileResult {
   readonly error: PipemodeError | undefined;
 }
 
-async function* readFile(file: TransformInputFile, retry: RetryPolicy, signal: AbortSignal, count: (n: number) => void): AsyncGenerator<Buffer> {
-  const info = file.info ?? await withRetry(() => file.store.head(file.key, signal), retry, signal);
+async function* readFile(file: TransformInputFile, info: ObjectInfo, retry: RetryPolicy, signal: AbortSignal, count: (n: number) => void): AsyncGenerator<Buffer> {
   if (info.size === 0) return;
   for await (const chunk of readRangeWithRetry(file.store, info, 0, info.size, retry, signal)) {
     count(chunk.length);
@@ -111,23 +128,13 @@ async function* readFile(file: TransformInputFile, retry: RetryPolicy, signal: A
   }
 }
 
-async function* gunzip(chunks: AsyncIterable<Buffer>, uri: string): AsyncGenerator<Buffer> {
-  const inflater = zlib.createGunzip({ chunkSize: GUNZIP_CHUNK });
-  const source = Readable.from(chunks, { objectMode: false });
-  source.on('error', (err) => inflater.destroy(err));
-  source.pipe(inflater);
-  try {
-    for await (const chunk of inflater) yield chunk as Buffer;
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (isPipemodeError(err) || code === undefined || !code.startsWith('Z_')) throw err;
-    throw new GzipError(`${uri} is not valid gzip (${(err as Error).message}) at compressed byte ${inflater.bytesWritten}`, {
-      uri, offset: inflater.bytesWritten, zlibCode: code,
-    }, { cause: err });
-  } finally {
-    source.destroy();
-    inflater.destroy();
-  }
+/** CompressionType Gzip: the stream's own inflater (stream/frame-units.ts), fed one chunk per batch. */
+async function* inflate(file: TransformInputFile, info: ObjectInfo, chunks: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  const batches = (async function* () {
+    for await (const chunk of chunks) yield [chunk];
+  })();
+  const unit = { kind: 'object', store: file.store, key: file.key, info } as const;
+  for await (const batch of gunzip({ unit, index: 0, size: info.size, chunks: batches })) yield* batch;
 }
 
 /** Resolves when `instance` is InService again; rejects after `ms` or when it stops. */
@@ -158,60 +165,123 @@ function countNewlines(b: Buffer): number {
   return n;
 }
 
+/** A streamed body (MaxPayloadInMB 0): opened again, from the object's first byte, for each attempt. */
+type OpenBody = () => AsyncIterable<Buffer>;
+
+/** One request to send: its body, its records' index range and, for JoinSource Input, the records. */
+interface Outgoing {
+  readonly body: Buffer | OpenBody;
+  readonly first: number;
+  readonly count: number;
+  readonly originals: readonly Buffer[];
+}
+
+const NO_ORIGINALS: readonly Buffer[] = Object.freeze([]);
+
+function lineTooLarge(uri: string, record: number, size: number, atLeast: boolean, maxPayloadInMB: number): PayloadTooLargeError {
+  const limit = maxPayloadInMB * BYTES_PER_MB;
+  return new PayloadTooLargeError(
+    `record ${record} of ${uri} is ${atLeast ? 'at least ' : ''}${size} bytes as sent, more than MaxPayloadInMB=${maxPayloadInMB} allows (${limit} bytes); raise MaxPayloadInMB to at least ${Math.ceil(size / BYTES_PER_MB)}`,
+    { source: uri, record, size, limit },
+  );
+}
+
 /**
  * SplitType Line + MultiRecord without DataProcessing, without a Buffer per record: the bodies
  * miniBatches() would build (whole lines, each with its "\n", packed greedily within the limit)
  * are runs of the file's own bytes, cut at the last "\n" that fits; a file's last line without
  * "\n" gets one. Same bodies, same record counts, same PayloadTooLargeError.
  */
-async function* lineBatches(bytes: AsyncIterable<Buffer>, maxPayloadInMB: number, uri: string): AsyncGenerator<{ body: Buffer; first: number; count: number; originals: Buffer[] }> {
+async function* lineBatches(bytes: AsyncIterable<Buffer>, maxPayloadInMB: number, uri: string): AsyncGenerator<Outgoing[]> {
   const limit = maxPayloadInMB * BYTES_PER_MB;
   let pending: Buffer[] = [];
   let length = 0;
   let first = 0;
-  const cut = function* (): Generator<{ body: Buffer; first: number; count: number; originals: Buffer[] }> {
+  const cut = (): Outgoing[] => {
+    const out: Outgoing[] = [];
     while (length > limit) {
       const all = pending.length === 1 ? pending[0] as Buffer : Buffer.concat(pending, length);
       const nl = all.lastIndexOf(0x0a, limit - 1);
       if (nl === -1) {
         const end = all.indexOf(0x0a);
-        const size = end === -1 ? length : end + 1;
-        throw new PayloadTooLargeError(
-          `record ${first} of ${uri} is ${end === -1 ? 'at least ' : ''}${size} bytes as sent, more than MaxPayloadInMB=${maxPayloadInMB} allows (${limit} bytes); raise MaxPayloadInMB to at least ${Math.ceil(size / BYTES_PER_MB)}`,
-          { source: uri, record: first, size, limit },
-        );
+        throw lineTooLarge(uri, first, end === -1 ? length : end + 1, end === -1, maxPayloadInMB);
       }
       const body = all.subarray(0, nl + 1);
       const count = countNewlines(body);
-      yield { body, first, count, originals: [] };
+      out.push({ body, first, count, originals: NO_ORIGINALS });
       first += count;
       const rest = all.subarray(nl + 1);
       pending = rest.length > 0 ? [rest] : [];
       length = rest.length;
     }
+    return out;
   };
   for await (const chunk of bytes) {
     pending.push(chunk);
     length += chunk.length;
-    yield* cut();
+    const out = cut();
+    if (out.length > 0) yield out;
   }
   if (length === 0) return;
   const last = pending.at(-1) as Buffer;
   if (last[last.length - 1] !== 0x0a) {
     pending.push(NEWLINE);
     length++;
-    yield* cut();
+    const out = cut();
+    if (out.length > 0) yield out;
   }
   if (length === 0) return;
   const body = pending.length === 1 ? pending[0] as Buffer : Buffer.concat(pending, length);
-  yield { body, first, count: countNewlines(body), originals: [] };
+  yield [{ body, first, count: countNewlines(body), originals: NO_ORIGINALS }];
+}
+
+/**
+ * SplitType Line + SingleRecord without DataProcessing: each line with its "\n" (the body
+ * miniBatches() would build) is a view of the chunk it lies in; only a line across chunks, or a
+ * last line without "\n", is copied. Per chunk, the requests are cut as they are taken (a chunk
+ * holds tens of thousands of lines: made at once, they would all outlive a young-generation GC).
+ * A line longer than the limit fails as miniBatches() fails it, once its bytes pass the limit.
+ */
+async function* lineRecords(bytes: AsyncIterable<Buffer>, maxPayloadInMB: number, uri: string): AsyncGenerator<Iterable<Outgoing>> {
+  const limit = maxPayloadInMB * BYTES_PER_MB;
+  let partial: Buffer[] = [];
+  let partialLength = 0;
+  let index = 0;
+  const cut = function* (chunk: Buffer): Generator<Outgoing> {
+    let from = 0;
+    for (let nl = chunk.indexOf(0x0a); nl !== -1; nl = chunk.indexOf(0x0a, from)) {
+      let body = chunk.subarray(from, nl + 1);
+      if (partialLength > 0) {
+        partial.push(body);
+        body = Buffer.concat(partial, partialLength + body.length);
+        partial = [];
+        partialLength = 0;
+      }
+      if (body.length > limit) throw lineTooLarge(uri, index, body.length, false, maxPayloadInMB);
+      yield { body, first: index, count: 1, originals: NO_ORIGINALS };
+      index++;
+      from = nl + 1;
+    }
+    if (from < chunk.length) {
+      partial.push(chunk.subarray(from));
+      partialLength += chunk.length - from;
+      if (partialLength >= limit) throw lineTooLarge(uri, index, partialLength + 1, true, maxPayloadInMB);
+    }
+  };
+  for await (const chunk of bytes) yield cut(chunk);
+  if (partialLength > 0) {
+    partial.push(NEWLINE);
+    yield [{ body: Buffer.concat(partial, partialLength + 1), first: index, count: 1, originals: NO_ORIGINALS }];
+  }
 }
 
 interface Pending {
-  readonly batch: Pick<MiniBatch, 'first' | 'count'>;
+  readonly first: number;
+  readonly count: number;
   /** The records as read (before InputFilter), for JoinSource Input; empty otherwise. */
   readonly originals: readonly Buffer[];
-  readonly answer: Promise<Buffer>;
+  /** Never rejects: the answer, or why there is none. */
+  readonly answer: Promise<{ readonly body: Buffer } | { readonly error: unknown }>;
 }
 
 /** Transforms one file; never throws (a failure is in the result). */
@@ -237,31 +307,41 @@ export async function transformFile(file: TransformInputFile, ctx: FileContext):
   const processor: RecordProcessor | undefined = dp.identity || kind === undefined ? undefined : createRecordProcessor(dp, kind, uri);
   const keepOriginals = processor !== undefined && dp.joinSource === 'Input';
 
-  const call = async (body: Buffer | AsyncIterable<Buffer>, first: number, count: number): Promise<Buffer> => {
-    const place = `records ${first}-${first + count - 1} of ${uri}`;
-    const streamed = !(body instanceof Buffer);
-    const maxAttempts = 1 + (streamed ? 0 : spec.invocationsMaxRetries);
+  const send = (body: Buffer | OpenBody): Promise<InvokeOutcome> => (typeof body === 'function'
+    ? instance.invoke({ headers, body: body(), timeoutMs, signal })
+    : instance.invokeBuffered({ headers, body, timeoutMs, signal }));
+  const place = (first: number, count: number): string => `records ${first}-${first + count - 1} of ${uri}`;
+  const stopped = (): AbortedError => new AbortedError(`${uri}: stopped`, { source: uri });
+  /** An answer's body when its status is 2xx; a 4xx or 5xx answer is final. */
+  const answerOf = (outcome: Extract<InvokeOutcome, { ok: true }>, first: number, count: number, attempt: number): Buffer => {
+    if (outcome.status >= 200 && outcome.status < 300) return outcome.body;
+    const text = outcome.body.subarray(0, 512).toString('utf8').trim();
+    throw new ModelInvocationError(`${place(first, count)}: Bad HTTP status received from algorithm: ${outcome.status}${text === '' ? '' : `; Message: ${text}`}`, {
+      source: uri, first, status: outcome.status, attempts: attempt,
+    });
+  };
+
+  /** The calls that were not answered at first (or found the instance out of service): sent again. */
+  const retrying = async (body: Buffer | OpenBody, first: number, count: number, given: InvokeOutcome | undefined): Promise<Buffer> => {
+    const maxAttempts = 1 + spec.invocationsMaxRetries;
     let last: Extract<InvokeOutcome, { ok: false }> | undefined;
     for (let attempt = 1; ; attempt++) {
-      if (signal.aborted) throw new AbortedError(`${uri}: stopped`, { source: uri });
-      if (instance.state !== 'InService') {
-        try {
-          await inService(instance, ctx.restartWaitMs, signal);
-        } catch (err) {
-          if (signal.aborted) throw new AbortedError(`${uri}: stopped`, { source: uri });
-          throw new ModelInvocationError(`${place}: ${(err as Error).message}`, { source: uri, first, attempts: attempt - 1 });
+      let outcome = given;
+      given = undefined;
+      if (outcome === undefined) {
+        if (signal.aborted) throw stopped();
+        if (instance.state !== 'InService') {
+          try {
+            await inService(instance, ctx.restartWaitMs, signal);
+          } catch (err) {
+            if (signal.aborted) throw stopped();
+            throw new ModelInvocationError(`${place(first, count)}: ${(err as Error).message}`, { source: uri, first, attempts: attempt - 1 });
+          }
         }
+        outcome = await send(body);
       }
-      const request: InvokeRequest = { headers, body, timeoutMs, signal };
-      const outcome = await instance.invoke(request);
-      if (outcome.ok) {
-        if (outcome.status >= 200 && outcome.status < 300) return outcome.body;
-        const text = outcome.body.subarray(0, 512).toString('utf8').trim();
-        throw new ModelInvocationError(`${place}: Bad HTTP status received from algorithm: ${outcome.status}${text === '' ? '' : `; Message: ${text}`}`, {
-          source: uri, first, status: outcome.status, attempts: attempt,
-        });
-      }
-      if (outcome.reason === 'aborted' || signal.aborted) throw new AbortedError(`${uri}: stopped`, { source: uri });
+      if (outcome.ok) return answerOf(outcome, first, count, attempt);
+      if (outcome.reason === 'aborted' || signal.aborted) throw stopped();
       if (outcome.reason === 'unavailable') {
         attempt--; // never sent: wait for the instance instead
         continue;
@@ -273,45 +353,89 @@ export async function transformFile(file: TransformInputFile, ctx: FileContext):
       await sleep(Math.min(RETRY_PAUSE_MS * 2 ** (attempt - 1), 2000), undefined, { signal }).catch(() => {});
     }
     const why = last.reason === 'timeout' ? `no answer within InvocationsTimeoutInSeconds=${spec.invocationsTimeoutSeconds}` : `the container crashed (${last.message})`;
-    throw new ModelInvocationError(`${place}: Unable to get response from algorithm: ${why}; ${maxAttempts} attempt${maxAttempts === 1 ? '' : 's'}${streamed ? ' (a streamed body is not sent twice)' : ''}`, {
+    throw new ModelInvocationError(`${place(first, count)}: Unable to get response from algorithm: ${why}; ${maxAttempts} attempt${maxAttempts === 1 ? '' : 's'}`, {
       source: uri, first, reason: last.reason, attempts: maxAttempts,
     });
   };
 
-  const assemble = (answer: Buffer, p: Pending): Buffer[] => {
-    const { first, count } = p.batch;
-    records += count;
-    ctx.onProgress?.(count, 0);
-    if (processor === undefined) return assembleAnswer(answer, count, spec.output.assembleWith, accept, { source: uri, first });
-    const answers = splitAnswer(answer, accept, count, { source: uri, first });
-    const out: Buffer[] = [];
-    answers.forEach((a, i) => {
-      out.push(processor.joinOutput(p.originals[i] ?? EMPTY, a, first + i));
-      if (spec.output.assembleWith === 'Line') out.push(NEWLINE);
-    });
-    return out;
+  /** One request's answer: sent once at once; anything but an answer goes to retrying(). */
+  const call = (body: Buffer | OpenBody, first: number, count: number): Promise<Buffer> => {
+    if (signal.aborted || instance.state !== 'InService') return retrying(body, first, count, undefined);
+    return send(body).then((outcome) => (outcome.ok ? answerOf(outcome, first, count, 1) : retrying(body, first, count, outcome)));
   };
 
-  /** The bodies to send, each with its record range and original records. */
-  async function* requests(): AsyncGenerator<{ body: Buffer | AsyncIterable<Buffer>; first: number; count: number; originals: Buffer[] }> {
-    let bytes: AsyncIterable<Buffer> = readFile(file, ctx.retry, signal, (n) => {
+  /**
+   * The output, gathered: small pieces (a SingleRecord answer is a few bytes) are copied into a
+   * chunk of OUTPUT_CHUNK bytes, so that neither the writer nor the heap holds one object per
+   * record; large pieces pass as they are. `ready` holds what is ready to be written.
+   */
+  let chunk = Buffer.allocUnsafe(OUTPUT_CHUNK);
+  let used = 0;
+  const ready: Buffer[] = [];
+  const seal = (): void => {
+    if (used === 0) return;
+    ready.push(chunk.subarray(0, used));
+    chunk = Buffer.allocUnsafe(OUTPUT_CHUNK);
+    used = 0;
+  };
+  const put = (piece: Buffer): void => {
+    outputBytes += piece.length;
+    if (piece.length >= OUTPUT_CHUNK / 4) {
+      seal();
+      ready.push(piece);
+      return;
+    }
+    if (used + piece.length > OUTPUT_CHUNK) seal();
+    used += piece.copy(chunk, used);
+  };
+  /** Puts one answer's output pieces. */
+  const assemble = (answer: Buffer, p: Pending): void => {
+    const { first, count } = p;
+    records += count;
+    ctx.onProgress?.(count, 0);
+    if (processor === undefined) {
+      for (const piece of assembleAnswer(answer, count, spec.output.assembleWith, accept, { source: uri, first })) put(piece);
+      return;
+    }
+    const answers = splitAnswer(answer, accept, count, { source: uri, first });
+    answers.forEach((a, i) => {
+      put(processor.joinOutput(p.originals[i] ?? EMPTY, a, first + i));
+      if (spec.output.assembleWith === 'Line') put(NEWLINE);
+    });
+  };
+
+  /** The bytes of the file as read (and inflated), counted once per attempt. */
+  let info: ObjectInfo | undefined = file.info;
+  let attemptBytes = 0;
+  const open = (): AsyncIterable<Buffer> => {
+    inputBytes -= attemptBytes; // a retried streamed body reads the object again
+    attemptBytes = 0;
+    const known = info as ObjectInfo;
+    const bytes = readFile(file, known, ctx.retry, signal, (n) => {
+      attemptBytes += n;
       inputBytes += n;
       ctx.onProgress?.(0, n);
     });
-    if (spec.input.compression === 'Gzip') bytes = gunzip(bytes, uri);
+    return spec.input.compression === 'Gzip' ? inflate(file, known, bytes) : bytes;
+  };
+
+  /** The requests to send, in order, a group at a time (a group: what one chunk of input gives, taken before the next chunk is read). */
+  async function* requests(): AsyncGenerator<Iterable<Outgoing>> {
+    info ??= await withRetry(() => file.store.head(file.key, signal), ctx.retry, signal);
     const mode = payloadMode(spec.input.splitType, params.maxPayloadInMB);
     if (mode === 'stream') {
-      yield { body: bytes, first: 0, count: 1, originals: [] };
+      yield [{ body: open, first: 0, count: 1, originals: NO_ORIGINALS }];
       return;
     }
+    const bytes = open();
     if (mode === 'whole') {
       const payload = await wholeObject(bytes, params.maxPayloadInMB * BYTES_PER_MB, uri);
-      yield { body: processor === undefined ? payload : processor.filterInput(payload, 0), first: 0, count: 1, originals: keepOriginals ? [payload] : [] };
+      yield [{ body: processor === undefined ? payload : processor.filterInput(payload, 0), first: 0, count: 1, originals: keepOriginals ? [payload] : NO_ORIGINALS }];
       return;
     }
     const splitType = spec.input.splitType as Exclude<typeof spec.input.splitType, 'None'>;
-    if (splitType === 'Line' && params.batchStrategy === 'MultiRecord' && processor === undefined && params.maxPayloadInMB > 0) {
-      yield* lineBatches(bytes, params.maxPayloadInMB, uri);
+    if (splitType === 'Line' && processor === undefined && params.maxPayloadInMB > 0) {
+      yield* params.batchStrategy === 'MultiRecord' ? lineBatches(bytes, params.maxPayloadInMB, uri) : lineRecords(bytes, params.maxPayloadInMB, uri);
       return;
     }
     const originals: Buffer[] = [];
@@ -324,30 +448,44 @@ export async function transformFile(file: TransformInputFile, ctx: FileContext):
       }
     }
     for await (const batch of miniBatches(filtered(), { splitType, batchStrategy: params.batchStrategy, maxPayloadInMB: params.maxPayloadInMB, source: uri })) {
-      yield { body: concatBody(batch), first: batch.first, count: batch.count, originals: keepOriginals ? originals.splice(0, batch.count) : [] };
+      yield [{ body: concatBody(batch), first: batch.first, count: batch.count, originals: keepOriginals ? originals.splice(0, batch.count) : NO_ORIGINALS }];
     }
   }
 
   async function* output(): AsyncGenerator<Buffer> {
     const window = Math.max(1, params.maxConcurrentTransforms);
     const queue: Pending[] = [];
-    const take = async function* (): AsyncGenerator<Buffer> {
+    const answerOfHead = async (): Promise<void> => {
       const head = queue.shift() as Pending;
-      for (const piece of assemble(await head.answer, head)) {
-        outputBytes += piece.length;
-        yield piece;
-      }
+      const answer = await head.answer;
+      if ('error' in answer) throw answer.error;
+      assemble(answer.body, head);
     };
     try {
-      for await (const r of requests()) {
-        const release = await ctx.slots.acquire();
-        batches++;
-        const answer = call(r.body, r.first, r.count).finally(release);
-        answer.catch(() => {}); // awaited in order below; a later batch may fail first
-        queue.push({ batch: { first: r.first, count: r.count }, originals: r.originals, answer });
-        while (queue.length >= window) yield* take();
+      for await (const group of requests()) {
+        for (const r of group) {
+          const release = ctx.slots.tryAcquire() ?? await ctx.slots.acquire();
+          batches++;
+          const answer = call(r.body, r.first, r.count).then((body) => {
+            release();
+            return { body };
+          }, (error: unknown) => {
+            release();
+            return { error };
+          });
+          queue.push({ first: r.first, count: r.count, originals: r.originals, answer });
+          while (queue.length >= window) {
+            await answerOfHead();
+            if (ready.length > 0) yield* ready.splice(0);
+          }
+        }
       }
-      while (queue.length > 0) yield* take();
+      while (queue.length > 0) {
+        await answerOfHead();
+        if (ready.length > 0) yield* ready.splice(0);
+      }
+      seal();
+      yield* ready.splice(0);
     } catch (err) {
       failure ??= err;
       controller.abort(err);
@@ -355,7 +493,7 @@ export async function transformFile(file: TransformInputFile, ctx: FileContext):
     } finally {
       if (queue.length > 0) {
         controller.abort(new Error('file failed'));
-        await Promise.allSettled(queue.map((p) => p.answer));
+        await Promise.all(queue.map((p) => p.answer));
       }
     }
   }

@@ -7,9 +7,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import zlib from 'node:zlib';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { silentLogger } from '../../src/core/log.js';
@@ -18,7 +20,9 @@ import { recordEncoderFor } from '../../src/records/record-registry.js';
 import { Stores } from '../../src/storage/stores.js';
 import { runTransform, type TransformOutcome } from '../../src/transform/run-transform.js';
 import { resolveTransformJobFile } from '../../src/transform/transform-job-file.js';
-import { ROOT, runPipemode, sha256 } from '../helpers/cli.js';
+import { ROOT, runPipemode, sha256, startPipemode } from '../helpers/cli.js';
+import { runPython } from '../helpers/python-aws.js';
+import { startServerProcess } from '../helpers/server-process.js';
 import { newBucket, put, s3 } from '../helpers/s3.js';
 
 const CONTAINER = path.join(ROOT, 'test/fixtures/transform/batch_container.py');
@@ -110,16 +114,20 @@ test('every SplitType × BatchStrategy through an echoing container, in order wi
   const work = dir('split');
   const lines = lineFile(12_000, 1); // ~1.9 MB: several 1 MB batches
   const few = lineFile(600, 2); // SingleRecord: one request per line
+  // gzip: inflated in 256 KiB chunks, so lines lie across chunks; the last line has no "\n"
+  const many = lineFile(5000, 3).subarray(0, -1);
   const payloads = Array.from({ length: 300 }, (_, i) => Buffer.alloc(1 + ((i * 7919) % 9000), i % 251));
   writeFiles(path.join(work, 'in'), {
     'lines.txt': lines,
     'few.txt': few,
+    'many.txt.gz': zlib.gzipSync(many),
     'x.recordio': framed('recordio', payloads),
     'x.tfrecord': framed('tfrecord', payloads),
   });
-  const cases: { split: string; strategy: string; file: string; expect: Buffer }[] = [
+  const cases: { split: string; strategy: string; file: string; expect: Buffer; gzip?: boolean }[] = [
     { split: 'Line', strategy: 'MultiRecord', file: 'lines.txt', expect: lines },
     { split: 'Line', strategy: 'SingleRecord', file: 'few.txt', expect: few },
+    { split: 'Line', strategy: 'SingleRecord', file: 'many.txt.gz', expect: Buffer.concat([many, Buffer.from('\n')]), gzip: true },
     { split: 'RecordIO', strategy: 'MultiRecord', file: 'x.recordio', expect: framed('recordio', payloads) },
     { split: 'RecordIO', strategy: 'SingleRecord', file: 'x.recordio', expect: Buffer.concat(payloads) },
     { split: 'TFRecord', strategy: 'MultiRecord', file: 'x.tfrecord', expect: framed('tfrecord', payloads) },
@@ -127,11 +135,11 @@ test('every SplitType × BatchStrategy through an echoing container, in order wi
     { split: 'None', strategy: 'MultiRecord', file: 'x.tfrecord', expect: framed('tfrecord', payloads) },
   ];
   const outcomes = await Promise.all(cases.map(async (c) => {
-    const out = path.join(work, `out-${c.split}-${c.strategy}`);
+    const out = path.join(work, `out-${c.split}-${c.strategy}-${c.file}`);
     const outcome = await transform(work, {
       input: path.join(work, 'in', c.file), output: out,
       request: { BatchStrategy: c.strategy, MaxPayloadInMB: c.split === 'None' ? 2 : 1, MaxConcurrentTransforms: 4 },
-      transformInput: { SplitType: c.split, ContentType: 'application/octet-stream' },
+      transformInput: { SplitType: c.split, ContentType: 'application/octet-stream', ...(c.gzip === true ? { CompressionType: 'Gzip' } : {}) },
       transformOutput: { AssembleWith: 'None' },
     });
     return { c, outcome, got: fs.readFileSync(path.join(out, `${c.file}.out`)) };
@@ -145,6 +153,7 @@ test('every SplitType × BatchStrategy through an echoing container, in order wi
   const single = outcomes.find((x) => x.c.split === 'Line' && x.c.strategy === 'SingleRecord');
   assert.equal(single?.outcome.record.Files[0]?.Batches, 600);
   assert.equal(single?.outcome.record.Files[0]?.Records, 600);
+  assert.equal(outcomes.find((x) => x.c.gzip === true)?.outcome.record.Files[0]?.Records, 5000);
 });
 
 test('AssembleWith Line splits MultiRecord answers per record (CSV lines, a JSON array) and equals SingleRecord; nested keys keep their folders', async () => {
@@ -395,4 +404,103 @@ test('CLI: pipemode-python framework image with inference.py, exit 0 and describ
   assert.match(await bad('model.json', JSON.stringify({ Models: doc.Models, TransformJob: { ...tj, ModelName: 'other' } })), /TransformJob\.ModelName: no model "other" in Models \(have: model\)/);
   assert.match(await bad('limits.json', JSON.stringify({ Models: doc.Models, TransformJob: { ...tj, MaxConcurrentTransforms: 20, MaxPayloadInMB: 6 } })), /MaxConcurrentTransforms × MaxPayloadInMB must be at most 100 MB, got 20 × 6 = 120/);
   assert.match(await bad('split.yaml', `Models: ${JSON.stringify(doc.Models)}\nTransformJob: ${JSON.stringify({ ...tj, TransformInput: { ...(tj.TransformInput as object), SplitType: 'Lines' } })}\n`), /SplitType/);
+});
+
+test('MaxPayloadInMB 0: a streamed body the container dropped unanswered is sent again from the object\'s first byte (Gzip too); without retries the file fails', async () => {
+  const work = dir('stream-retry');
+  const big = Buffer.alloc(3 * 1024 * 1024 + 17, 0x61);
+  writeFiles(path.join(work, 'in'), { 'big.bin.gz': zlib.gzipSync(big) });
+  const common = {
+    input: path.join(work, 'in/'), transformInput: { ContentType: 'application/x-test', CompressionType: 'Gzip' }, transformOutput: { Accept: 'application/json' },
+  };
+  const [again, once] = await Promise.all([
+    transform(work, { ...common, env: { TEST_MODEL: 'meta', TEST_DROP_ONCE: path.join(work, 'dropped-1') }, output: path.join(work, 'out-again'), request: { MaxPayloadInMB: 0 } }),
+    transform(work, {
+      ...common, env: { TEST_MODEL: 'meta', TEST_DROP_ONCE: path.join(work, 'dropped-2') }, output: path.join(work, 'out-once'),
+      request: { MaxPayloadInMB: 0, ModelClientConfig: { InvocationsMaxRetries: 0 } },
+    }),
+  ]);
+  assert.equal(again.status, 'Completed', again.failureReason);
+  assert.ok(fs.existsSync(path.join(work, 'dropped-1')), 'the first connection was dropped');
+  assert.equal(again.record.Files[0]?.Retries, 1);
+  assert.deepEqual(JSON.parse(fs.readFileSync(path.join(work, 'out-again/big.bin.gz.out'), 'utf8')), {
+    content_type: 'application/x-test', accept: 'application/json', chunked: true, length: big.length,
+  });
+  assert.equal(once.status, 'Failed');
+  assert.match(once.failureReason ?? '', /big\.bin\.gz.*Unable to get response from algorithm: the container crashed .*1 attempt\b/);
+  assert.deepEqual([...readTree(path.join(work, 'out-once')).keys()], []);
+});
+
+test('stop: SIGTERM to pipemode transform and StopTransformJob through the server end Stopped, with no .out or temp file and no container left', { timeout: 120_000 }, async () => {
+  const work = dir('stop');
+  // a copy of the container, so that its processes are found by a path no other test uses
+  const container = path.join(work, 'stop_container.py');
+  fs.copyFileSync(CONTAINER, container);
+  const images = path.join(work, 'images.json');
+  fs.writeFileSync(images, JSON.stringify({ 'stop-test:*': ['python3', container] }));
+  const pids = (): string[] => {
+    try {
+      return execFileSync('pgrep', ['-f', container], { encoding: 'utf8' }).split('\n').filter((l) => l !== '');
+    } catch {
+      return [];
+    }
+  };
+  // every record sleeps 3 s: the stop always finds calls in flight
+  writeFiles(path.join(work, 'in'), Object.fromEntries(['a', 'b', 'c'].map((n) => [`${n}.csv`, 'SLOW,1\n'.repeat(20)])));
+  const request = { BatchStrategy: 'SingleRecord', MaxConcurrentTransforms: 2 };
+  const transformInput = { DataSource: { S3DataSource: { S3DataType: 'S3Prefix', S3Uri: `${path.join(work, 'in')}/` } }, ContentType: 'text/csv', SplitType: 'Line' };
+  const noOutput = (out: string): void => assert.deepEqual(fs.existsSync(out) ? fs.readdirSync(out, { recursive: true }) : [], [], `${out} holds nothing`);
+
+  // 1. the CLI, SIGTERM once the files are under way
+  const jobFile = path.join(work, 'job.json');
+  fs.writeFileSync(jobFile, JSON.stringify({
+    Models: [{ ModelName: 'slow', PrimaryContainer: { Image: 'stop-test:1' } }],
+    TransformJob: { TransformJobName: 'stop-cli', ModelName: 'slow', ...request, TransformInput: transformInput, TransformOutput: { S3OutputPath: path.join(work, 'out-cli') } },
+  }));
+  const jobs = path.join(work, 'jobs');
+  const child = startPipemode(['transform', jobFile, '--images', images, '--jobs-dir', jobs, '--stop-grace', '5'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => { stderr += d.toString(); });
+  const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+  const record = path.join(jobs, 'stop-cli', 'transform.json');
+  for (let i = 0; i < 300 && !(fs.existsSync(record) && 'TransformStartTime' in JSON.parse(fs.readFileSync(record, 'utf8'))); i++) await sleep(50);
+  await sleep(500);
+  child.kill('SIGTERM');
+  assert.equal(await exited, 11, stderr);
+  const cli = JSON.parse(fs.readFileSync(record, 'utf8')) as { TransformJobStatus: string; TransformEndTime?: string };
+  assert.equal(cli.TransformJobStatus, 'Stopped');
+  assert.ok(cli.TransformEndTime !== undefined);
+  noOutput(path.join(work, 'out-cli'));
+  assert.deepEqual(pids(), [], 'no container left by the CLI');
+
+  // 2. the server: StopTransformJob while the job is InProgress
+  const server = await startServerProcess(path.join(work, 'state'), ['--images', images]);
+  try {
+    const out = path.join(work, 'out-server');
+    const r = await runPython(`
+import boto3, json, time
+sm = boto3.client("sagemaker")
+sm.create_model(ModelName="slow", PrimaryContainer={"Image": "stop-test:1"})
+sm.create_transform_job(TransformJobName="stop-server", ModelName="slow", BatchStrategy="SingleRecord", MaxConcurrentTransforms=2,
+    TransformInput=${JSON.stringify(transformInput)}, TransformOutput={"S3OutputPath": ${JSON.stringify(out)}},
+    TransformResources={"InstanceType": "ml.m5.large", "InstanceCount": 1})
+time.sleep(2)
+before = sm.describe_transform_job(TransformJobName="stop-server")["TransformJobStatus"]
+sm.stop_transform_job(TransformJobName="stop-server")
+sm.get_waiter("transform_job_completed_or_stopped").wait(TransformJobName="stop-server", WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+d = sm.describe_transform_job(TransformJobName="stop-server")
+print(json.dumps({"before": before, "status": d["TransformJobStatus"], "end": "TransformEndTime" in d}))
+`, { env: server.clientEnv(), timeoutMs: 90_000 });
+    assert.equal(r.code, 0, `${r.stderr}\n--- server:\n${server.log()}`);
+    const got = JSON.parse(r.stdout) as { before: string; status: string; end: boolean };
+    assert.equal(got.before, 'InProgress');
+    assert.equal(got.status, 'Stopped');
+    assert.ok(got.end);
+    noOutput(out);
+    for (let i = 0; i < 100 && pids().length > 0; i++) await sleep(50);
+    assert.deepEqual(pids(), [], 'no container left by the server');
+  } finally {
+    server.child.kill('SIGTERM');
+    await server.exited;
+  }
 });
