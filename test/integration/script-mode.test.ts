@@ -14,6 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import * as tar from 'tar';
+import { extractArchive } from '../helpers/archive.js';
 import { ROOT, runPipemode } from '../helpers/cli.js';
 import { newBucket, put, s3 } from '../helpers/s3.js';
 
@@ -30,19 +31,6 @@ interface Report {
   env: Record<string, string>;
   training_env: Record<string, unknown>;
   files: Record<string, string>;
-}
-
-/** The files of a .tar.gz, by path. */
-async function extract(archive: Buffer): Promise<Map<string, Buffer>> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pipemode-x-'));
-  fs.writeFileSync(path.join(dir, 'a.tar.gz'), archive);
-  await tar.x({ file: path.join(dir, 'a.tar.gz'), cwd: dir });
-  fs.rmSync(path.join(dir, 'a.tar.gz'));
-  const out = new Map<string, Buffer>();
-  for (const rel of fs.readdirSync(dir, { recursive: true }) as string[]) {
-    if (fs.statSync(path.join(dir, rel)).isFile()) out.set(rel, fs.readFileSync(path.join(dir, rel)));
-  }
-  return out;
 }
 
 /** The request the SageMaker Python SDK sends for `SKLearn(entry_point="train.py", source_dir=…, hyperparameters=…).fit()`. */
@@ -83,7 +71,7 @@ test('script mode without distribution: sourcedir.tar.gz from S3, argv = SM_USER
   for (const f of SOURCE_FILES) assert.equal(sha(fs.readFileSync(path.join(base, 'code', f))), sha(fs.readFileSync(path.join(SOURCE, f))), f);
 
   const get = async (key: string): Promise<Buffer> => Buffer.from(await (await s3().send(new GetObjectCommand({ Bucket: bucket, Key: key }))).Body?.transformToByteArray() ?? []);
-  const model = await extract(await get(`out/${name}/output/model.tar.gz`));
+  const model = await extractArchive(await get(`out/${name}/output/model.tar.gz`));
   assert.deepEqual([...model.keys()].sort(), ['report.json', 'weights/w.bin']);
   const rep = JSON.parse((model.get('report.json') as Buffer).toString()) as Report;
 
@@ -117,7 +105,7 @@ test('script mode without distribution: sourcedir.tar.gz from S3, argv = SM_USER
   let h: Buffer = Buffer.from(Object.keys(rep.files).sort().map((k) => rep.files[k]).join(''));
   for (let e = 0; e < 3; e++) h = createHash('sha256').update(h).digest();
   assert.equal(sha(model.get('weights/w.bin') as Buffer), sha(Buffer.concat([h, h, h, h])));
-  const output = await extract(await get(`out/${name}/output/output.tar.gz`));
+  const output = await extractArchive(await get(`out/${name}/output/output.tar.gz`));
   assert.deepEqual(JSON.parse((output.get('metrics.json') as Buffer).toString()), { files: 3, epochs: 3 });
 
   // the same source as a local archive and as a local folder (the SDK's local mode)
@@ -128,7 +116,7 @@ test('script mode without distribution: sourcedir.tar.gz from S3, argv = SM_USER
     const rl = await runPipemode(['train', path.join(dir, `${variant}.json`), '--jobs-dir', path.join(dir, 'jobs')]);
     assert.equal(rl.code, 0, rl.stderr);
     assert.match(rl.stderr, /requirements\.txt lists 2 package\(s\)/);
-    const local = await extract(fs.readFileSync(path.join(dir, 'out', variant, 'output', 'model.tar.gz')));
+    const local = await extractArchive(fs.readFileSync(path.join(dir, 'out', variant, 'output', 'model.tar.gz')));
     const lrep = JSON.parse((local.get('report.json') as Buffer).toString()) as Report;
     assert.deepEqual(lrep.argv, rep.argv);
     assert.equal(lrep.env.SM_MODULE_DIR, source);

@@ -11,9 +11,9 @@ import path from 'node:path';
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
-import * as tar from 'tar';
 import { mountAt } from '../../src/mount/fuse-binding.js';
 import { compareKeys } from '../../src/storage/object-store.js';
+import { extractArchive } from '../helpers/archive.js';
 import { ROOT, runPipemode, startPipemode, sha256 } from '../helpers/cli.js';
 import { expectedStream, makeContents, NAMES, writeLocal, writeS3 } from '../helpers/dataset.js';
 import { newBucket, put, s3 } from '../helpers/s3.js';
@@ -44,18 +44,6 @@ function writeJob(dir: string, request: Record<string, unknown>): string {
 
 function train(dir: string, job: string, extra: string[] = []): ReturnType<typeof runPipemode> {
   return runPipemode(['train', job, '--jobs-dir', path.join(dir, 'jobs'), ...extra]);
-}
-
-async function extract(archive: Buffer): Promise<Map<string, Buffer>> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pipemode-x-'));
-  fs.writeFileSync(path.join(dir, 'a.tar.gz'), archive);
-  await tar.x({ file: path.join(dir, 'a.tar.gz'), cwd: dir });
-  fs.rmSync(path.join(dir, 'a.tar.gz'));
-  const out = new Map<string, Buffer>();
-  for (const rel of fs.readdirSync(dir, { recursive: true }) as string[]) {
-    if (fs.statSync(path.join(dir, rel)).isFile()) out.set(rel, fs.readFileSync(path.join(dir, rel)));
-  }
-  return out;
 }
 
 function record(dir: string, name: string): Record<string, unknown> {
@@ -192,7 +180,7 @@ test('File and Pipe mode of the same job train the same model', async () => {
     });
     const r = await train(dir, job);
     assert.equal(r.code, 0, r.stderr);
-    const files = await extract(fs.readFileSync(path.join(dir, 'out', `linear-${mode.toLowerCase()}`, 'output', 'model.tar.gz')));
+    const files = await extractArchive(fs.readFileSync(path.join(dir, 'out', `linear-${mode.toLowerCase()}`, 'output', 'model.tar.gz')));
     models.push(files.get('model.json')?.toString() ?? 'missing');
     assert.match(r.stdout.toString(), /epoch 2: 1500 records/);
   }
@@ -319,8 +307,8 @@ for (const mode of ['File', 'Pipe']) {
     const get = async (key: string): Promise<Buffer> => Buffer.from(await (await s3().send(new GetObjectCommand({ Bucket: outBucket, Key: key }))).Body?.transformToByteArray() ?? []);
     const listed = await s3().send(new ListObjectsV2Command({ Bucket: outBucket }));
     assert.deepEqual(listed.Contents?.map((o) => o.Key).sort(), [`results/hosts-${mode.toLowerCase()}/output/model.tar.gz`, `results/hosts-${mode.toLowerCase()}/output/output.tar.gz`]);
-    const model = await extract(await get(`results/hosts-${mode.toLowerCase()}/output/model.tar.gz`));
-    const output = await extract(await get(`results/hosts-${mode.toLowerCase()}/output/output.tar.gz`));
+    const model = await extractArchive(await get(`results/hosts-${mode.toLowerCase()}/output/model.tar.gz`));
+    const output = await extractArchive(await get(`results/hosts-${mode.toLowerCase()}/output/output.tar.gz`));
     assert.deepEqual([...model.keys()].sort(), ['algo-1.json', 'algo-2.json', 'algo-3.json']);
     assert.equal(output.get('algo-2.txt')?.toString(), 'output of algo-2');
     const want = NAMES.map((n) => sha256(contents.get(n) as Buffer)).sort();
