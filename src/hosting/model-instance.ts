@@ -22,12 +22,11 @@
  *   a passing one puts it back; `unhealthyThreshold` (3) failures in a row stop the container and
  *   restart it on the crash path below.
  * - Calls: `invoke` sends one request through an undici Pool to 127.0.0.1 (keep-alive, no retry
- *   of a request the container may have received). Every outcome is a value: the answer, or why
+ *   of a request the container may have received); a buffered answer is one lean dispatch, cheap
+ *   enough for one call per record (batch transform's SingleRecord). Every outcome is a value: the answer, or why
  *   there is none (`crashed`, `timeout`, `unavailable`, `too-large` past `maxBodyBytes`), which the
  *   caller words for its client. A streamed answer has `streamTimeoutMs` from the request to its
  *   last byte; past it the chunks end with an error and `streamFailure()` says `timeout`.
- *   `invokeBuffered` is the same call for a buffered body and answer at a fraction of the cost
- *   (batch transform sends one per record).
  * - Crashes: when the command exits on its own after it was healthy, every request in flight on
  *   it fails at once (`crashed`), the instance leaves rotation (`state` 'restarting') and is
  *   started again with capped exponential backoff (1 s, 2 s, 4 s … 30 s) until `/ping` passes.
@@ -109,9 +108,6 @@ export interface InvokeRequest {
   readonly maxBodyBytes?: number | undefined;
 }
 
-/** invokeBuffered()'s request: a buffered body (or none), a buffered answer. */
-export type BufferedInvokeRequest = Omit<InvokeRequest, 'body' | 'stream'> & { readonly body?: Uint8Array | undefined };
-
 export type InvokeOutcome =
   | {
     readonly ok: true;
@@ -145,8 +141,15 @@ export function canUseMountNamespace(): boolean {
 const NAMESPACE_SCRIPT = 'set -e; mkdir -p /opt/ml; mount --bind "$1" /opt/ml; '
   + 'if [ -n "$2" ]; then mount --bind "$2" "$2"; mount -o remount,bind,ro "$2"; fi; shift 2; exec "$@"';
 
-/** How often invokeBuffered()'s deadlines are checked: a call times out at most this late. */
+/** How often the buffered calls' deadlines are checked: a call times out at most this late. */
 const SWEEP_MS = 100;
+
+/** A request body as undici takes it: a Buffer (no copy), or the chunks as a stream (sent chunked). */
+function requestBody(body: InvokeRequest['body']): Buffer | Readable | null {
+  if (body === undefined) return null;
+  if (body instanceof Uint8Array) return Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  return Readable.from(body, { objectMode: false });
+}
 
 /** A buffered answer's `streamFailure`: a whole body never failed mid-stream (one function for every call). */
 function noStreamFailure(): undefined {
@@ -163,12 +166,14 @@ class OneChunk implements AsyncIterable<Buffer> {
 }
 
 /**
- * One invokeBuffered() call, and undici's handler for it: the answer gathered, the outcome
- * resolved once. Methods, not closures, so a call is one object (a closure per call made each
- * call outlive young-generation GCs and fill the old generation).
+ * One call whose answer is buffered, and undici's handler for it: the answer gathered (refused past
+ * `maxBodyBytes`), the outcome resolved once. Methods, not closures, so a call is one object (a
+ * closure per call made each call outlive young-generation GCs and fill the old generation).
  */
 class BufferedCall implements Dispatcher.DispatchHandler {
   readonly deadline: number;
+  readonly #limit: number;
+  #size = 0;
   #controller: Dispatcher.DispatchController | undefined;
   #why: 'timeout' | 'aborted' | 'crashed' | undefined;
   #done = false;
@@ -179,8 +184,9 @@ class BufferedCall implements Dispatcher.DispatchHandler {
   readonly #resolve: (outcome: InvokeOutcome) => void;
   readonly #finished: () => void;
 
-  constructor(request: BufferedInvokeRequest, resolve: (outcome: InvokeOutcome) => void, finished: () => void) {
+  constructor(request: InvokeRequest, resolve: (outcome: InvokeOutcome) => void, finished: () => void) {
     this.deadline = performance.now() + request.timeoutMs;
+    this.#limit = request.maxBodyBytes ?? Infinity;
     this.#resolve = resolve;
     this.#finished = finished;
     this.#signal = request.signal;
@@ -205,13 +211,22 @@ class BufferedCall implements Dispatcher.DispatchHandler {
     if (this.#done) controller.abort(new Error('abandoned'));
   }
 
-  onResponseStart(_c: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
+  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
     this.#status = statusCode;
     this.#headers = headers;
+    if (Number(headers['content-length'] ?? 0) > this.#limit) this.#refuse(controller);
   }
 
-  onResponseData(_c: Dispatcher.DispatchController, chunk: Buffer): void {
-    this.#parts.push(chunk);
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    this.#size += chunk.length;
+    if (this.#size > this.#limit) this.#refuse(controller);
+    else this.#parts.push(chunk);
+  }
+
+  /** The answer is over maxBodyBytes: not read further. */
+  #refuse(controller: Dispatcher.DispatchController): void {
+    this.#settle({ ok: false, reason: 'too-large', message: `the answer is larger than ${this.#limit} bytes`, sent: true });
+    controller.abort(new Error('too large'));
   }
 
   onResponseEnd(): void {
@@ -250,7 +265,7 @@ export class ModelInstance extends EventEmitter {
   readonly #options: ModelInstanceOptions;
   readonly #inFlight = new Set<AbortController>();
   /**
-   * invokeBuffered()'s calls in flight, by slot (an array of reused slots, not a Set: a Set's
+   * Buffered calls in flight, by slot (an array of reused slots, not a Set: a Set's
    * tables outlive their entries in the old generation and keep finished calls from young GCs),
    * and the timer that ends those past their deadline.
    */
@@ -506,20 +521,52 @@ export class ModelInstance extends EventEmitter {
     }
   }
 
-  /** Sends one request to the container; never throws. */
-  async invoke(request: InvokeRequest): Promise<InvokeOutcome> {
+  /**
+   * Sends one request to the container; never throws. A buffered answer (the default) is one lean
+   * dispatch: a BufferedCall is undici's handler itself — no AbortController, body stream, timer or
+   * closure per call (batch transform sends one per record); the calls' deadlines are checked by one
+   * sweep timer per instance. A streamed answer (`stream`) has its chunks delivered as they come.
+   */
+  invoke(request: InvokeRequest): Promise<InvokeOutcome> {
     const pool = this.#pool;
     if (this.#state !== 'InService' || pool === undefined) {
-      return { ok: false, reason: 'unavailable', message: `${this.label} is ${this.#state}`, sent: false };
+      return Promise.resolve({ ok: false, reason: 'unavailable', message: `${this.label} is ${this.#state}`, sent: false });
     }
+    if (request.signal?.aborted === true) return Promise.resolve({ ok: false, reason: 'aborted', message: 'aborted', sent: false });
+    return request.stream === true ? this.#invokeStreamed(pool, request) : this.#invokeBuffered(pool, request);
+  }
+
+  #invokeBuffered(pool: Pool, request: InvokeRequest): Promise<InvokeOutcome> {
+    return new Promise((resolve) => {
+      const slot = this.#freeSlots.pop() ?? this.#calls.length;
+      const call = new BufferedCall(request, resolve, () => {
+        this.#calls[slot] = undefined;
+        this.#freeSlots.push(slot);
+        this.#callsInFlight--;
+        this.#outstanding--;
+      });
+      this.#calls[slot] = call;
+      this.#callsInFlight++;
+      this.#outstanding++;
+      this.#sweep ??= setInterval(() => this.#sweepCalls(), SWEEP_MS).unref();
+      pool.dispatch({
+        method: request.method ?? 'POST', path: request.path ?? '/invocations', headers: request.headers, body: requestBody(request.body),
+        headersTimeout: 0, bodyTimeout: 0, // the sweep bounds the whole call
+      }, call);
+    });
+  }
+
+  /** A streamed answer: `timeoutMs` to its headers, `streamTimeoutMs` (if set) to its last byte. */
+  async #invokeStreamed(pool: Pool, request: InvokeRequest): Promise<InvokeOutcome> {
     const controller = new AbortController();
     this.#inFlight.add(controller);
     this.#outstanding++;
     let timedOut = false;
-    let timer = setTimeout(() => {
+    const expire = (): void => {
       timedOut = true;
       controller.abort(new Error('timeout'));
-    }, request.timeoutMs);
+    };
+    let timer = setTimeout(expire, request.timeoutMs);
     const callerAbort = (): void => controller.abort(new Error('aborted'));
     request.signal?.addEventListener('abort', callerAbort, { once: true });
     let finished = false;
@@ -533,97 +580,32 @@ export class ModelInstance extends EventEmitter {
     };
     const why = (): 'crashed' | 'timeout' | 'aborted' =>
       controller.signal.aborted ? (timedOut ? 'timeout' : (request.signal?.aborted === true ? 'aborted' : 'crashed')) : 'crashed';
-    const failure = (err: unknown): InvokeOutcome => ({ ok: false, reason: why(), message: (err as Error).message, sent: true });
     const t0 = Date.now();
     let res: Dispatcher.ResponseData;
     try {
       res = await pool.request({
-        method: request.method ?? 'POST', path: request.path ?? '/invocations', headers: request.headers,
-        body: request.body === undefined ? null
-          : request.body instanceof Uint8Array ? Buffer.from(request.body.buffer, request.body.byteOffset, request.body.byteLength)
-            : Readable.from(request.body, { objectMode: false }),
-        signal: controller.signal, headersTimeout: request.timeoutMs + 1000, bodyTimeout: request.stream === true ? 0 : request.timeoutMs + 1000,
+        method: request.method ?? 'POST', path: request.path ?? '/invocations', headers: request.headers, body: requestBody(request.body),
+        signal: controller.signal, headersTimeout: request.timeoutMs + 1000, bodyTimeout: 0,
       });
     } catch (err) {
       finish();
-      return failure(err);
+      return { ok: false, reason: why(), message: (err as Error).message, sent: true };
     }
-    if (request.stream === true) {
-      clearTimeout(timer);
-      if (request.streamTimeoutMs !== undefined) {
-        timer = setTimeout(() => {
-          timedOut = true;
-          controller.abort(new Error('timeout'));
-        }, Math.max(0, request.streamTimeoutMs - (Date.now() - t0)));
+    clearTimeout(timer);
+    if (request.streamTimeoutMs !== undefined) timer = setTimeout(expire, Math.max(0, request.streamTimeoutMs - (Date.now() - t0)));
+    const body = res.body;
+    let failed: 'crashed' | 'timeout' | 'aborted' | undefined;
+    const chunks = (async function* (): AsyncIterable<Buffer> {
+      try {
+        for await (const chunk of body) yield chunk as Buffer;
+      } catch (err) {
+        failed = why();
+        throw err;
+      } finally {
+        finish();
       }
-      const body = res.body;
-      let failed: 'crashed' | 'timeout' | 'aborted' | undefined;
-      const chunks = (async function* (): AsyncIterable<Buffer> {
-        try {
-          for await (const chunk of body) yield chunk as Buffer;
-        } catch (err) {
-          failed = why();
-          throw err;
-        } finally {
-          finish();
-        }
-      })();
-      return { ok: true, status: res.statusCode, headers: res.headers, body: Buffer.alloc(0), chunks, streamFailure: () => failed };
-    }
-    const limit = request.maxBodyBytes ?? Infinity;
-    const tooLarge = (): InvokeOutcome => {
-      controller.abort(new Error('too large'));
-      return { ok: false, reason: 'too-large', message: `the answer is larger than ${limit} bytes`, sent: true };
-    };
-    try {
-      if (Number(res.headers['content-length'] ?? 0) > limit) return tooLarge();
-      const parts: Buffer[] = [];
-      let size = 0;
-      for await (const chunk of res.body) {
-        size += (chunk as Buffer).length;
-        if (size > limit) return tooLarge();
-        parts.push(chunk as Buffer);
-      }
-      const body = parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts);
-      return { ok: true, status: res.statusCode, headers: res.headers, body, chunks: (async function* () { yield body; })(), streamFailure: () => undefined };
-    } catch (err) {
-      return failure(err);
-    } finally {
-      finish();
-    }
-  }
-
-  /**
-   * invoke() for a buffered body and a buffered answer, lean enough for one call per record
-   * (batch transform's SingleRecord): a BufferedCall is dispatched as undici's handler itself —
-   * no AbortController, body stream, timer or closure per call; the calls' deadlines are checked
-   * by one sweep timer per instance. Same outcomes as invoke(); never rejects.
-   */
-  invokeBuffered(request: BufferedInvokeRequest): Promise<InvokeOutcome> {
-    const pool = this.#pool;
-    if (this.#state !== 'InService' || pool === undefined) {
-      return Promise.resolve({ ok: false, reason: 'unavailable', message: `${this.label} is ${this.#state}`, sent: false });
-    }
-    if (request.signal?.aborted === true) return Promise.resolve({ ok: false, reason: 'aborted', message: 'aborted', sent: false });
-    return new Promise((resolve) => {
-      const slot = this.#freeSlots.pop() ?? this.#calls.length;
-      const call = new BufferedCall(request, resolve, () => {
-        this.#calls[slot] = undefined;
-        this.#freeSlots.push(slot);
-        this.#callsInFlight--;
-        this.#outstanding--;
-      });
-      this.#calls[slot] = call;
-      this.#callsInFlight++;
-      this.#outstanding++;
-      this.#sweep ??= setInterval(() => this.#sweepCalls(), SWEEP_MS).unref();
-      const body = request.body === undefined ? null
-        : Buffer.isBuffer(request.body) ? request.body : Buffer.from(request.body.buffer, request.body.byteOffset, request.body.byteLength);
-      pool.dispatch({
-        method: request.method ?? 'POST', path: request.path ?? '/invocations', headers: request.headers, body,
-        headersTimeout: 0, bodyTimeout: 0, // the sweep bounds the whole call
-      }, call);
-    });
+    })();
+    return { ok: true, status: res.statusCode, headers: res.headers, body: Buffer.alloc(0), chunks, streamFailure: () => failed };
   }
 
   /** Ends the buffered calls past their deadline; stops itself when none is in flight. */

@@ -21,7 +21,7 @@
  *   again from its first byte.
  * - Cost per record (SingleRecord sends one request per record): Line records without
  *   DataProcessing are cut from the file's chunks as views, as they are sent;
- *   a call is one lean dispatch (`invokeBuffered`) and one promise; answers are gathered into
+ *   a call is one lean dispatch (`invoke` with a buffered answer) and one promise; answers are gathered into
  *   output chunks of OUTPUT_CHUNK bytes, so the writer sees one write per chunk, not per record.
  * - Failure: the first error fails the file: the calls of this file still in flight are abandoned,
  *   the writer never completes (no `.out`, never a partial one), and the error is returned in the
@@ -90,7 +90,7 @@ export class Slots {
 }
 
 /** What a file's run needs from the instance: ModelInstance, or anything that calls like it. */
-export type Invoker = Pick<ModelInstance, 'invoke' | 'invokeBuffered' | 'state' | 'label' | 'on' | 'off'>;
+export type Invoker = Pick<ModelInstance, 'invoke' | 'state' | 'label' | 'on' | 'off'>;
 
 export interface FileContext {
   readonly spec: TransformJobSpec;
@@ -307,9 +307,8 @@ export async function transformFile(file: TransformInputFile, ctx: FileContext):
   const processor: RecordProcessor | undefined = dp.identity || kind === undefined ? undefined : createRecordProcessor(dp, kind, uri);
   const keepOriginals = processor !== undefined && dp.joinSource === 'Input';
 
-  const send = (body: Buffer | OpenBody): Promise<InvokeOutcome> => (typeof body === 'function'
-    ? instance.invoke({ headers, body: body(), timeoutMs, signal })
-    : instance.invokeBuffered({ headers, body, timeoutMs, signal }));
+  const send = (body: Buffer | OpenBody): Promise<InvokeOutcome> =>
+    instance.invoke({ headers, body: typeof body === 'function' ? body() : body, timeoutMs, signal });
   const place = (first: number, count: number): string => `records ${first}-${first + count - 1} of ${uri}`;
   const stopped = (): AbortedError => new AbortedError(`${uri}: stopped`, { source: uri });
   /** An answer's body when its status is 2xx; a 4xx or 5xx answer is final. */
