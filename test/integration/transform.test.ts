@@ -344,7 +344,7 @@ test('batch environment, /execution-parameters precedence, MaxPayloadInMB 0 stre
   });
   assert.equal(stream.status, 'Completed', stream.failureReason);
   assert.deepEqual(JSON.parse(fs.readFileSync(path.join(work, 'out-stream/big.bin.out'), 'utf8')), {
-    content_type: 'application/x-test', accept: 'application/json', chunked: true, length: big.length,
+    content_type: 'application/x-test', accept: 'application/json', chunked: true, length: big.length, sha256: sha256(big),
   });
   assert.equal(limit.status, 'Failed');
   assert.equal(limit.exitCode, 4);
@@ -424,7 +424,7 @@ test('MaxPayloadInMB 0: a streamed body the container dropped unanswered is sent
   assert.ok(fs.existsSync(path.join(work, 'dropped-1')), 'the first connection was dropped');
   assert.equal(again.record.Files[0]?.Retries, 1);
   assert.deepEqual(JSON.parse(fs.readFileSync(path.join(work, 'out-again/big.bin.gz.out'), 'utf8')), {
-    content_type: 'application/x-test', accept: 'application/json', chunked: true, length: big.length,
+    content_type: 'application/x-test', accept: 'application/json', chunked: true, length: big.length, sha256: sha256(big),
   });
   assert.equal(once.status, 'Failed');
   assert.match(once.failureReason ?? '', /big\.bin\.gz.*Unable to get response from algorithm: the container crashed .*1 attempt\b/);
