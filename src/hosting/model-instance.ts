@@ -271,7 +271,6 @@ export class ModelInstance extends EventEmitter {
    */
   readonly #calls: (BufferedCall | undefined)[] = [];
   readonly #freeSlots: number[] = [];
-  #callsInFlight = 0;
   #sweep: NodeJS.Timeout | undefined;
   readonly #lastLines: string[] = [];
   readonly #log: fs.WriteStream | undefined;
@@ -542,11 +541,9 @@ export class ModelInstance extends EventEmitter {
       const call = new BufferedCall(request, resolve, () => {
         this.#calls[slot] = undefined;
         this.#freeSlots.push(slot);
-        this.#callsInFlight--;
         this.#outstanding--;
       });
       this.#calls[slot] = call;
-      this.#callsInFlight++;
       this.#outstanding++;
       this.#sweep ??= setInterval(() => this.#sweepCalls(), SWEEP_MS).unref();
       pool.dispatch({
@@ -610,7 +607,7 @@ export class ModelInstance extends EventEmitter {
 
   /** Ends the buffered calls past their deadline; stops itself when none is in flight. */
   #sweepCalls(): void {
-    if (this.#callsInFlight === 0) {
+    if (this.#freeSlots.length === this.#calls.length) { // no call in flight
       clearInterval(this.#sweep);
       this.#sweep = undefined;
       return;
