@@ -8,7 +8,11 @@
 # Container: bench/fast_container.mjs (node:http, tens of thousands of req/s, so the front is what
 # is measured), then — unless BENCH_SERVE_PYTHON=0 — one round with the Python test container
 # (test/fixtures/hosting/test_container.py, a few hundred req/s) for reference.
-# Rounds alternate direct and front; the summary gives medians over BENCH_SERVE_ROUNDS (default 3)
+# A third target, bench/bare_relay.mjs (node:http + an undici Pool, no routing or checks), shows
+# what one more HTTP hop costs in Node by itself: on a machine where the load generator, the
+# relay and the container share the cores, each hop's socket reads and writes take CPU from the
+# container, so the front is also compared with that relay (front ÷ relay).
+# Rounds alternate direct, relay and front; the summary gives medians over BENCH_SERVE_ROUNDS (default 3)
 # rounds of BENCH_SERVE_SECONDS (default 10) per measurement. Needs `npm run build` first.
 # Targets (issue 12): ≤ 1 ms p50 and ≤ 3 ms p99 added at 500 req/s; ≥ 0.7× the direct req/s.
 set -euo pipefail
@@ -40,9 +44,15 @@ bench() {
   local front direct
   front=$(grep -o 'http://127.0.0.1:[0-9]*' "$dir/serve-$name.log" | head -1)
   direct=http://127.0.0.1:$(grep -o 'listening on [0-9]*' "$dir/serve-$name.log" | head -1 | grep -o '[0-9]*$')
+  local relay_pid relay
+  node bench/bare_relay.mjs "$direct" > "$dir/relay-$name.log" &
+  relay_pid=$!
+  for _ in $(seq 100); do grep -q 'listening on' "$dir/relay-$name.log" && break; sleep 0.1; done
+  relay=http://127.0.0.1:$(grep -o 'listening on [0-9]*' "$dir/relay-$name.log" | grep -o '[0-9]*$')
   for round in $(seq "$rounds"); do
-    for target in direct front; do
+    for target in direct relay front; do
       local url=$direct path=/invocations
+      [[ $target == relay ]] && url=$relay
       [[ $target == front ]] && url=$front && path=/endpoints/local-endpoint/invocations
       local c0 c1 fixed sat
       c0=$(cpu_ticks)
@@ -54,6 +64,8 @@ bench() {
         '{container: $container, round: $round, target: $target, fixed500: $fixed, saturate32: $sat, pipemode_cpu_s: $cpu}' | tee -a "$dir/results.jsonl"
     done
   done
+  kill "$relay_pid" 2>/dev/null || true
+  wait "$relay_pid" 2>/dev/null || true
   local rss
   rss=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
   jq -cn --arg container "$name" --argjson kib "$rss" '{container: $container, pipemode_peak_rss_kib: $kib}' | tee -a "$dir/results.jsonl"
@@ -72,7 +84,7 @@ jq -rs '
   | ($rows | map(.container) | unique)[] as $c
   | ($rows | map(select(.container == $c))) as $m
   | ([$m[] | .round] | unique) as $rounds
-  | [$rounds[] as $r | ($m | map(select(.round == $r))) | {d: (map(select(.target == "direct"))[0]), f: (map(select(.target == "front"))[0])}] as $pairs
+  | [$rounds[] as $r | ($m | map(select(.round == $r))) | {d: (map(select(.target == "direct"))[0]), b: (map(select(.target == "relay"))[0]), f: (map(select(.target == "front"))[0])}] as $pairs
   | "serve \($c) container (\($pairs | length) round\(if ($pairs | length) == 1 then "" else "s" end), median):"
     + " 500 req/s direct p50 \([$pairs[].d.fixed500.p50] | median | r3) ms p99 \([$pairs[].d.fixed500.p99] | median | r3) ms,"
     + " front p50 \([$pairs[].f.fixed500.p50] | median | r3) ms p99 \([$pairs[].f.fixed500.p99] | median | r3) ms,"
@@ -80,6 +92,7 @@ jq -rs '
     + " (front achieved \([$pairs[].f.fixed500.rps] | median) req/s);"
     + " saturation 32 conn. direct \([$pairs[].d.saturate32.rps] | median) req/s front \([$pairs[].f.saturate32.rps] | median) req/s"
     + " ratio \([$pairs[] | .f.saturate32.rps / .d.saturate32.rps] | median | r3)×;"
+    + " bare Node relay \([$pairs[].b.saturate32.rps] | median) req/s (\([$pairs[] | .b.saturate32.rps / .d.saturate32.rps] | median | r3)× direct; front ÷ relay \([$pairs[] | .f.saturate32.rps / .b.saturate32.rps] | median | r3)×);"
     + " pipemode CPU-s per 10k front requests \([$pairs[] | .f.pipemode_cpu_s / (.f.fixed500.requests + .f.saturate32.requests) * 10000] | median | r3);"
     + " errors \([$m[] | .fixed500.errors + .saturate32.errors] | add);"
     + " pipemode peak RSS \(($rss | map(select(.container == $c))[0].pipemode_peak_rss_kib) / 1024 | round) MiB"
