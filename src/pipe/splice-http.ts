@@ -69,6 +69,8 @@ export interface HttpSpliceStats {
   getRequests: number;
   retries: number;
   splicedBytes: number;
+  /** splice(2) calls that moved bytes from a socket. */
+  splices: number;
   copiedBytes: number;
 }
 
@@ -398,6 +400,7 @@ export class HttpSplicer {
         left -= n;
         idleSince = Date.now();
         this.#ctx.stats.splicedBytes += n;
+        this.#ctx.stats.splices++;
         this.#ctx.onBytes(n);
         progress(n);
         continue;

@@ -148,7 +148,7 @@ function streamFile(path: string, uri: string, version: string | undefined, size
   }
 }
 
-const httpStats: HttpSpliceStats = { getRequests: 0, retries: 0, splicedBytes: 0, copiedBytes: 0 };
+const httpStats: HttpSpliceStats = { getRequests: 0, retries: 0, splicedBytes: 0, splices: 0, copiedBytes: 0 };
 let splicer: HttpSplicer | undefined;
 
 /** Asks the main thread to sign GETs of these ranges and waits for the answer (splice-writer.ts serves it). */

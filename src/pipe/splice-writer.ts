@@ -238,7 +238,7 @@ export function startSplice(segments: readonly SpliceSegment[], recordio: boolea
         const outcome = await launch();
         const path: SplicePath = { files: segments.filter((x) => x.kind === 'file').length, httpObjects: s3.length, http: s3.length > 0 ? outcome.http : undefined };
         options.onPath?.(path);
-        reportPath(`splice (${path.files} files, ${path.httpObjects} http objects${path.http !== undefined ? `: ${path.http.getRequests} GETs, ${path.http.retries} retries, ${path.http.splicedBytes} bytes spliced from sockets, ${path.http.copiedBytes} copied` : ''})`);
+        reportPath(`splice (${path.files} files, ${path.httpObjects} http objects${path.http !== undefined ? `: ${path.http.getRequests} GETs, ${path.http.retries} retries, ${path.http.splicedBytes} bytes spliced from sockets in ${path.http.splices} splices, ${path.http.copiedBytes} copied` : ''})`);
         if (outcome.type === 'aborted') throw new AbortedError('writing stopped', {}, { cause: hooks.signal?.reason });
         if (outcome.type === 'error') throw errorFromCode(outcome.code, outcome.message, outcome.details);
         hooks.onProgress?.(outcome.bytes);
