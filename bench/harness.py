@@ -3,6 +3,9 @@
 
   harness.py prepare DATA_DIR SIZE_MIB    make DATA_DIR (random files of 32 MiB) once, plus DATA_DIR.json
                                           with the file list, total bytes and the sha256 of their concatenation
+  harness.py prepare-gzip DATA_DIR SIZE_MIB
+                                          the same for Gzip channels: text-like files of 32 MiB (inflated), each
+                                          gzipped (level 6); DATA_DIR.json has the inflated bytes and their sha256
   harness.py run DATA_DIR [options]       benchmark; a table on stdout, one JSON line per run in --results
 
 Every run pairs one writer with bench/fiforead (the reader, a C program reading 1 MiB per read()) through
@@ -71,6 +74,45 @@ def prepare(data_dir, size_mib):
     return manifest
 
 
+def prepare_gzip(data_dir, size_mib):
+    """Gzip files whose contents are CSV-like text (digits and words, about 1.9:1 at level 6), size_mib MiB inflated."""
+    import gzip
+    import random
+    try:
+        with open(manifest_path(data_dir)) as f:
+            manifest = json.load(f)
+        if manifest['bytes'] == size_mib * MiB and manifest.get('gzip') and all(os.path.exists(p) for p in manifest['files']):
+            return manifest
+    except (OSError, ValueError, KeyError):
+        pass
+    log(f'generating {size_mib} MiB (inflated) of gzip files in {data_dir}')
+    os.makedirs(data_dir, exist_ok=True)
+    for name in os.listdir(data_dir):
+        os.unlink(os.path.join(data_dir, name))
+    rnd = random.Random(17)
+    words = [''.join(rnd.choice('abcdefghijklmnopqrstuvwxyz') for _ in range(rnd.randint(2, 9))) for _ in range(5000)]
+    files, digest, left, index = [], hashlib.sha256(), size_mib * MiB, 0
+    while left > 0:
+        size = min(left, FILE_MIB * MiB)
+        lines, total = [], 0
+        while total < size:
+            line = f"{rnd.randint(0, 10**9)},{rnd.random():.6f},{' '.join(rnd.choices(words, k=8))}\n"
+            lines.append(line)
+            total += len(line)
+        data = ''.join(lines).encode()[:size]
+        path = os.path.join(data_dir, f'part-{index:05d}.csv.gz')
+        with open(path, 'wb') as f:
+            f.write(gzip.compress(data, 6))
+        digest.update(data)
+        files.append(path)
+        left -= size
+        index += 1
+    manifest = {'files': files, 'bytes': size_mib * MiB, 'sha256': digest.hexdigest(), 'gzip': True}
+    with open(manifest_path(data_dir), 'w') as f:
+        json.dump(manifest, f)
+    return manifest
+
+
 def warm_page_cache(files):
     for path in files:
         with open(path, 'rb', buffering=0) as f:
@@ -95,6 +137,11 @@ def variants(opts, manifest):
 
     if opts.objects:
         return small_object_variants(opts, pipemode + budget)
+    if opts.gzip:
+        # a Gzip channel: pipemode inflates several objects at once; gzip -dc one file after the other
+        pair('local FIFO gzip', 'fifo', local_dir, ['gzip', '-dc'] + manifest['files'], 'gzip -dc FILES')
+        out[0]['argv'] = pipemode + [local_dir, '--compression', 'gzip'] + budget
+        return out
     pair('local FIFO', 'fifo', local_dir, ['cat'] + manifest['files'], 'cat FILES')
     # the same, forced through the read/write (prefetcher) path instead of splice(2): informational
     out.append(dict(name='local FIFO: pipemode cat --no-zero-copy', group='local FIFO', role='pipemode-alt', transport='fifo',
@@ -399,7 +446,7 @@ def print_noise(records):
 
 
 def print_targets(opts, sums, ratios):
-    wanted = {'local FIFO': 1.5, 'local pipe': 1.5, 'S3 FIFO': 1.0, 'S3 HTTPS FIFO': 1.0, 'S3 small objects FIFO': 1.5}
+    wanted = {'local FIFO': 1.5, 'local FIFO gzip': 1.5, 'local pipe': 1.5, 'S3 FIFO': 1.0, 'S3 HTTPS FIFO': 1.0, 'S3 small objects FIFO': 1.5}
     by_group = {}
     for s in sums:
         by_group.setdefault(s['group'], []).append(s)
@@ -463,6 +510,9 @@ def main():
     p = sub.add_parser('prepare')
     p.add_argument('data_dir')
     p.add_argument('size_mib', type=int)
+    g = sub.add_parser('prepare-gzip')
+    g.add_argument('data_dir')
+    g.add_argument('size_mib', type=int)
     r = sub.add_parser('run')
     r.add_argument('data_dir')
     r.add_argument('--root', required=True, help='the pipemode checkout (bin/pipemode.js)')
@@ -477,11 +527,16 @@ def main():
     r.add_argument('--tls-ca', help='the proxy\'s certificate (PEM), trusted by both clients')
     r.add_argument('--objects', action='store_true',
                    help='DATA_DIR is a folder of many small objects (also at --s3-url): the small-objects rows only')
+    r.add_argument('--gzip', action='store_true',
+                   help='DATA_DIR holds gzip files (prepare-gzip): the Gzip channel rows only')
     r.add_argument('--only', help='run only the variants whose name matches this regular expression')
     r.add_argument('--timeout', type=float, default=300, help='seconds per run before the processes are killed')
     opts = parser.parse_args()
     if opts.cmd == 'prepare':
         prepare(opts.data_dir, opts.size_mib)
+        return
+    if opts.cmd == 'prepare-gzip':
+        prepare_gzip(opts.data_dir, opts.size_mib)
         return
     with tempfile.TemporaryDirectory(prefix='pipemode-bench-') as work_dir:
         opts.work_dir = work_dir

@@ -10,6 +10,8 @@
 #                (throw-away Ceph RGW with bluestore on 127.0.0.1, started and stopped here)
 #   S3 HTTPS     the same, through bench/tls-proxy.mjs (a throw-away certificate made here with
 #                openssl), pipemode's copying path vs rclone cat --ca-cert on the same endpoint
+#   local FIFO gzip  pipemode cat --compression gzip DIR/ > FIFO  vs  gzip -dc FILES > FIFO  (part gzip:
+#                text-like data, about 1.9:1; the sha256 checked is the inflated stream's)
 # Then: `pipemode train` time to the trainer's first byte, Pipe vs File mode, same channel
 # (bench/train_first_byte.py), and the Python reader's records/s against a plain readinto loop
 # (readers/python/bench_reader.py). Part `follow` (bench/follow.mjs): a followed channel's latency from an
@@ -28,8 +30,9 @@
 #   BENCH_MEMORY_BUDGET_MIB   pipemode --memory-budget (default 128); RSS target = 128 MiB + budget
 #   BENCH_S3=0                skip the S3 pair (no Ceph, no rclone)
 #   BENCH_TLS=0               skip the HTTPS pair (no TLS proxy)
-#   BENCH_PARTS               which parts run (default pipe,train,objects,fastfile,reader,server,follow,transform;
+#   BENCH_PARTS               which parts run (default pipe,gzip,train,objects,fastfile,reader,server,follow,transform;
 #                             also: serve)
+#   BENCH_GZIP_MIB            inflated size of part gzip's data (default 512, as gzip files of 32 MiB inflated)
 #   BENCH_OBJECTS             small objects in part objects (default 20000, of 16 KiB)
 #   BENCH_ONLY                run only the pipe variants whose name matches this regex (e.g. 'S3 FIFO')
 #   BENCH_TRANSFORM_MIB       size of the transform part's large CSV (default 1024)
@@ -43,7 +46,7 @@ BENCH_SIZE_MIB=${BENCH_SIZE_MIB:-2048}
 BENCH_ROUNDS=${BENCH_ROUNDS:-5}
 BENCH_MEMORY_BUDGET_MIB=${BENCH_MEMORY_BUDGET_MIB:-128}
 BENCH_S3=${BENCH_S3:-1}
-BENCH_PARTS=${BENCH_PARTS:-pipe,train,objects,fastfile,reader,server,follow,transform}
+BENCH_PARTS=${BENCH_PARTS:-pipe,gzip,train,objects,fastfile,reader,server,follow,transform}
 DATA_DIR=$BENCH_DIR/data-${BENCH_SIZE_MIB}MiB
 BUCKET=bench
 PREFIX=data/
@@ -102,6 +105,16 @@ main() {
     --results "$BENCH_DIR/results.jsonl" --rounds "$BENCH_ROUNDS" \
     --memory-budget-mib "$BENCH_MEMORY_BUDGET_MIB" --timeout $((60 + BENCH_SIZE_MIB / 10)) ${BENCH_ONLY:+--only "$BENCH_ONLY"} "${s3_args[@]}"
   part pipe && say "per-run results: $BENCH_DIR/results.jsonl"
+
+  # a Gzip channel from local files: several objects inflating at once against gzip -dc
+  if part gzip; then
+    local gz_dir=$BENCH_DIR/gzip-${BENCH_GZIP_MIB:-512}MiB
+    python3 bench/harness.py prepare-gzip "$gz_dir" "${BENCH_GZIP_MIB:-512}"
+    echo
+    python3 bench/harness.py run "$gz_dir" --gzip --root "$PWD" --reader "$BENCH_DIR/bin/fiforead" \
+      --results "$BENCH_DIR/gzip.jsonl" --rounds "$BENCH_ROUNDS" --memory-budget-mib "$BENCH_MEMORY_BUDGET_MIB" \
+      --timeout $((60 + ${BENCH_GZIP_MIB:-512} / 5))
+  fi
 
   if part train; then
   echo

@@ -13,11 +13,12 @@ import type { ChannelStream, EpochBytes, Split } from '../stream/channel-stream.
 import type { FollowBytes } from '../stream/follow-stream.js';
 import { spliceSegmentOf, spliceWindow, startSplice, type SpliceRun } from './splice-writer.js';
 import type { SpliceSegment } from './splice-writer.js';
-import { writeToPipe, type WriteHooks, type WriteResult } from './pipe-writer.js';
+import { reportPath, writeToPipe, type WriteHooks, type WriteResult } from './pipe-writer.js';
+import { INFLATE_PARALLEL } from '../stream/inflate-ahead.js';
 
 export type EpochSource =
   | { readonly kind: 'splice'; readonly run: SpliceRun; readonly stats: FetchStats }
-  | { readonly kind: 'stream'; readonly bytes: EpochBytes };
+  | { readonly kind: 'stream'; readonly bytes: EpochBytes; readonly gzip: boolean };
 
 /** The epoch's units as splice segments, or undefined when some unit needs the fetch path. */
 function spliceSegments(stream: ChannelStream, units: readonly Unit[]): SpliceSegment[] | undefined {
@@ -53,7 +54,7 @@ export function openEpoch(stream: ChannelStream, epoch: number, zeroCopy: boolea
     });
     return { kind: 'splice', run, stats: stream.stats };
   }
-  return { kind: 'stream', bytes: stream.epoch(epoch, signal, split, units) };
+  return { kind: 'stream', bytes: stream.epoch(epoch, signal, split, units), gzip: stream.spec.compression === 'Gzip' };
 }
 
 /** Writes the epoch into the pipe `fd` (owned and closed here). */
@@ -61,7 +62,11 @@ export async function writeEpoch(fd: number, source: EpochSource, hooks: WriteHo
   if (source.kind === 'stream') {
     // a followed channel records an object once the kernel has taken its last byte
     const bytes = source.bytes;
-    if (!isFollowBytes(bytes)) return writeToPipe(fd, bytes, hooks);
+    if (!isFollowBytes(bytes)) {
+      const result = await writeToPipe(fd, bytes, hooks);
+      if (source.gzip) reportPath(`copy (read/write through net.Socket), gzip: ${INFLATE_PARALLEL} objects inflating at once (node:zlib on the libuv pool)`);
+      return result;
+    }
     bytes.trackFlushes();
     return writeToPipe(fd, bytes, { ...hooks, onFlushed: (n) => bytes.flushed(n) });
   }

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import zlib from 'node:zlib';
 import { runPipemode } from '../helpers/cli.js';
 import { newBucket, put } from '../helpers/s3.js';
 
@@ -59,4 +60,20 @@ test('stream errors exit 4 and name the object: corrupt gzip', async () => {
   const dir = tmp();
   fs.writeFileSync(path.join(dir, 'a.gz'), 'this is not gzip');
   await expectError(['cat', `${dir}/`, '--compression', 'Gzip'], 4, /a\.gz is not valid gzip \(incorrect header check\) in compressed bytes 0-16 \[PM_ERR_GZIP\]/);
+});
+
+test('a corrupt object among many, inflated several at once, fails the stream (exit 4, named), never a short success', async () => {
+  const dir = tmp();
+  const bodies = Array.from({ length: 12 }, (_, i) => Buffer.alloc(300_000 + i * 7000, `object ${i} `));
+  bodies.forEach((b, i) => fs.writeFileSync(path.join(dir, `o${String(i).padStart(2, '0')}.gz`), zlib.gzipSync(b)));
+  const bad = zlib.gzipSync(bodies[7] as Buffer);
+  bad.fill(0xff, 40, 80);
+  fs.writeFileSync(path.join(dir, 'o07.gz'), bad);
+  const r = await runPipemode(['cat', `${dir}/`, '--compression', 'Gzip']);
+  assert.equal(r.code, 4, r.stderr);
+  assert.match(r.stderr, /o07\.gz is not valid gzip .*\[PM_ERR_GZIP\]/);
+  // what came out before the failure is a prefix of the objects before the bad one
+  const before = Buffer.concat(bodies.slice(0, 7));
+  assert.ok(r.stdout.length <= before.length + (bodies[7] as Buffer).length);
+  assert.ok(before.subarray(0, Math.min(before.length, r.stdout.length)).equals(r.stdout.subarray(0, Math.min(before.length, r.stdout.length))));
 });
