@@ -194,15 +194,19 @@ function lineTooLarge(uri: string, record: number, size: number, atLeast: boolea
  * chunk goes back to the I/O pool at once (a chunk dropped instead costs a GC per few chunks). A
  * body is a view of its body buffer; it comes with its `release`, called once its call is
  * settled, which puts the buffer back in this file's free list (at most the bodies in flight plus
- * the one being filled exist). When a body is cut, the part line after it moves to a fresh buffer.
- * `sizeHint`: the most bytes the file can give (its size + 1 for a final "\n"), so that a small
- * file does not take a buffer of `limit` bytes; the buffer grows to `limit` if the hint was short.
+ * the one being filled exist). When a body is cut, the partial line after it is copied to the
+ * next buffer. `sizeHint`: the most bytes the file can give (its size + 1 for a final "\n"), so
+ * that a small file does not take a buffer of `limit` bytes; buffers are of `limit` bytes from
+ * the moment the hint proves short.
  */
 async function* lineBatches(bytes: AsyncIterable<Buffer>, maxPayloadInMB: number, uri: string, sizeHint: number): AsyncGenerator<Outgoing[]> {
   const limit = maxPayloadInMB * BYTES_PER_MB;
-  const capacity = Math.max(1, Math.min(limit, sizeHint));
+  let capacity = Math.max(1, Math.min(limit, sizeHint));
   const free: Buffer[] = [];
   const take = (): Buffer => free.pop() ?? Buffer.allocUnsafeSlow(capacity);
+  const give = (b: Buffer): void => {
+    if (b.length === capacity) free.push(b);
+  };
   let body = take();
   let used = 0;
   let first = 0;
@@ -219,7 +223,7 @@ async function* lineBatches(bytes: AsyncIterable<Buffer>, maxPayloadInMB: number
     const count = countByte(out, 0x0a);
     body = take();
     used = full.copy(body, 0, nl + 1, used);
-    const o: Outgoing = { body: out, first, count, originals: NO_ORIGINALS, release: () => free.push(full) };
+    const o: Outgoing = { body: out, first, count, originals: NO_ORIGINALS, release: () => give(full) };
     first += count;
     return o;
   };
@@ -229,8 +233,10 @@ async function* lineBatches(bytes: AsyncIterable<Buffer>, maxPayloadInMB: number
     for (let at = 0; at < chunk.length;) {
       if (used === body.length) {
         if (used < limit) {
-          // the size hint was short (a store that gives more than it said): grow to the limit
-          const bigger = Buffer.allocUnsafeSlow(limit);
+          // the size hint was short (a store that gives more than it said): buffers of the limit from now on
+          capacity = limit;
+          free.length = 0;
+          const bigger = take();
           body.copy(bigger, 0, 0, used);
           body = bigger;
         } else {
@@ -257,7 +263,7 @@ async function* lineBatches(bytes: AsyncIterable<Buffer>, maxPayloadInMB: number
     if (out.length > 0) yield out;
   }
   const full = body;
-  yield [{ body: full.subarray(0, used), first, count: countByte(full.subarray(0, used), 0x0a), originals: NO_ORIGINALS, release: () => free.push(full) }];
+  yield [{ body: full.subarray(0, used), first, count: countByte(full.subarray(0, used), 0x0a), originals: NO_ORIGINALS, release: () => give(full) }];
 }
 
 /**
