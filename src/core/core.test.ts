@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { formatBytes, parseByteSize } from './byte-size.js';
+import { countByte } from './count-byte.js';
 import { closest } from './did-you-mean.js';
 import { ERROR_CLASSES, errorFromCode } from './error-codes.js';
 import { InternalError } from './errors.js';
@@ -17,6 +18,25 @@ test('byte sizes parse with binary units', () => {
   assert.equal(parseByteSize('12 parsecs'), undefined);
   assert.equal(parseByteSize('-1'), undefined);
   assert.equal(formatBytes(1536), '1.50 KiB');
+});
+
+test('countByte counts a byte exactly, whatever the alignment, length and density', () => {
+  const naive = (b: Uint8Array, v: number): number => b.reduce((n, x) => (x === v ? n + 1 : n), 0);
+  let seed = 7;
+  const random = (): number => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
+  const backing = Buffer.alloc(5000);
+  for (const density of [0, 0.01, 0.3, 1]) {
+    for (let i = 0; i < backing.length; i++) backing[i] = random() < density ? 0x0a : Math.floor(random() * 256);
+    for (let t = 0; t < 200; t++) {
+      const from = Math.floor(random() * 8);
+      const view = backing.subarray(from, from + Math.floor(random() * (backing.length - 8)));
+      assert.equal(countByte(view, 0x0a), naive(view, 0x0a));
+    }
+  }
+  const ff = Buffer.alloc(3000, 0xff);
+  assert.equal(countByte(ff, 0xff), 3000);
+  assert.equal(countByte(ff.subarray(1, 2), 0xff), 1);
+  assert.equal(countByte(Buffer.alloc(0), 0x0a), 0);
 });
 
 test('did-you-mean finds near misses only', () => {

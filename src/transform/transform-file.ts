@@ -31,6 +31,8 @@
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { childAbort } from '../core/abort.js';
+import { ioBuffers } from '../core/buffer-pool.js';
+import { countByte } from '../core/count-byte.js';
 import type { PipemodeError } from '../core/errors.js';
 import { AbortedError, InternalError, ModelInvocationError, PayloadTooLargeError, isPipemodeError } from '../core/errors.js';
 import type { InvokeOutcome, ModelInstance } from '../hosting/model-instance.js';
@@ -159,12 +161,6 @@ function inService(instance: Invoker, ms: number, signal: AbortSignal): Promise<
   });
 }
 
-function countNewlines(b: Buffer): number {
-  let n = 0;
-  for (let i = b.indexOf(0x0a); i !== -1; i = b.indexOf(0x0a, i + 1)) n++;
-  return n;
-}
-
 /** A streamed body (MaxPayloadInMB 0): opened again, from the object's first byte, for each attempt. */
 type OpenBody = () => AsyncIterable<Buffer>;
 
@@ -174,6 +170,8 @@ interface Outgoing {
   readonly first: number;
   readonly count: number;
   readonly originals: readonly Buffer[];
+  /** Called once the request is settled (answered, or failed for good): its body is no longer read. */
+  readonly release?: (() => void) | undefined;
 }
 
 const NO_ORIGINALS: readonly Buffer[] = Object.freeze([]);
@@ -187,52 +185,85 @@ function lineTooLarge(uri: string, record: number, size: number, atLeast: boolea
 }
 
 /**
- * SplitType Line + MultiRecord without DataProcessing, without a Buffer per record: the bodies
- * miniBatches() would build (whole lines, each with its "\n", packed greedily within the limit)
- * are runs of the file's own bytes, cut at the last "\n" that fits; a file's last line without
- * "\n" gets one. Same bodies, same record counts, same PayloadTooLargeError.
+ * SplitType Line + MultiRecord without DataProcessing: the bodies miniBatches() would build
+ * (whole lines, each with its "\n", packed greedily within the limit) are runs of the file's own
+ * bytes, cut at the last "\n" that fits; a file's last line without "\n" gets one. Same bodies,
+ * same record counts, same PayloadTooLargeError.
+ *
+ * Each byte is copied once, from the chunk as read into a body buffer of `limit` bytes, and the
+ * chunk goes back to the I/O pool at once (a chunk dropped instead costs a GC per few chunks). A
+ * body is a view of its body buffer; it comes with its `release`, called once its call is
+ * settled, which puts the buffer back in this file's free list (at most the bodies in flight plus
+ * the one being filled exist). When a body is cut, the partial line after it is copied to the
+ * next buffer. `sizeHint`: the most bytes the file can give (its size + 1 for a final "\n"), so
+ * that a small file does not take a buffer of `limit` bytes; buffers are of `limit` bytes from
+ * the moment the hint proves short.
  */
-async function* lineBatches(bytes: AsyncIterable<Buffer>, maxPayloadInMB: number, uri: string): AsyncGenerator<Outgoing[]> {
+async function* lineBatches(bytes: AsyncIterable<Buffer>, maxPayloadInMB: number, uri: string, sizeHint: number): AsyncGenerator<Outgoing[]> {
   const limit = maxPayloadInMB * BYTES_PER_MB;
-  let pending: Buffer[] = [];
-  let length = 0;
+  let capacity = Math.max(1, Math.min(limit, sizeHint));
+  const free: Buffer[] = [];
+  const take = (): Buffer => free.pop() ?? Buffer.allocUnsafeSlow(capacity);
+  const give = (b: Buffer): void => {
+    if (b.length === capacity) free.push(b);
+  };
+  let body = take();
+  let used = 0;
   let first = 0;
-  const cut = (): Outgoing[] => {
+  /** The body of the buffer's complete lines, cut at the last "\n" within the limit; the rest moves to a new buffer. */
+  const cut = (chunk: Buffer, at: number): Outgoing => {
+    const nl = body.lastIndexOf(0x0a, limit - 1);
+    if (nl === -1) {
+      // the first line is longer than the limit: its length, as far as the bytes at hand tell
+      const end = chunk.indexOf(0x0a, at);
+      throw lineTooLarge(uri, first, end === -1 ? used + chunk.length - at : used + end - at + 1, end === -1, maxPayloadInMB);
+    }
+    const full = body;
+    const out = full.subarray(0, nl + 1);
+    const count = countByte(out, 0x0a);
+    body = take();
+    used = full.copy(body, 0, nl + 1, used);
+    const o: Outgoing = { body: out, first, count, originals: NO_ORIGINALS, release: () => give(full) };
+    first += count;
+    return o;
+  };
+  /** Copies `chunk` in; the bodies that fill up on the way. */
+  const put = (chunk: Buffer): Outgoing[] => {
     const out: Outgoing[] = [];
-    while (length > limit) {
-      const all = pending.length === 1 ? pending[0] as Buffer : Buffer.concat(pending, length);
-      const nl = all.lastIndexOf(0x0a, limit - 1);
-      if (nl === -1) {
-        const end = all.indexOf(0x0a);
-        throw lineTooLarge(uri, first, end === -1 ? length : end + 1, end === -1, maxPayloadInMB);
+    for (let at = 0; at < chunk.length;) {
+      if (used === body.length) {
+        if (used < limit) {
+          // the size hint was short (a store that gives more than it said): buffers of the limit from now on
+          capacity = limit;
+          free.length = 0;
+          const bigger = take();
+          body.copy(bigger, 0, 0, used);
+          body = bigger;
+        } else {
+          out.push(cut(chunk, at));
+        }
       }
-      const body = all.subarray(0, nl + 1);
-      const count = countNewlines(body);
-      out.push({ body, first, count, originals: NO_ORIGINALS });
-      first += count;
-      const rest = all.subarray(nl + 1);
-      pending = rest.length > 0 ? [rest] : [];
-      length = rest.length;
+      const n = chunk.copy(body, used, at);
+      used += n;
+      at += n;
     }
     return out;
   };
+  let last = 0x0a;
   for await (const chunk of bytes) {
-    pending.push(chunk);
-    length += chunk.length;
-    const out = cut();
+    if (chunk.length === 0) continue;
+    const out = put(chunk);
+    last = chunk[chunk.length - 1] as number;
+    ioBuffers.release(chunk);
     if (out.length > 0) yield out;
   }
-  if (length === 0) return;
-  const last = pending.at(-1) as Buffer;
-  if (last[last.length - 1] !== 0x0a) {
-    pending.push(NEWLINE);
-    length++;
-    const out = cut();
+  if (used === 0) return;
+  if (last !== 0x0a) {
+    const out = put(NEWLINE);
     if (out.length > 0) yield out;
   }
-  if (length === 0) return;
-  const body = pending.length === 1 ? pending[0] as Buffer : Buffer.concat(pending, length);
-  yield [{ body, first, count: countNewlines(body), originals: NO_ORIGINALS }];
+  const full = body;
+  yield [{ body: full.subarray(0, used), first, count: countByte(full.subarray(0, used), 0x0a), originals: NO_ORIGINALS, release: () => give(full) }];
 }
 
 /**
@@ -434,7 +465,8 @@ export async function transformFile(file: TransformInputFile, ctx: FileContext):
     }
     const splitType = spec.input.splitType as Exclude<typeof spec.input.splitType, 'None'>;
     if (splitType === 'Line' && processor === undefined && params.maxPayloadInMB > 0) {
-      yield* params.batchStrategy === 'MultiRecord' ? lineBatches(bytes, params.maxPayloadInMB, uri) : lineRecords(bytes, params.maxPayloadInMB, uri);
+      const sizeHint = spec.input.compression === 'Gzip' ? Infinity : info.size + 1;
+      yield* params.batchStrategy === 'MultiRecord' ? lineBatches(bytes, params.maxPayloadInMB, uri, sizeHint) : lineRecords(bytes, params.maxPayloadInMB, uri);
       return;
     }
     const originals: Buffer[] = [];
@@ -467,9 +499,11 @@ export async function transformFile(file: TransformInputFile, ctx: FileContext):
           batches++;
           const answer = call(r.body, r.first, r.count).then((body) => {
             release();
+            r.release?.();
             return { body };
           }, (error: unknown) => {
             release();
+            r.release?.();
             return { error };
           });
           queue.push({ first: r.first, count: r.count, originals: r.originals, answer });

@@ -18,6 +18,8 @@ import { silentLogger } from '../../src/core/log.js';
 import { loadImagesMap } from '../../src/hosting/images-file.js';
 import { recordEncoderFor } from '../../src/records/record-registry.js';
 import { Stores } from '../../src/storage/stores.js';
+import { concatBody, miniBatches } from '../../src/transform/mini-batcher.js';
+import { splitRecords } from '../../src/transform/record-splitter.js';
 import { runTransform, type TransformOutcome } from '../../src/transform/run-transform.js';
 import { resolveTransformJobFile } from '../../src/transform/transform-job-file.js';
 import { ROOT, runPipemode, sha256, startPipemode } from '../helpers/cli.js';
@@ -154,6 +156,39 @@ test('every SplitType × BatchStrategy through an echoing container, in order wi
   assert.equal(single?.outcome.record.Files[0]?.Batches, 600);
   assert.equal(single?.outcome.record.Files[0]?.Records, 600);
   assert.equal(outcomes.find((x) => x.c.gzip === true)?.outcome.record.Files[0]?.Records, 5000);
+});
+
+test('MultiRecord Line: the container receives the bodies miniBatches() builds, byte for byte, across read chunks and reused body buffers (Gzip, a last line without "\\n")', async () => {
+  const work = dir('multi-bodies');
+  const lines = lineFile(40_000, 5); // ~6 MB: three 2 MiB reads, several 1 MB bodies, more bodies than buffers
+  const open = lines.subarray(0, -1); // no final "\n": pipemode adds one
+  writeFiles(path.join(work, 'in'), { 'a.txt': lines, 'b.txt.gz': zlib.gzipSync(open) });
+  const expected = async (bytes: Buffer): Promise<{ length: number; sha256: string; count: number }[]> => {
+    const out: { length: number; sha256: string; count: number }[] = [];
+    const chunks = (async function* () {
+      yield bytes;
+    })();
+    for await (const batch of miniBatches(splitRecords(chunks, 'Line'), { splitType: 'Line', batchStrategy: 'MultiRecord', maxPayloadInMB: 1 })) {
+      out.push({ length: batch.bytes, sha256: sha256(concatBody(batch)), count: batch.count });
+    }
+    return out;
+  };
+  for (const [file, bytes, gzip] of [['a.txt', lines, false], ['b.txt.gz', open, true]] as const) {
+    const want = await expected(bytes);
+    assert.ok(want.length > 4, `${file}: more bodies than MaxConcurrentTransforms + 1`);
+    const out = path.join(work, `out-${file}`);
+    const outcome = await transform(work, {
+      env: { TEST_MODEL: 'meta' }, input: path.join(work, 'in', file), output: out,
+      request: { BatchStrategy: 'MultiRecord', MaxPayloadInMB: 1, MaxConcurrentTransforms: 2 },
+      transformInput: { SplitType: 'Line', ContentType: 'text/csv', ...(gzip ? { CompressionType: 'Gzip' } : {}) },
+      transformOutput: { AssembleWith: 'None' },
+    });
+    assert.equal(outcome.status, 'Completed', `${file}: ${outcome.failureReason ?? ''}`);
+    const got = fs.readFileSync(path.join(out, `${file}.out`), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { length: number; sha256: string });
+    assert.deepEqual(got.map((g) => ({ length: g.length, sha256: g.sha256 })), want.map((w) => ({ length: w.length, sha256: w.sha256 })), file);
+    assert.equal(outcome.record.Files[0]?.Batches, want.length);
+    assert.equal(outcome.record.Files[0]?.Records, 40_000);
+  }
 });
 
 test('AssembleWith Line splits MultiRecord answers per record (CSV lines, a JSON array) and equals SingleRecord; nested keys keep their folders', async () => {
