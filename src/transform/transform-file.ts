@@ -493,8 +493,14 @@ export async function transformFile(file: TransformInputFile, ctx: FileContext):
       assemble(answer.body, head);
     };
     try {
+      // the window is waited for before a call is sent, not after: the next body is read and cut
+      // while the calls in flight are answered (at MaxConcurrentTransforms 1 too)
       for await (const group of requests()) {
         for (const r of group) {
+          while (queue.length >= window) {
+            await answerOfHead();
+            if (ready.length > 0) yield* ready.splice(0);
+          }
           const release = ctx.slots.tryAcquire() ?? await ctx.slots.acquire();
           batches++;
           const answer = call(r.body, r.first, r.count).then((body) => {
@@ -507,10 +513,6 @@ export async function transformFile(file: TransformInputFile, ctx: FileContext):
             return { error };
           });
           queue.push({ first: r.first, count: r.count, originals: r.originals, answer });
-          while (queue.length >= window) {
-            await answerOfHead();
-            if (ready.length > 0) yield* ready.splice(0);
-          }
         }
       }
       while (queue.length > 0) {
