@@ -48,9 +48,12 @@ export async function catCommand(source: string | undefined, flags: CatFlags, lo
   // the splice worker's thread starts while the channel is listed, not after (first byte)
   if (fifo && flags.zeroCopy !== false && spec.compression === 'None' && spec.follow === undefined) prewarmSpliceWorker();
   try {
-    let stream = await ChannelStream.open(spec, stores, fetch, host);
+    // an unshuffled S3 prefix streams from its first listing page while the rest is listed
+    let stream = await ChannelStream.open(spec, stores, fetch, host, undefined, { streamListing: true });
     if (spec.follow !== undefined) stream = stream.withFollowState({ cursor, log });
-    log.debug(`${spec.uri}: ${stream.items.length} items, epoch ${epoch} streams ${stream.unitsOf(epoch).length} units`);
+    log.debug(stream.listingComplete
+      ? `${spec.uri}: ${stream.items.length} items, epoch ${epoch} streams ${stream.unitsOf(epoch).length} units`
+      : `${spec.uri}: ${stream.items.length} items on the first listing page; epoch ${epoch} streams while the rest is listed (prefetcher path)`);
     const started = performance.now();
     let result;
     if (fifo) {
@@ -66,6 +69,7 @@ export async function catCommand(source: string | undefined, flags: CatFlags, lo
     log.debug(`${formatBytes(result.bytes)} in ${seconds.toFixed(2)} s` +
       `${result.outcome === 'reader-gone' ? ' (the reader closed early)' : ''}; ${stream.stats.getRequests} GETs, ` +
       `${stream.stats.retries} retries, peak buffered ${formatBytes(stream.stats.peakBuffered)}` +
+      (stream.listingComplete && !spec.follow ? `; ${stream.items.length} items` : '') +
       (spec.follow !== undefined ? `; listing: ${stream.listing.polls} polls, ${stream.listing.requests} requests, ${stream.listing.keysSeen} keys seen, ${stream.listing.discovered} objects found` : ''));
   } finally {
     cursor?.close();
