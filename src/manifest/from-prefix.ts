@@ -27,11 +27,14 @@ export class PrefixItems {
   readonly listed: Promise<readonly Item[]>;
   #complete = false;
 
-  /** `check` runs on every object as it is listed; what it throws fails the listing's readers. */
-  constructor(store: ObjectStore, prefix: string, signal: AbortSignal | undefined, check: (unit: ObjectUnit) => void = () => {}) {
+  /**
+   * `check` runs on every object as it is listed; what it throws fails the listing's readers.
+   * `parallel`: listing requests at most at a time (PrefixListing).
+   */
+  constructor(store: ObjectStore, prefix: string, signal: AbortSignal | undefined, check: (unit: ObjectUnit) => void = () => {}, parallel?: number) {
     this.#store = store;
     this.#check = check;
-    this.#listing = PrefixListing.start(store, prefix, signal);
+    this.#listing = PrefixListing.start(store, prefix, signal, parallel);
     this.listed = (async () => {
       for await (const batch of this.batches()) for (const item of batch) this.items.push(item);
       this.#complete = true;

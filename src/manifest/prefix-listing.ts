@@ -2,17 +2,19 @@
  * The listing of an S3Prefix channel, made by several listings in parallel and readable in key
  * order while it is still under way.
  *
- * The key space after the prefix is a list of contiguous ranges, each `(lo, hi]` (after `lo`,
- * up to and including `hi`; open at the ends), each listed by one ListObjectsV2 series
- * (StartAfter = lo, stopped at the first key past hi). When a range's listing needs a second
- * page, the range is split: from the first page's last key L, split points are guessed where
- * keys after L are likely to branch (at each character position of L up to where the page's
- * keys differ: the next digits, letters or characters at that position), the range keeps
- * (L, p1] and the ranges (p1, p2], …, (pm, hi] are listed by other requests (at most
- * `parallel` at a time), each split again if it also needs a second page. Split points are only
- * guesses for balance: whatever they are, the ranges tile the key space, so the concatenation
- * of the ranges in order is exactly the serial listing (same keys, same order). A store that
- * answers in one request (a local folder, the memory store) is never split.
+ * The key space after the prefix is cut into contiguous ranges, each listed by one
+ * ListObjectsV2 series (at most `parallel` requests at a time). A range is either a *block* (every
+ * key that starts with some string: Prefix = that string, so its listing ends by itself) or a
+ * *span* (keys after a StartAfter key and before an end key, within a prefix). When a range's
+ * first page says that more follow, the range is split at that page's last key L: guessing that
+ * keys are numbered or named with letters, the blocks of the next siblings of L's block at the
+ * position where the page's keys began to vary (L = …/000999.bin gives the blocks …/001 … …/009)
+ * are listed in parallel, with before them the span from L to the first block (usually empty:
+ * one request with MaxKeys=1 tells) and after them the span from the last block's last key to
+ * the range's end, listed once that block is done (and split again in turn). Whatever the guess,
+ * these ranges tile the key space, so their concatenation in order is exactly the serial listing
+ * (same keys, same order); a wrong guess costs requests, not correctness. A store that answers in
+ * one request (a local folder, the memory store) is never split.
  *
  * `objects()` yields the objects in key order as soon as the ranges before them are complete,
  * so a consumer can start on the first page while the rest is listed; `all()` waits for the end.
@@ -26,41 +28,51 @@ import { isFolderMarker } from './follow-prefix.js';
 
 /** Listing requests in flight at most. */
 export const LISTING_REQUESTS = 16;
+/**
+ * Keys in the very first request: a small first page comes back sooner (less for the server to
+ * read and for the client to parse), and with it the channel's first byte; the listing then goes on
+ * with full pages.
+ */
+export const FIRST_PAGE_KEYS = 100;
 
 class Range {
   readonly objects: ObjectInfo[] = [];
   /** The ranges split off this one, in key order (they follow its own objects). */
   readonly after: Range[] = [];
   done = false;
-  constructor(readonly lo: string | undefined, readonly hi: string | undefined) {}
+  /**
+   * `prefix`: every key listed starts with it; `startAfter`: only keys after it; `until`: only
+   * keys before it; `sparse`: probably empty, so asked with MaxKeys=1 first.
+   */
+  constructor(readonly prefix: string, public startAfter: string | undefined, readonly until: string | undefined, readonly sparse = false, readonly pageSize?: number) {}
 }
 
-/** Character classes whose members are guessed as split points together. */
-const CLASSES = ['0123456789:', 'ABCDEFGHIJKLMNOPQRSTUVWXYZ[', 'abcdefghijklmnopqrstuvwxyz{'];
-/** The most split points one split adds. */
-const MAX_SPLIT_POINTS = 100;
+/** Character classes: a block's next siblings are the rest of its character's class. */
+const CLASSES = ['0123456789', 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'];
 
 /**
- * Split points for keys after `last`, up to `hi`, guessed from one page that began at `first` and
- * ended at `last`: at each position from where `first` and `last` differ back to the end of the
- * prefix, the characters that may follow `last`'s there (the rest of its class, or just the next
- * code unit). Ascending, all > last and < hi. Only positions in `last`'s leading ASCII run are used,
- * so a point never cuts a multi-byte character.
+ * The blocks (key prefixes) to list in parallel after a page that began at `first` and ended at
+ * `last`, within a range whose keys start with `prefix` and come before `until`: at the position
+ * before the one where `first` and `last` differ (or, if nothing follows there, that position),
+ * `last`'s leading characters followed by each character after `last`'s in its class (digits,
+ * upper or lower case letters; otherwise the next character). Ascending, all after `last`, each
+ * wholly before `until`; only ASCII positions, so a block never cuts a multi-byte character.
  */
-export function splitPoints(prefixLength: number, first: string, last: string, hi: string | undefined): string[] {
+export function splitBlocks(prefix: string, first: string, last: string, until: string | undefined): string[] {
   let differ = 0;
   while (differ < first.length && differ < last.length && first[differ] === last[differ]) differ++;
   let ascii = 0;
   while (ascii < last.length && last.charCodeAt(ascii) < 0x7f) ascii++;
-  const points: string[] = [];
-  for (let k = Math.min(differ, ascii - 1); k >= prefixLength; k--) {
-    const c = last[k] as string;
-    const cls = CLASSES.find((s) => s.slice(0, -1).includes(c));
-    const next = cls !== undefined ? cls.slice(cls.indexOf(c) + 1) : String.fromCharCode(c.charCodeAt(0) + 1);
-    for (const n of next) points.push(last.slice(0, k) + n);
+  for (const d of [differ - 1, differ]) {
+    if (d < prefix.length || d >= ascii) continue;
+    const c = last[d] as string;
+    const cls = CLASSES.find((s) => s.includes(c));
+    const next = cls !== undefined ? cls.slice(cls.indexOf(c) + 1) : c.charCodeAt(0) < 0x7e ? String.fromCharCode(c.charCodeAt(0) + 1) : '';
+    const blocks = [...next].map((n) => last.slice(0, d) + n)
+      .filter((b) => until === undefined || (compareKeys(b, until) < 0 && !until.startsWith(b)));
+    if (blocks.length > 0) return blocks;
   }
-  const inRange = points.filter((p) => compareKeys(p, last) > 0 && (hi === undefined || compareKeys(p, hi) < 0));
-  return inRange.slice(0, MAX_SPLIT_POINTS);
+  return [];
 }
 
 export class PrefixListing {
@@ -68,8 +80,9 @@ export class PrefixListing {
   readonly #prefix: string;
   readonly #parallel: number;
   readonly #abort: ReturnType<typeof childAbort>;
-  readonly #root = new Range(undefined, undefined);
-  readonly #queue: Range[] = [];
+  readonly #root: Range;
+  /** Listing requests waiting for a slot. */
+  readonly #queue: (() => Promise<void>)[] = [];
   #active = 0;
   #error: Error | undefined;
   #found = 0;
@@ -77,8 +90,8 @@ export class PrefixListing {
   #firstPageDone: (() => void) | undefined;
   #firstPageFailed: ((err: unknown) => void) | undefined;
   /**
-   * Settles when the first page is in (its objects readable by `objects()`): at the first range's
-   * second request or end. Rejects with the listing's failure if that comes first.
+   * Settles when the first page is in (its objects readable by `objects()`): once the first
+   * range has taken the first page's last key, or has ended. Rejects with the listing's failure if that comes first.
    */
   readonly firstPage: Promise<void>;
   /** Listing requests made (pages), for the debug line and the bench. */
@@ -94,8 +107,8 @@ export class PrefixListing {
       this.#firstPageFailed = reject;
     });
     this.firstPage.catch(() => {}); // the failure is also what objects() throws
-    this.#queue.push(this.#root);
-    this.#pump();
+    this.#root = new Range(prefix, undefined, undefined, false, FIRST_PAGE_KEYS);
+    this.#listRange(this.#root);
   }
 
   /** Starts listing `prefix` at once, with up to `parallel` requests in flight (1: serial). */
@@ -105,7 +118,8 @@ export class PrefixListing {
 
   /** Whether every range is listed. */
   get done(): boolean {
-    return this.#active === 0 && this.#queue.length === 0 && this.#error === undefined;
+    const complete = (r: Range): boolean => r.done && r.after.every(complete);
+    return this.#error === undefined && complete(this.#root);
   }
 
   /** Objects found so far (all of them once `done`). */
@@ -169,55 +183,103 @@ export class PrefixListing {
     this.#notify();
   }
 
+  /** Runs `task` as one listing request when a slot is free. */
+  #run(task: () => Promise<void>): void {
+    this.#queue.push(task);
+    this.#pump();
+  }
+
   #pump(): void {
     while (this.#error === undefined && this.#active < this.#parallel && this.#queue.length > 0) {
-      const range = this.#queue.shift() as Range;
+      const task = this.#queue.shift() as () => Promise<void>;
       this.#active++;
-      this.#list(range).then(() => {
-        range.done = true;
-      }, (err: unknown) => this.#fail(err)).finally(() => {
+      task().catch((err: unknown) => this.#fail(err)).finally(() => {
         this.#active--;
         this.#pump();
-        if (range === this.#root) this.#firstPageDone?.();
         this.#notify();
       });
     }
   }
 
+  #listRange(range: Range): void {
+    this.#run(async () => {
+      try {
+        await this.#list(range);
+        range.done = true;
+      } finally {
+        if (range === this.#root) this.#firstPageDone?.();
+      }
+    });
+  }
+
   async #list(range: Range): Promise<void> {
-    let hi = range.hi;
+    const { prefix, until } = range;
+    const signal = this.#abort.signal;
+    if (range.sparse) {
+      let first: string | undefined;
+      for await (const info of this.#store.list(prefix, signal, { ...(range.startAfter !== undefined ? { startAfter: range.startAfter } : {}), pageSize: 1, onRequest: () => this.requests++ })) {
+        first = info.key;
+        break;
+      }
+      if (first === undefined || (until !== undefined && compareKeys(first, until) >= 0)) return;
+    }
     let pages = 0;
     let pageFirst: string | undefined;
-    let last: string | undefined;
-    const split = (): void => {
-      if (pageFirst === undefined || last === undefined || this.#parallel === 1) return;
-      const points = splitPoints(this.#prefix.length, pageFirst, last, hi);
-      if (points.length === 0) return;
-      const ranges = points.map((p, i) => new Range(p, points[i + 1] ?? hi));
-      range.after.unshift(...ranges);
-      this.#queue.push(...ranges);
-      hi = points[0];
-      this.#pump();
-    };
+    let pageLeft = 0;
+    let more = false;
     const options = {
-      ...(range.lo !== undefined ? { startAfter: range.lo } : {}),
-      onRequest: () => {
+      ...(range.startAfter !== undefined ? { startAfter: range.startAfter } : {}),
+      ...(range.pageSize !== undefined ? { pageSize: range.pageSize } : {}),
+      onRequest: (keys: number, truncated?: boolean) => {
         this.requests++;
-        // a second page: this range is large, share the rest of it out
-        if (++pages >= 2) split();
-        if (pages === 2 && range === this.#root) this.#firstPageDone?.();
+        pages++;
         pageFirst = undefined;
+        pageLeft = keys;
+        more = truncated === true;
       },
     };
-    for await (const info of this.#store.list(this.#prefix, this.#abort.signal, options)) {
+    for await (const info of this.#store.list(prefix, signal, options)) {
       if (this.#error !== undefined) return;
-      if (hi !== undefined && compareKeys(info.key, hi) > 0) return;
+      if (until !== undefined && compareKeys(info.key, until) >= 0) return;
       pageFirst ??= info.key;
-      last = info.key;
-      if (isFolderMarker(info)) continue;
-      range.objects.push(info);
-      this.#found++;
-      this.#notify();
+      if (!isFolderMarker(info)) {
+        range.objects.push(info);
+        this.#found++;
+        this.#notify();
+      }
+      if (--pageLeft !== 0 || !more) continue;
+      if (pages === 1 && range === this.#root) this.#firstPageDone?.();
+      if (range.pageSize !== undefined) {
+        // the small first page: go on with full pages
+        const rest = new Range(prefix, info.key, until);
+        range.after.unshift(rest);
+        this.#listRange(rest);
+        return;
+      }
+      // a full page with more after it: this range is large, share the rest of it out
+      if (this.#parallel > 1 && this.#split(range, pageFirst, info.key)) return;
     }
+  }
+
+  /** Splits what follows `last` in `range` (see the head of this file); false if no guess fits. */
+  #split(range: Range, first: string, last: string): boolean {
+    const blocks = splitBlocks(range.prefix, first, last, range.until);
+    if (blocks.length === 0) return false;
+    const gap = new Range(range.prefix, last, blocks[0], true);
+    const ranges = blocks.map((b) => new Range(b, undefined, undefined));
+    const lastBlock = ranges[ranges.length - 1] as Range;
+    const rest = new Range(range.prefix, undefined, range.until);
+    range.after.unshift(gap, ...ranges, rest);
+    this.#listRange(gap);
+    for (const r of ranges) this.#listRange(r);
+    // the rest begins after the last block's last object (which may have been split in turn);
+    // folder markers after it are listed again and skipped
+    void (async () => {
+      let lastObject: string | undefined;
+      for await (const batch of this.#ordered(lastBlock)) lastObject = batch[batch.length - 1]?.key ?? lastObject;
+      rest.startAfter = lastObject ?? lastBlock.prefix;
+      this.#listRange(rest);
+    })().catch(() => {}); // a failure is already the listing's
+    return true;
   }
 }

@@ -9,7 +9,7 @@
  *
  * Streamed listing (`streamListing`, S3 prefixes without ShuffleConfig): the channel opens once
  * the first listing page is in, and an epoch that starts before the listing is complete takes its
- * units from the listing as it goes (PrefixItems), dealt to hosts and FIFO parts by position
+ * units from the listing as it goes (PrefixItems, one listing request at a time), dealt to hosts and FIFO parts by position
  * exactly as planEpoch deals the complete list, so the first byte does not wait for the rest of a
  * large prefix. Such an epoch always runs through the prefetcher (no splice path), and a listing
  * failure mid-way fails it. Epochs that start once the listing is complete use the gathered list.
@@ -140,9 +140,11 @@ export class ChannelStream {
     checkHostPosition(host);
     const recordioLimit = spec.recordWrapper === 'RecordIO' && spec.compression !== 'Gzip';
     if (options.streamListing === true && spec.dataType === 'S3Prefix' && spec.follow === undefined && spec.shuffleSeed === undefined && spec.source.kind === 's3') {
+      // one listing request at a time: it stays ahead of the stream (1,000 keys a request) and
+      // leaves the CPU and the link to the first GETs, which parallel listing requests would delay
       const items = new PrefixItems(stores.storeFor(spec.source), spec.source.key, signal, (unit) => {
         if (recordioLimit && unit.info !== undefined && unit.info.size > RECORDIO_MAX_LENGTH) throw tooLargeForRecordIO(describeUnit(unit), unit.info.size);
-      });
+      }, 1);
       await items.started();
       return new ChannelStream(spec, items, fetch, host);
     }

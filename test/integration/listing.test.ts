@@ -90,7 +90,7 @@ class HeldStore implements ObjectStore {
     if (options.startAfter !== undefined) await this.#hold();
     let pages = 0;
     let held = false;
-    for await (const info of this.#inner.list(prefix, signal, { ...options, onRequest: (n) => { pages++; options.onRequest?.(n); } })) {
+    for await (const info of this.#inner.list(prefix, signal, { ...options, onRequest: (n, more) => { pages++; options.onRequest?.(n, more); } })) {
       if (pages >= 2 && !held) {
         held = true;
         await this.#hold();
