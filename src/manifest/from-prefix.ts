@@ -48,11 +48,6 @@ export class PrefixItems {
     return this.#complete;
   }
 
-  /** Listing requests made so far. */
-  get requests(): number {
-    return this.#listing.requests;
-  }
-
   /**
    * Settles once the first page is listed: if that was the whole listing, once every item is in
    * `items`. Rejects with the listing's failure, EmptySourceError included, if it came by then.

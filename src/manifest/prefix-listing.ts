@@ -122,16 +122,6 @@ export class PrefixListing {
     return this.#error === undefined && complete(this.#root);
   }
 
-  /** Objects found so far (all of them once `done`). */
-  get found(): number {
-    return this.#found;
-  }
-
-  /** Stops every listing request; a consumer waiting for objects gets `reason`. */
-  close(reason: unknown): void {
-    this.#fail(reason);
-  }
-
   /** The objects in key order, in batches, as the ranges before them complete. */
   async *objects(): AsyncGenerator<ObjectInfo[]> {
     yield* this.#ordered(this.#root);
