@@ -37,15 +37,20 @@ export_rclone_remote() {
 # COUNT random files of KIB KiB in DIR (made once, with DIR.json), and the same under s3://bench/small/
 # (uploaded by rclone with 64 uploads in flight when the count differs). Needs the rclone "bench" remote.
 ensure_small_objects() { # DIR COUNT KIB
+  ensure_objects "$1" "$2" "$3" small
+}
+
+# The same for any PREFIX under s3://bench/ (kept between runs: uploaded again only when the count differs).
+ensure_objects() { # DIR COUNT KIB PREFIX
   python3 bench/fastfile.py make-small "$1" "$2" "$3"
   local have
-  have=$({ env -u AWS_CA_BUNDLE rclone lsf --files-only "bench:bench/small/" 2>/dev/null || true; } | wc -l)
+  have=$({ env -u AWS_CA_BUNDLE rclone lsf --files-only "bench:bench/$4/" 2>/dev/null || true; } | wc -l)
   if [[ $have != "$2" ]]; then
-    say "uploading $2 files to s3://bench/small/"
-    env -u AWS_CA_BUNDLE rclone purge "bench:bench/small" 2>/dev/null || true
+    say "uploading $2 files to s3://bench/$4/"
+    env -u AWS_CA_BUNDLE rclone purge "bench:bench/$4" 2>/dev/null || true
     env -u AWS_CA_BUNDLE rclone mkdir "bench:bench"
     local started=$SECONDS
-    env -u AWS_CA_BUNDLE rclone copy --transfers 64 --checkers 64 --s3-no-check-bucket "$1" "bench:bench/small"
+    env -u AWS_CA_BUNDLE rclone copy --transfers 64 --checkers 64 --s3-no-check-bucket "$1" "bench:bench/$4"
     say "uploaded in $((SECONDS - started)) s"
   fi
 }

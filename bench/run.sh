@@ -16,7 +16,11 @@
 # (bench/train_first_byte.py), and the Python reader's records/s against a plain readinto loop
 # (readers/python/bench_reader.py). Part `follow` (bench/follow.mjs): a followed channel's latency from an
 # object landing to its first byte in `pipemode cat --follow --poll-interval 1s`, 200 arrivals at
-# 20 objects/s, from S3 and from a local folder, with the listing cost.
+# 20 objects/s, from S3 and from a local folder, with the listing cost. Part `firstbyte`
+# (bench/first_byte.py): `pipemode cat` (and `pipemode train`, Pipe) time to the first byte of 10-,
+# 30,000- (and 100,000-) object channels of 1 KiB objects, unshuffled and shuffled, as ratios against
+# the 10-object channel, and the listing time of those prefixes against `aws s3 ls --recursive` and
+# `rclone lsf -R`.
 # How: bench/harness.py interleaves rounds, takes MiB/s from the reader (open() returning to EOF,
 # writer start-up included), the writer's CPU time and peak RSS from wait4(), checks every run's byte
 # count and, in an untimed first round, each variant's sha256. It prints a table with medians
@@ -30,10 +34,12 @@
 #   BENCH_MEMORY_BUDGET_MIB   pipemode --memory-budget (default 128); RSS target = 128 MiB + budget
 #   BENCH_S3=0                skip the S3 pair (no Ceph, no rclone)
 #   BENCH_TLS=0               skip the HTTPS pair (no TLS proxy)
-#   BENCH_PARTS               which parts run (default pipe,gzip,train,objects,fastfile,reader,server,follow,transform;
+#   BENCH_PARTS               which parts run (default pipe,gzip,train,objects,fastfile,reader,server,follow,transform,firstbyte;
 #                             also: serve)
 #   BENCH_GZIP_MIB            inflated size of part gzip's data (default 512, as gzip files of 32 MiB inflated)
 #   BENCH_OBJECTS             small objects in part objects (default 20000, of 16 KiB)
+#   BENCH_FIRSTBYTE_COUNTS    channel sizes of part firstbyte (default 10,30000; e.g. 10,30000,100000),
+#                             uploaded once to s3://bench/fb-<count>/ and kept between runs
 #   BENCH_ONLY                run only the pipe variants whose name matches this regex (e.g. 'S3 FIFO')
 #   BENCH_TRANSFORM_MIB       size of the transform part's large CSV (default 1024)
 #   BENCH_TRANSFORM_ROUNDS    transform pairs (direct, pipemode) per case and K, medians reported (default 3)
@@ -46,7 +52,7 @@ BENCH_SIZE_MIB=${BENCH_SIZE_MIB:-2048}
 BENCH_ROUNDS=${BENCH_ROUNDS:-5}
 BENCH_MEMORY_BUDGET_MIB=${BENCH_MEMORY_BUDGET_MIB:-128}
 BENCH_S3=${BENCH_S3:-1}
-BENCH_PARTS=${BENCH_PARTS:-pipe,gzip,train,objects,fastfile,reader,server,follow,transform}
+BENCH_PARTS=${BENCH_PARTS:-pipe,gzip,train,objects,fastfile,reader,server,follow,transform,firstbyte}
 DATA_DIR=$BENCH_DIR/data-${BENCH_SIZE_MIB}MiB
 BUCKET=bench
 PREFIX=data/
@@ -84,7 +90,7 @@ main() {
   local data=0
   part pipe || part train || part fastfile && data=1
   install_if_missing gcc gcc
-  [[ $BENCH_S3 == 0 ]] || { [[ $data == 0 ]] && ! part objects; } || install_if_missing rclone rclone
+  [[ $BENCH_S3 == 0 ]] || { [[ $data == 0 ]] && ! part objects && ! part firstbyte; } || install_if_missing rclone rclone
   [[ -f dist/src/cli/main.js ]] || npm run build
   build_reader
   [[ $data == 0 ]] || python3 bench/harness.py prepare "$DATA_DIR" "$BENCH_SIZE_MIB"
@@ -164,6 +170,18 @@ main() {
     echo "Followed channels: landing → first byte in pipemode cat --follow --poll-interval 1s (200 objects at 20/s)"
     [[ $BENCH_S3 == 0 ]] || node --no-warnings bench/follow.mjs --root "$PWD" --s3-bucket "$BUCKET" --results "$BENCH_DIR/follow.jsonl"
     node --no-warnings bench/follow.mjs --root "$PWD" --local --results "$BENCH_DIR/follow.jsonl"
+  fi
+
+  # goal 1 of issue 17: the first byte independent of the channel's size, and the listing time
+  if part firstbyte && [[ $BENCH_S3 != 0 ]]; then
+    local counts=${BENCH_FIRSTBYTE_COUNTS:-10,30000} n
+    for n in ${counts//,/ }; do ensure_objects "$BENCH_DIR/fb-$n" "$n" 1 "fb-$n"; done
+    echo
+    python3 bench/first_byte.py --root "$PWD" --bucket "$BUCKET" --counts "$counts" --rounds "$BENCH_ROUNDS" --results "$BENCH_DIR/firstbyte.jsonl"
+    echo "pipemode train (Pipe): time to the trainer's first byte (median of $BENCH_ROUNDS)"
+    for n in ${counts//,/ }; do
+      python3 bench/train_first_byte.py --root "$PWD" --source "s3://$BUCKET/fb-$n/" --label "$n objects" --modes Pipe --rounds "$BENCH_ROUNDS" --results "$BENCH_DIR/firstbyte.jsonl"
+    done
   fi
 
   if part transform; then

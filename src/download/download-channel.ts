@@ -102,6 +102,7 @@ async function eachLimited(count: number, limit: number, task: (i: number) => Pr
 
 /** Downloads this host's share of the channel into `dir` (created, mode 0700). */
 export async function downloadChannel(stream: ChannelStream, dir: string, options: DownloadOptions): Promise<DownloadResult> {
+  await stream.listed(); // File mode needs every key (listed in parallel) before the first file
   const units = stream.unitsOf(0).filter((u): u is ObjectUnit => u.kind === 'object');
   // every path is checked before anything is written
   const targets = units.map((u) => ({ unit: u, rel: channelRelativePath(stream.spec, u.key, u.store.uriOf(u.key)) }));

@@ -195,3 +195,30 @@ test('the prefetcher holds a small file in its exact-size buffer (no pooled buff
     assert.ok(chunk.equals(small));
   });
 });
+
+test('units from an async source: fetched as they arrive, the stream ends with the source, a source failure poisons it', async () => {
+  const store = new MemoryStore({ chunkSize: 10_000 });
+  const keys = SIZES.map((size, i) => {
+    store.put(`k${i}`, ramp(size, i));
+    return `k${i}`;
+  });
+  const units = await unitsOf(store, keys, true);
+  let release: () => void = () => {};
+  const held = new Promise<void>((r) => (release = r));
+  async function* source(fail: boolean): AsyncGenerator<Unit[]> {
+    yield units.slice(0, 3);
+    await held; // the consumer must get the first units' bytes while the source waits
+    yield units.slice(3, 6);
+    if (fail) throw new TransientStoreError('listing failed', {});
+    yield units.slice(6);
+  }
+  const bodies: Buffer[] = [];
+  for await (const u of new Prefetcher(source(false), fast)) {
+    const parts: Buffer[] = [];
+    for await (const batch of u.chunks) parts.push(...batch);
+    bodies.push(Buffer.concat(parts));
+    if (u.index === 2) release();
+  }
+  assert.deepEqual(bodies, SIZES.map((size, i) => ramp(size, i)));
+  await assert.rejects(drain(new Prefetcher(source(true), fast)), { code: 'PM_ERR_TRANSIENT', message: 'listing failed' });
+});

@@ -19,6 +19,11 @@
  *   consumer's next pull throws that error. What it delivered before is always a correct prefix
  *   of the stream; it never delivers a short stream as if it were complete.
  *
+ * - The units may be a fixed list or an async source of batches (a channel still being listed):
+ *   the source is read ahead as fast as it yields, its units are fetched as they arrive, and a
+ *   failure of the source poisons the stream like a failed GET; the stream ends only when the
+ *   source has ended.
+ *
  * One consumer only: iterate the prefetcher, and drain each unit's chunks before the next unit.
  */
 import { childAbort, onAbort } from '../core/abort.js';
@@ -76,7 +81,10 @@ function toPipemodeError(err: unknown): PipemodeError {
 }
 
 export class Prefetcher implements AsyncIterable<UnitData> {
-  readonly #units: readonly Unit[];
+  readonly #units: Unit[];
+  /** Whether `#units` is complete (always, for a fixed list). */
+  #unitsDone: boolean;
+  #source: AsyncIterator<readonly Unit[]> | undefined;
   readonly #options: FetchOptions;
   readonly #stats: FetchStats;
   readonly #abort = childAbort(undefined, 0); // one listener per request in flight
@@ -101,14 +109,39 @@ export class Prefetcher implements AsyncIterable<UnitData> {
   /** Removes the listener on the caller's signal. */
   #stopFollowing: () => void = () => {};
 
-  constructor(units: readonly Unit[], options: FetchOptions, stats: FetchStats = new FetchStats(), signal?: AbortSignal) {
+  constructor(units: readonly Unit[] | AsyncIterable<readonly Unit[]>, options: FetchOptions, stats: FetchStats = new FetchStats(), signal?: AbortSignal) {
     options = resolveFetchOptions(options);
-    this.#units = units;
+    const fixed = Array.isArray(units);
+    this.#units = fixed ? [...(units as readonly Unit[])] : [];
+    this.#unitsDone = fixed;
     this.#options = options;
     this.#stats = stats;
-    this.#infos = units.map((u) => (u.kind === 'object' ? u.info : undefined));
+    this.#infos = this.#units.map((u) => (u.kind === 'object' ? u.info : undefined));
     this.#stopFollowing = onAbort(signal, () => this.#fail(new AbortedError('fetch aborted', {}, { cause: signal?.reason })));
+    if (!fixed) void this.#read((units as AsyncIterable<readonly Unit[]>)[Symbol.asyncIterator]());
     this.#pump();
+  }
+
+  /** Takes the source's batches as they come. */
+  async #read(source: AsyncIterator<readonly Unit[]>): Promise<void> {
+    this.#source = source;
+    try {
+      for (;;) {
+        const next = await source.next();
+        if (this.#closed || this.#error !== undefined) return;
+        if (next.done === true) break;
+        for (const unit of next.value) {
+          this.#units.push(unit);
+          this.#infos.push(unit.kind === 'object' ? unit.info : undefined);
+        }
+        this.#pump();
+        this.#notify();
+      }
+      this.#unitsDone = true;
+      this.#notify();
+    } catch (err) {
+      this.#fail(toPipemodeError(err));
+    }
   }
 
   /** Stops all fetching and frees buffered parts; the consumer's next pull ends with AbortedError. */
@@ -116,6 +149,7 @@ export class Prefetcher implements AsyncIterable<UnitData> {
     if (this.#closed) return;
     this.#closed = true;
     this.#stopFollowing();
+    this.#source?.return?.().catch(() => {});
     this.#abort.abort();
     for (const part of this.#parts) this.#stats.buffered -= part.chunks.reduce((n, c) => n + c.length, 0);
     this.#reserve(-(this.#parts.reduce((n, p) => n + p.length, 0) - this.#deliveredOfFront));
@@ -125,7 +159,11 @@ export class Prefetcher implements AsyncIterable<UnitData> {
 
   async *[Symbol.asyncIterator](): AsyncGenerator<UnitData> {
     try {
-      for (let index = 0; index < this.#units.length; index++) {
+      for (let index = 0; ; index++) {
+        if (index >= this.#units.length) {
+          // a source still being read: wait for its next units, or its end
+          if (this.#unitsDone || !(await this.#until(() => (index < this.#units.length ? true : this.#unitsDone ? false : undefined)))) break;
+        }
         const unit = this.#units[index] as Unit;
         this.#consumerUnit = index;
         if (unit.kind === 'inline') {

@@ -1,20 +1,70 @@
 /**
  * S3Prefix: every object whose key starts with the prefix (a plain string prefix, not a folder
  * boundary), in ascending UTF-8 key order, with zero-byte "folder/" marker keys skipped. No
- * match is an error, as it is for a SageMaker job.
+ * match is an error, as it is for a SageMaker job. The listing is made by several requests in
+ * parallel (prefix-listing.ts); the result is the serial listing's.
+ *
+ * `itemsFromPrefix` waits for the whole listing. `PrefixItems` hands the items out in key order
+ * while the listing is still under way, so a channel streamed in key order (no ShuffleConfig)
+ * starts on the first page.
  */
-import { EmptySourceError } from '../core/errors.js';
 import type { ObjectStore } from '../storage/object-store.js';
-import type { Item } from './unit.js';
+import { PrefixListing } from './prefix-listing.js';
+import type { Item, ObjectUnit } from './unit.js';
 
 export async function itemsFromPrefix(store: ObjectStore, prefix: string, signal?: AbortSignal): Promise<Item[]> {
-  const items: Item[] = [];
-  for await (const info of store.list(prefix, signal)) {
-    if (info.size === 0 && info.key.endsWith('/')) continue;
-    items.push([{ kind: 'object', store, key: info.key, info }]);
+  return (await PrefixListing.start(store, prefix, signal).all()).map((info): Item => [{ kind: 'object', store, key: info.key, info }]);
+}
+
+/** An S3Prefix channel's items as they are listed. */
+export class PrefixItems {
+  readonly #listing: PrefixListing;
+  readonly #store: ObjectStore;
+  readonly #check: (unit: ObjectUnit) => void;
+  /** The items listed so far, in key order; all of them once `listed` has settled. */
+  readonly items: Item[] = [];
+  /** Settles with every item when the listing is complete (or rejects with its failure). */
+  readonly listed: Promise<readonly Item[]>;
+  #complete = false;
+
+  /**
+   * `check` runs on every object as it is listed; what it throws fails the listing's readers.
+   * `parallel`: listing requests at most at a time (PrefixListing).
+   */
+  constructor(store: ObjectStore, prefix: string, signal: AbortSignal | undefined, check: (unit: ObjectUnit) => void = () => {}, parallel?: number) {
+    this.#store = store;
+    this.#check = check;
+    this.#listing = PrefixListing.start(store, prefix, signal, parallel);
+    this.listed = (async () => {
+      for await (const batch of this.batches()) for (const item of batch) this.items.push(item);
+      this.#complete = true;
+      return this.items;
+    })();
+    this.listed.catch(() => {}); // seen by whoever awaits it, or by the readers of `batches()`
   }
-  if (items.length === 0) {
-    throw new EmptySourceError(`no objects match the prefix ${store.uriOf(prefix)}`, { uri: store.uriOf(prefix) });
+
+  /** Whether every item is listed (and in `items`). */
+  get complete(): boolean {
+    return this.#complete;
   }
-  return items;
+
+  /**
+   * Settles once the first page is listed: if that was the whole listing, once every item is in
+   * `items`. Rejects with the listing's failure, EmptySourceError included, if it came by then.
+   */
+  async started(): Promise<void> {
+    await this.#listing.firstPage;
+    if (this.#listing.done) await this.listed;
+  }
+
+  /** Every item in key order, in batches, as listed (each call reads from the first item). */
+  async *batches(): AsyncGenerator<Item[]> {
+    for await (const batch of this.#listing.objects()) {
+      yield batch.map((info): Item => {
+        const unit: ObjectUnit = { kind: 'object', store: this.#store, key: info.key, info };
+        this.#check(unit);
+        return [unit];
+      });
+    }
+  }
 }

@@ -82,6 +82,7 @@ async function entriesOf(source: ChannelSpec | ChannelStream, stores: Stores, si
   }
   let units: ObjectUnit[];
   if (source instanceof ChannelStream) {
+    await source.listed(); // the tree needs every key (listed in parallel)
     units = source.unitsOf(0).filter((u): u is ObjectUnit => u.kind === 'object');
   } else {
     const store = stores.storeFor(spec.source);

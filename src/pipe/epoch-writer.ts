@@ -1,6 +1,7 @@
 /**
  * Chooses how one epoch reaches its pipe. When every unit is a local file or an inline value and
- * no object needs inflating, the epoch is spliced (zero-copy, splice-writer.ts); otherwise its
+ * no object needs inflating, and the channel's listing is complete, the epoch is spliced
+ * (zero-copy, splice-writer.ts); otherwise its
  * framed bytes come from the prefetcher and are written through net.Socket (pipe-writer.ts).
  * `open` happens before the reader arrives (the prefetcher, or the splice worker, starts fetching
  * at once); `write` once it has; `close` if the epoch is abandoned before `write`. Both paths take
@@ -37,6 +38,8 @@ function spliceSegments(stream: ChannelStream, units: readonly Unit[]): SpliceSe
 }
 
 export function openEpoch(stream: ChannelStream, epoch: number, zeroCopy: boolean, signal?: AbortSignal, split?: Split): EpochSource {
+  // a channel still being listed streams its units as they are listed, through the prefetcher
+  if (!stream.listingComplete) return { kind: 'stream', bytes: stream.epoch(epoch, signal, split), gzip: stream.spec.compression === 'Gzip' };
   const units = stream.unitsOf(epoch, split);
   const segments = zeroCopy && stream.spec.follow === undefined ? spliceSegments(stream, units) : undefined;
   if (segments !== undefined) {

@@ -10,6 +10,9 @@
  *    Shuffling first means an item may move to another host from one epoch to the next, as AWS
  *    documents for ShuffleConfig with ShardedByS3Key. (AWS's own assignment function is not
  *    published; this one is balanced to within one item.)
+ *
+ * Without ShuffleConfig, position i of the listing goes to host i mod N (`takesPosition`), which
+ * a channel streamed while it is listed applies item by item.
  */
 import type { Distribution } from '../channel/channel-spec.js';
 import { Prng } from './prng.js';
@@ -36,5 +39,14 @@ export function planEpoch<T>(items: readonly T[], options: EpochPlanOptions): T[
     }
   }
   if (options.distribution === 'FullyReplicated' || options.hostCount === 1) return order;
-  return order.filter((_, position) => position % options.hostCount === options.hostRank);
+  return order.filter((_, position) => takesPosition(position, options));
+}
+
+/**
+ * The shard step alone: whether this host takes the item at `position` of the epoch's order.
+ * Without ShuffleConfig the order is the item list itself, so a host can deal items as they are
+ * listed, one position at a time, and take exactly what planEpoch would give it.
+ */
+export function takesPosition(position: number, options: Pick<EpochPlanOptions, 'distribution' | 'hostRank' | 'hostCount'>): boolean {
+  return options.distribution === 'FullyReplicated' || options.hostCount === 1 || position % options.hostCount === options.hostRank;
 }

@@ -24,8 +24,13 @@ export interface ObjectInfo {
 export interface ListOptions {
   /** Only keys that sort after this one (S3 ListObjectsV2 StartAfter). */
   readonly startAfter?: string;
-  /** Called once per listing request (an S3 page, a local walk) with the keys it returned: the listing's cost. */
-  readonly onRequest?: (keys: number) => void;
+  /** Keys per listing request at most (S3 MaxKeys), a hint: stores that list in one go ignore it. */
+  readonly pageSize?: number;
+  /**
+   * Called once per listing request (an S3 page, a local walk) with the keys it returned (the
+   * listing's cost) and, where the store says so, whether more pages follow.
+   */
+  readonly onRequest?: (keys: number, more?: boolean) => void;
 }
 
 export interface ObjectStore {

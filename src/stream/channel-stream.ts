@@ -12,19 +12,27 @@
  *
  * Everything is pulled: the sink asks for the next batch only when it can write it, so a slow
  * reader stops the fetching. Closing the stream early (reader gone) aborts requests in flight.
+ *
+ * Streamed listing (`streamListing`, S3 prefixes without ShuffleConfig): the channel opens once
+ * the first listing page is in, and an epoch that starts before the listing is complete takes its
+ * units from the listing as it goes (PrefixItems, one listing request at a time), dealt to hosts and FIFO parts by position
+ * exactly as planEpoch deals the complete list, so the first byte does not wait for the rest of a
+ * large prefix. Such an epoch always runs through the prefetcher (no splice path), and a listing
+ * failure mid-way fails it. Epochs that start once the listing is complete use the gathered list.
  */
 import type { ChannelSpec } from '../channel/channel-spec.js';
 import { resolveFetchOptions, shareOf, type FetchOptions, type FetchSettings } from '../fetch/fetch-options.js';
 import { Prefetcher, FetchStats } from '../fetch/prefetcher.js';
 import { loadItems } from '../manifest/load-items.js';
+import { PrefixItems } from '../manifest/from-prefix.js';
 import type { Item, Unit } from '../manifest/unit.js';
 import { describeUnit } from '../manifest/unit.js';
-import { planEpoch } from '../plan/epoch-plan.js';
+import { planEpoch, takesPosition } from '../plan/epoch-plan.js';
 import { RECORDIO_MAX_LENGTH } from '../records/recordio.js';
 import type { Stores } from '../storage/stores.js';
 import { frameUnits, tooLargeForRecordIO } from './frame-units.js';
 import { GUNZIP_CHUNK, INFLATE_PARALLEL } from './inflate-ahead.js';
-import { ConfigError } from '../core/errors.js';
+import { ConfigError, InternalError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { FollowCursor } from '../manifest/follow-cursor.js';
 import { isFolderMarker, ListingStats } from '../manifest/follow-prefix.js';
@@ -72,9 +80,18 @@ export interface FollowState {
   readonly log?: Logger | undefined;
 }
 
+/** How a channel is opened. */
+export interface OpenOptions {
+  /**
+   * Open an S3Prefix channel without ShuffleConfig once its first listing page is in, and stream
+   * epochs that start before the rest is listed (see above). @default false
+   */
+  readonly streamListing?: boolean;
+}
+
 export class ChannelStream {
   readonly spec: ChannelSpec;
-  readonly items: readonly Item[];
+  readonly #items: readonly Item[] | PrefixItems;
   readonly stats = new FetchStats();
   /** The cost of following the prefix (followed channels only). */
   readonly listing = new ListingStats();
@@ -84,13 +101,28 @@ export class ChannelStream {
   readonly #followed: Followed | undefined;
   readonly #follow: FollowState;
 
-  private constructor(spec: ChannelSpec, items: readonly Item[], fetch: FetchOptions, host: HostPosition, followed?: Followed, follow: FollowState = {}) {
+  private constructor(spec: ChannelSpec, items: readonly Item[] | PrefixItems, fetch: FetchOptions, host: HostPosition, followed?: Followed, follow: FollowState = {}) {
     this.spec = spec;
-    this.items = items;
+    this.#items = items;
     this.#fetch = fetch;
     this.#host = host;
     this.#followed = followed;
     this.#follow = follow;
+  }
+
+  /** The channel's items; for a channel still being listed, those listed so far (see `listed`). */
+  get items(): readonly Item[] {
+    return this.#items instanceof PrefixItems ? this.#items.items : this.#items;
+  }
+
+  /** Whether every item is known (false only while a streamed listing is under way). */
+  get listingComplete(): boolean {
+    return !(this.#items instanceof PrefixItems) || this.#items.complete;
+  }
+
+  /** Settles when every item is known; rejects with the listing's failure. */
+  async listed(): Promise<void> {
+    if (this.#items instanceof PrefixItems) await this.#items.listed;
   }
 
   /** The fetch options this channel streams with (memory budget, part size, …). */
@@ -101,18 +133,28 @@ export class ChannelStream {
   /** The same channel (same listing, no new request) as seen by another host. */
   forHost(host: HostPosition): ChannelStream {
     checkHostPosition(host);
-    return new ChannelStream(this.spec, this.items, this.#fetch, host, this.#followed, this.#follow);
+    return new ChannelStream(this.spec, this.#items, this.#fetch, host, this.#followed, this.#follow);
   }
 
   /** The same channel with a cursor and logger for following (each host has its own cursor). */
   withFollowState(state: FollowState): ChannelStream {
-    return new ChannelStream(this.spec, this.items, this.#fetch, this.#host, this.#followed, state);
+    return new ChannelStream(this.spec, this.#items, this.#fetch, this.#host, this.#followed, state);
   }
 
   /** Lists (or reads the manifest of) the channel and checks what can be checked before streaming. */
-  static async open(spec: ChannelSpec, stores: Stores, settings: FetchSettings | FetchOptions, host: HostPosition, signal?: AbortSignal): Promise<ChannelStream> {
+  static async open(spec: ChannelSpec, stores: Stores, settings: FetchSettings | FetchOptions, host: HostPosition, signal?: AbortSignal, options: OpenOptions = {}): Promise<ChannelStream> {
     const fetch = resolveFetchOptions(settings);
     checkHostPosition(host);
+    const recordioLimit = spec.recordWrapper === 'RecordIO' && spec.compression !== 'Gzip';
+    if (options.streamListing === true && spec.dataType === 'S3Prefix' && spec.follow === undefined && spec.shuffleSeed === undefined && spec.source.kind === 's3') {
+      // one listing request at a time: it stays ahead of the stream (1,000 keys a request) and
+      // leaves the CPU and the link to the first GETs, which parallel listing requests would delay
+      const items = new PrefixItems(stores.storeFor(spec.source), spec.source.key, signal, (unit) => {
+        if (recordioLimit && unit.info !== undefined && unit.info.size > RECORDIO_MAX_LENGTH) throw tooLargeForRecordIO(describeUnit(unit), unit.info.size);
+      }, 1);
+      await items.started();
+      return new ChannelStream(spec, items, fetch, host);
+    }
     let items: Item[];
     let followed: Followed | undefined;
     if (spec.follow !== undefined) {
@@ -125,7 +167,7 @@ export class ChannelStream {
     } else {
       items = await loadItems(spec, stores, fetch.retry, signal);
     }
-    if (spec.recordWrapper === 'RecordIO' && spec.compression !== 'Gzip') {
+    if (recordioLimit) {
       for (const unit of items.flat()) {
         const size = unit.kind === 'inline' ? unit.bytes.length : unit.info?.size;
         if (size !== undefined && size > RECORDIO_MAX_LENGTH) throw tooLargeForRecordIO(describeUnit(unit), size);
@@ -140,6 +182,7 @@ export class ChannelStream {
    * host's items dealt round-robin, so the parts are disjoint and together are the whole epoch.
    */
   unitsOf(epoch: number, split: Split = WHOLE): Unit[] {
+    if (!this.listingComplete) throw new InternalError(`channel "${this.spec.name}": unitsOf() before its listing is complete`);
     if (this.spec.follow !== undefined && this.#host.hostCount > 1 && this.spec.distribution === 'ShardedByS3Key') {
       // followed channels deal objects by key hash (follow-stream.ts); these are the ones at start
       return this.items.flat().filter((u) => u.kind === 'object' && hostOfKey(u.key, this.#host.hostCount) === this.#host.hostRank);
@@ -159,14 +202,15 @@ export class ChannelStream {
    * arrives; `close()` (or `signal`) stops it whether or not iteration has begun. `units`, if
    * given, must be `unitsOf(epoch, split)` (a caller that already planned the epoch passes it on).
    */
-  epoch(epoch: number, signal?: AbortSignal, split: Split = WHOLE, units: readonly Unit[] = this.unitsOf(epoch, split)): EpochBytes {
+  epoch(epoch: number, signal?: AbortSignal, split: Split = WHOLE, units?: readonly Unit[]): EpochBytes {
     if (this.spec.follow !== undefined) return this.followEpoch(epoch, signal, split);
     // the parts of a split channel share its memory budget
     const fetch = shareOf(this.#fetch, split.count);
+    const source = units ?? (this.#items instanceof PrefixItems && !this.#items.complete ? this.#listedUnits(this.#items, split) : this.unitsOf(epoch, split));
     // Gzip: half the budget fetches ahead, a quarter holds objects inflating at once (see above)
     const gzip = this.spec.compression === 'Gzip';
     const prefetch = gzip ? shareOf(fetch, 2) : fetch;
-    const prefetcher = new Prefetcher(units, prefetch, this.stats, signal);
+    const prefetcher = new Prefetcher(source, prefetch, this.stats, signal);
     const framed = frameUnits(prefetcher, {
       compression: this.spec.compression,
       recordWrapper: this.spec.recordWrapper,
@@ -180,6 +224,24 @@ export class ChannelStream {
         framed.return(undefined).catch(() => {});
       },
     };
+  }
+
+  /**
+   * This host's units (of part `split`) in key order as they are listed: the item at listing
+   * position p is the host's if planEpoch (no shuffle) would give it position p's item, and the
+   * host's i-th item goes to part i mod split.count, as in unitsOf.
+   */
+  async *#listedUnits(items: PrefixItems, split: Split): AsyncGenerator<Unit[]> {
+    const host = { distribution: this.spec.distribution, ...this.#host };
+    let position = 0;
+    let mine = 0;
+    for await (const batch of items.batches()) {
+      const units: Unit[] = [];
+      for (const item of batch) {
+        if (takesPosition(position++, host) && mine++ % split.count === split.index) units.push(...item);
+      }
+      if (units.length > 0) yield units;
+    }
   }
 
   /** A followed channel's one epoch: the objects at start, then those that land, until the idle timeout. */

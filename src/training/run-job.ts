@@ -194,7 +194,8 @@ function listChannels(run: Run): void {
   const { job, options, stores, stop } = run;
   const fetch = resolveFetchOptions(options.fetch);
   run.listed = Promise.all(job.channels.map((spec) =>
-    ChannelStream.open(spec, stores, fetch, { hostRank: 0, hostCount: options.hosts.count }, stop.signal)))
+    // Pipe channels stream from their first listing page; File and FastFile ones need every key first
+    ChannelStream.open(spec, stores, fetch, { hostRank: 0, hostCount: options.hosts.count }, stop.signal, { streamListing: modeOf(run, spec) === 'Pipe' })))
     .then((streams) => {
       for (const host of run.hosts) {
         host.streams = streams.map((s) => {

@@ -47,10 +47,15 @@ export async function catCommand(source: string | undefined, flags: CatFlags, lo
   const fifo = fs.fstatSync(1).isFIFO();
   // the splice worker's thread starts while the channel is listed, not after (first byte)
   if (fifo && flags.zeroCopy !== false && spec.compression === 'None' && spec.follow === undefined) prewarmSpliceWorker();
+  // stops a listing still under way when the epoch ends early (the reader went)
+  const listing = new AbortController();
   try {
-    let stream = await ChannelStream.open(spec, stores, fetch, host);
+    // an unshuffled S3 prefix streams from its first listing page while the rest is listed
+    let stream = await ChannelStream.open(spec, stores, fetch, host, listing.signal, { streamListing: true });
     if (spec.follow !== undefined) stream = stream.withFollowState({ cursor, log });
-    log.debug(`${spec.uri}: ${stream.items.length} items, epoch ${epoch} streams ${stream.unitsOf(epoch).length} units`);
+    log.debug(stream.listingComplete
+      ? `${spec.uri}: ${stream.items.length} items, epoch ${epoch} streams ${stream.unitsOf(epoch).length} units`
+      : `${spec.uri}: ${stream.items.length} items on the first listing page; epoch ${epoch} streams while the rest is listed (prefetcher path)`);
     const started = performance.now();
     let result;
     if (fifo) {
@@ -58,7 +63,9 @@ export async function catCommand(source: string | undefined, flags: CatFlags, lo
       // stdout itself (shared with the shell) keeps its flags and stays open
       const fd = reopenStdout();
       // a pipe that cannot be opened again (another user's: EACCES) is written through stdout itself
-      result = fd !== undefined ? await writeEpoch(fd, openEpoch(stream, epoch, flags.zeroCopy !== false), {}) : await writeToFile(1, stream.epoch(epoch));
+      const source = fd !== undefined ? openEpoch(stream, epoch, flags.zeroCopy !== false) : undefined;
+      log.debug(`${spec.uri}: epoch ${epoch} ${source?.kind === 'splice' ? 'spliced' : 'through the prefetcher'}`);
+      result = fd !== undefined && source !== undefined ? await writeEpoch(fd, source, {}) : await writeToFile(1, stream.epoch(epoch));
     } else {
       result = fs.fstatSync(1).isSocket() ? await writeToPipe(1, stream.epoch(epoch)) : await writeToFile(1, stream.epoch(epoch));
     }
@@ -66,8 +73,10 @@ export async function catCommand(source: string | undefined, flags: CatFlags, lo
     log.debug(`${formatBytes(result.bytes)} in ${seconds.toFixed(2)} s` +
       `${result.outcome === 'reader-gone' ? ' (the reader closed early)' : ''}; ${stream.stats.getRequests} GETs, ` +
       `${stream.stats.retries} retries, peak buffered ${formatBytes(stream.stats.peakBuffered)}` +
+      (stream.listingComplete && !spec.follow ? `; ${stream.items.length} items` : '') +
       (spec.follow !== undefined ? `; listing: ${stream.listing.polls} polls, ${stream.listing.requests} requests, ${stream.listing.keysSeen} keys seen, ${stream.listing.discovered} objects found` : ''));
   } finally {
+    listing.abort();
     cursor?.close();
     stores.close();
   }

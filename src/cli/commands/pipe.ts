@@ -64,9 +64,9 @@ export async function pipeCommand(flags: PipeFlags, log: Logger): Promise<void> 
   const cursor = flags.state !== undefined ? FollowCursor.open(flags.state) : undefined;
   let progress: ChannelProgress | undefined;
   try {
-    const opened = await Promise.all(specs.map((spec) => ChannelStream.open(spec, stores, fetch, host, stop.signal)));
+    const opened = await Promise.all(specs.map((spec) => ChannelStream.open(spec, stores, fetch, host, stop.signal, { streamListing: true })));
     const streams = opened.map((s) => (s.spec.follow !== undefined ? s.withFollowState({ cursor, log }) : s));
-    for (const s of streams) log.info(`${s.spec.name}: ${s.spec.uri}: ${s.items.length} items${s.spec.follow !== undefined ? ', following' : ''}`);
+    for (const s of streams) log.info(`${s.spec.name}: ${s.spec.uri}: ${s.items.length} items${s.listingComplete ? '' : ' on the first listing page, the rest listed while streaming'}${s.spec.follow !== undefined ? ', following' : ''}`);
     const interval = intFlag(flags.progressInterval, '--progress-interval', 1, 3600) ?? (process.stderr.isTTY ? 5 : undefined);
     progress = interval === undefined ? undefined : new ChannelProgress(streams.map((s) => ({ label: s.spec.name, stream: s })), log, interval * 1000).start();
     await servePipes(streams, {

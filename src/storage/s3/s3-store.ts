@@ -107,12 +107,12 @@ export class S3Store implements ObjectStore {
   async *list(prefix: string, signal?: AbortSignal, options: ListOptions = {}): AsyncIterable<ObjectInfo> {
     let previous: string | undefined;
     try {
-      const pages = paginateListObjectsV2({ client: await this.#access.client() }, {
+      const pages = paginateListObjectsV2({ client: await this.#access.client(), ...(options.pageSize !== undefined ? { pageSize: options.pageSize } : {}) }, {
         Bucket: this.#bucket, Prefix: prefix, ...(options.startAfter !== undefined ? { StartAfter: options.startAfter } : {}),
       });
       for await (const page of pages) {
         if (signal?.aborted) throw new AbortedError('listing aborted');
-        options.onRequest?.(page.Contents?.length ?? 0);
+        options.onRequest?.(page.Contents?.length ?? 0, page.IsTruncated === true);
         for (const o of page.Contents ?? []) {
           if (o.Key === undefined) continue;
           // S3 promises ascending UTF-8 order; a store that breaks it would break determinism
