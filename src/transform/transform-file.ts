@@ -494,13 +494,11 @@ export async function transformFile(file: TransformInputFile, ctx: FileContext):
     };
     try {
       // the window is waited for before a call is sent, not after: the next body is read and cut
-      // while the calls in flight are answered (at MaxConcurrentTransforms 1 too)
+      // while the calls in flight are answered (at MaxConcurrentTransforms 1 too); the answers'
+      // output goes to the writer once the next call is on its way
       for await (const group of requests()) {
         for (const r of group) {
-          while (queue.length >= window) {
-            await answerOfHead();
-            if (ready.length > 0) yield* ready.splice(0);
-          }
+          while (queue.length >= window) await answerOfHead();
           const release = ctx.slots.tryAcquire() ?? await ctx.slots.acquire();
           batches++;
           const answer = call(r.body, r.first, r.count).then((body) => {
@@ -513,6 +511,7 @@ export async function transformFile(file: TransformInputFile, ctx: FileContext):
             return { error };
           });
           queue.push({ first: r.first, count: r.count, originals: r.originals, answer });
+          if (ready.length > 0) yield* ready.splice(0);
         }
       }
       while (queue.length > 0) {
