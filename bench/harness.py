@@ -43,19 +43,29 @@ def manifest_path(data_dir):
     return data_dir.rstrip('/') + '.json'
 
 
-def prepare(data_dir, size_mib):
-    """Random files totalling size_mib MiB; kept between invocations (DATA_DIR.json marks them complete)."""
+def kept_manifest(data_dir, complete):
+    """The data set made by an earlier invocation, if its manifest says `complete` of it; else None."""
     try:
         with open(manifest_path(data_dir)) as f:
             manifest = json.load(f)
-        if manifest['bytes'] == size_mib * MiB == sum(os.path.getsize(p) for p in manifest['files']):
-            return manifest
+        return manifest if complete(manifest) else None
     except (OSError, ValueError, KeyError):
-        pass
+        return None
+
+
+def empty_folder(path):
+    os.makedirs(path, exist_ok=True)
+    for name in os.listdir(path):
+        os.unlink(os.path.join(path, name))
+
+
+def prepare(data_dir, size_mib):
+    """Random files totalling size_mib MiB; kept between invocations (DATA_DIR.json marks them complete)."""
+    manifest = kept_manifest(data_dir, lambda m: m['bytes'] == size_mib * MiB == sum(os.path.getsize(p) for p in m['files']))
+    if manifest is not None:
+        return manifest
     log(f'generating {size_mib} MiB of random data in {data_dir}')
-    os.makedirs(data_dir, exist_ok=True)
-    for name in os.listdir(data_dir):
-        os.unlink(os.path.join(data_dir, name))
+    empty_folder(data_dir)
     files, digest, left, index = [], hashlib.sha256(), size_mib * MiB, 0
     while left > 0:
         path = os.path.join(data_dir, f'part-{index:05d}.bin')
@@ -78,17 +88,11 @@ def prepare_gzip(data_dir, size_mib):
     """Gzip files whose contents are CSV-like text (digits and words, about 1.9:1 at level 6), size_mib MiB inflated."""
     import gzip
     import random
-    try:
-        with open(manifest_path(data_dir)) as f:
-            manifest = json.load(f)
-        if manifest['bytes'] == size_mib * MiB and manifest.get('gzip') and all(os.path.exists(p) for p in manifest['files']):
-            return manifest
-    except (OSError, ValueError, KeyError):
-        pass
+    manifest = kept_manifest(data_dir, lambda m: m['bytes'] == size_mib * MiB and m.get('gzip') and all(os.path.exists(p) for p in m['files']))
+    if manifest is not None:
+        return manifest
     log(f'generating {size_mib} MiB (inflated) of gzip files in {data_dir}')
-    os.makedirs(data_dir, exist_ok=True)
-    for name in os.listdir(data_dir):
-        os.unlink(os.path.join(data_dir, name))
+    empty_folder(data_dir)
     rnd = random.Random(17)
     words = [''.join(rnd.choice('abcdefghijklmnopqrstuvwxyz') for _ in range(rnd.randint(2, 9))) for _ in range(5000)]
     files, digest, left, index = [], hashlib.sha256(), size_mib * MiB, 0
