@@ -167,12 +167,17 @@ test('an unshuffled channel streamed while it is listed yields the bytes of the 
   }
 });
 
+/** The streamed channel `s3://NAME/d/` on `stores`, and the store whose listing it holds. */
+async function openHeld(stores: HeldStores, name: string): Promise<{ stream: ChannelStream; held: HeldStore }> {
+  const stream = await ChannelStream.open(spec(`s3://${name}/d/`), stores, FETCH, { hostRank: 0, hostCount: 1 }, undefined, { streamListing: true });
+  return { stream, held: stores.held as HeldStore };
+}
+
 test('the first bytes arrive before the listing ends (the listing is held after its first page)', async () => {
   const name = await bucket();
   const stores = new HeldStores();
   try {
-    const stream = await ChannelStream.open(spec(`s3://${name}/d/`), stores, FETCH, { hostRank: 0, hostCount: 1 }, undefined, { streamListing: true });
-    const held = stores.held as HeldStore;
+    const { stream, held } = await openHeld(stores, name);
     const first = objects.get(sortedKeys[0] as string) as Buffer;
     const out: Buffer[] = [];
     let total = 0;
@@ -199,8 +204,7 @@ test('a listing that fails after its first page fails the epoch with its coded e
   const name = await bucket();
   const stores = new HeldStores();
   try {
-    const stream = await ChannelStream.open(spec(`s3://${name}/d/`), stores, FETCH, { hostRank: 0, hostCount: 1 }, undefined, { streamListing: true });
-    const held = stores.held as HeldStore;
+    const { stream, held } = await openHeld(stores, name);
     held.failWith = new TransientStoreError('listing: connection reset (injected)', { uri: `s3://${name}/d/` });
     let total = 0;
     await assert.rejects((async () => {
