@@ -282,6 +282,8 @@ def report(records, opts):
 def run(opts):
     want = {'large': expected(opts.large_dir), 'small': expected(opts.small_dir)}
     opts.variants = {'large': ['pipemode mount', 'File mode', 's3fs'], 'small': ['pipemode mount', 's3fs', 'File mode']}
+    if not opts.s3fs:
+        opts.variants = {k: [v for v in vs if v != 's3fs'] for k, vs in opts.variants.items()}
     records = []
     with open(opts.results, 'a') as out:
         for round_no in range(opts.rounds + 1):
@@ -327,6 +329,7 @@ def main():
     r.add_argument('--memory-budget-mib', type=int, default=256)
     r.add_argument('--small-count', type=int, default=20000)
     r.add_argument('--small-kib', type=int, default=16)
+    r.add_argument('--no-s3fs', dest='s3fs', action='store_false', help='leave s3fs out (it takes minutes on the small files)')
     r.add_argument('--scenarios', default='large,small')
     r.add_argument('--results', required=True)
     a = p.parse_args()

@@ -15,6 +15,7 @@
 #   FASTFILE_SMALL_COUNT      small files (default 20000) of FASTFILE_SMALL_KIB KiB (default 16)
 #   FASTFILE_SCENARIOS        large,small (default both)
 #   BENCH_MEMORY_BUDGET_MIB   pipemode mount --memory-budget (default 256)
+#   FASTFILE_S3FS             0 leaves s3fs out (default 1)
 # Needs root (FUSE mounts, and apt-get for s3fs and rclone when they are missing) and /dev/fuse.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -62,5 +63,5 @@ mkdir -p "$BENCH_DIR/fastfile-work"
 python3 bench/fastfile.py run --root "$PWD" --large-dir "$DATA_DIR" --small-dir "$SMALL_DIR" --bucket "$BUCKET" \
   --endpoint "$AWS_ENDPOINT_URL_S3" --server-pid-dir "$S3_SERVER_DIR/run" --work-dir "$BENCH_DIR/fastfile-work" \
   --rounds "$ROUNDS" --memory-budget-mib "$BUDGET_MIB" --small-count "$SMALL_COUNT" --small-kib "$SMALL_KIB" \
-  --scenarios "$SCENARIOS" --results "$BENCH_DIR/fastfile.jsonl"
+  --scenarios "$SCENARIOS" $([[ ${FASTFILE_S3FS:-1} == 0 ]] && echo --no-s3fs) --results "$BENCH_DIR/fastfile.jsonl"
 say "per-run results: $BENCH_DIR/fastfile.jsonl"

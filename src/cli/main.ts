@@ -225,6 +225,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     .argument('<dir>', 'mount point (created if missing), e.g. /opt/ml/input/data/train')
     .option('--max-read-ahead <size>', 'read-ahead ceiling per open file (at most half the budget)', '64MiB')
     .option('--prefetch-files <n>', 'files prefetched ahead of a reader that opens them in listing order', '256')
+    .addOption(new Option('--page-cache', 'keep every file in the page cache (default: files from 4 MiB on use direct I/O)'))
     .addOption(new Option('--allow-other', 'let other users read the mount (FUSE allow_other)')))
     .action(async (source: string, dir: string, flags: MountFlags) => {
       const { mountCommand } = await import('./commands/mount.js');

@@ -219,8 +219,8 @@ export class UnsafeKeyError extends PipemodeError {
 
 /**
  * A channel cannot be mounted (FastFile): FUSE is unavailable here (no /dev/fuse, no permission to
- * mount, the FUSE module failed to load), the mount point is unusable, or the channel is not an
- * S3Prefix. `details.reason` says which; callers may fall back to File mode.
+ * mount, the kernel refused the mount or never answered), the mount point is unusable, or the
+ * channel is not an S3Prefix. `details.reason` says which; callers may fall back to File mode.
  */
 export class MountError extends PipemodeError {
   static override readonly code = 'PM_ERR_MOUNT';

@@ -2,8 +2,8 @@
  * The libc calls Node lacks: mkfifo(3) (no fs.mkfifo; spawning mkfifo(1) costs ~2 ms),
  * fcntl(F_SETPIPE_SZ), which enlarges a pipe's buffer from 64 KiB to 1 MiB — the biggest single
  * throughput lever measured (measured here: 1.3 → 3.9 GiB/s) — and splice(2) with poll(2)
- * and write(2) for the zero-copy file → pipe path (splice-worker.ts), umount2(2) for FUSE
- * mounts (mount/fuse-binding.ts), and flock(2) for folder locks (core/folder-lock.ts). Bound through koffi, whose
+ * and write(2) for the zero-copy file → pipe path (splice-worker.ts), mount(2) and umount2(2) for
+ * FUSE mounts (mount/fuse-session.ts, mount/fuse-binding.ts), and flock(2) for folder locks (core/folder-lock.ts). Bound through koffi, whose
  * npm package ships prebuilt binaries (no compiler at install).
  */
 import os from 'node:os';
@@ -29,6 +29,7 @@ interface Libc {
   send(fd: number, buf: Uint8Array, len: number, flags: number): number | bigint;
   recv(fd: number, buf: Uint8Array, len: number, flags: number): number | bigint;
   close(fd: number): number;
+  mount(source: string, target: string, fstype: string, flags: number, data: string): number;
   umount2: ((target: string, flags: number) => number) & {
     async(target: string, flags: number, cb: (err: unknown, result: number) => void): void;
   };
@@ -56,6 +57,7 @@ function load(): Libc {
       send: lib.func('long send(int fd, const uint8_t *buf, size_t len, int flags)') as Libc['send'],
       recv: lib.func('long recv(int fd, _Out_ uint8_t *buf, size_t len, int flags)') as Libc['recv'],
       close: lib.func('int close(int fd)') as Libc['close'],
+      mount: lib.func('int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)') as Libc['mount'],
       umount2: lib.func('int umount2(const char *target, int flags)') as Libc['umount2'],
     };
   }
@@ -227,6 +229,14 @@ export function setPipeSize(fd: number, bytes: number): void {
 export function openRaw(path: string, flags: number): number | string {
   const fd = load().open(path, flags | O_CLOEXEC); // as libuv opens every fd: not inherited by children
   return fd >= 0 ? fd : lastErrno();
+}
+
+/**
+ * mount(2): undefined, or the errno name. FUSE mounts (mount/fuse-session.ts) are made this way as
+ * root; the kernel sends its first request only after the call returns, so it may block the thread.
+ */
+export function mount(source: string, target: string, fstype: string, flags: number, data: string): string | undefined {
+  return load().mount(source, target, fstype, flags, data) === 0 ? undefined : lastErrno();
 }
 
 /**

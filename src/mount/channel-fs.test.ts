@@ -4,7 +4,8 @@ import { setImmediate as tick } from 'node:timers/promises';
 import { createLogger } from '../core/log.js';
 import { MemoryStore, ramp, type ReadRequest } from '../storage/memory/memory-store.js';
 import { ByteBudget } from './byte-budget.js';
-import { ChannelFs, ERRNO, type Attributes } from './channel-fs.js';
+import { ChannelFs, ERRNO } from './channel-fs.js';
+import { ROOT_ID, type NodeAttributes } from './fuse-protocol.js';
 import { MountStats } from './mount-stats.js';
 import { MountTree } from './mount-tree.js';
 import type { FetchContext } from './range-part.js';
@@ -31,8 +32,20 @@ async function mounted(sizes: number[], budget = 8 * 1024 * KiB, requests: ReadR
   return { fs, store, ctx, logs };
 }
 
+/** The node number of `path`, as the kernel would find it by LOOKUPs from the root. */
+function id(fs: ChannelFs, path: string): number {
+  let at = ROOT_ID;
+  for (const name of path.split('/').filter((n) => n !== '')) {
+    const a = fs.lookup(at, name);
+    assert.ok(typeof a !== 'number', `lookup ${name} in ${at}: errno ${typeof a === 'number' ? a : 0}`);
+    at = a.ino;
+  }
+  assert.equal(fs.idOf(path), at);
+  return at;
+}
+
 async function readWhole(fs: ChannelFs, path: string, expected: Buffer): Promise<Buffer> {
-  const h = fs.open(path, 0);
+  const h = fs.open(id(fs, path), 0);
   assert.ok(h > 0, `open ${path}: ${h}`);
   const out: Buffer[] = [];
   for (let pos = 0; ; pos += 32 * KiB) {
@@ -51,28 +64,34 @@ async function readWhole(fs: ChannelFs, path: string, expected: Buffer): Promise
 
 test('attributes: files 0444 and folders 0555 of the mounting user, sizes from the listing', async () => {
   const { fs } = await mounted([10, 0]);
-  const file = fs.getattr('/f0000') as Attributes;
+  const file = fs.attributes(id(fs, '/f0000')) as NodeAttributes;
   assert.equal(file.mode, 0o100444);
   assert.equal(file.size, 10);
   assert.equal(file.uid, 1234);
   assert.equal(file.gid, 5678);
   assert.equal(file.mtime, 1_700_000_000_000);
-  const root = fs.getattr('/') as Attributes;
+  const root = fs.attributes(ROOT_ID) as NodeAttributes;
   assert.equal(root.mode, 0o040555);
-  assert.equal(fs.getattr('/missing'), ERRNO.ENOENT);
-  const listing = fs.readdir('/');
-  assert.deepEqual(typeof listing === 'number' ? listing : listing.names, ['f0000', 'f0001']);
-  assert.equal(fs.readdir('/f0000'), ERRNO.ENOTDIR);
-  assert.equal(fs.readdir('/nope'), ERRNO.ENOENT);
+  assert.equal(root.ino, ROOT_ID);
+  assert.equal(fs.lookup(ROOT_ID, 'missing'), ERRNO.ENOENT);
+  assert.equal(fs.lookup(id(fs, '/f0000'), 'x'), ERRNO.ENOTDIR);
+  assert.equal(fs.attributes(999), ERRNO.ENOENT);
+  const listing = fs.entries(ROOT_ID);
+  assert.ok(typeof listing !== 'number');
+  assert.deepEqual(listing.map((e) => e.name), ['.', '..', 'f0000', 'f0001']);
+  assert.deepEqual(listing.map((e) => e.attributes.ino), [ROOT_ID, ROOT_ID, id(fs, '/f0000'), id(fs, '/f0001')]);
+  assert.equal(fs.entries(id(fs, '/f0000')), ERRNO.ENOTDIR);
+  assert.equal(fs.entries(999), ERRNO.ENOENT);
 });
 
 test('opening for writing is EROFS, a folder EISDIR, a missing file ENOENT, a bad handle EBADF', async () => {
   const { fs } = await mounted([10]);
-  assert.equal(fs.open('/f0000', O_WRONLY), ERRNO.EROFS);
-  assert.equal(fs.open('/f0000', O_RDWR), ERRNO.EROFS);
-  assert.equal(fs.open('/f0000', O_TRUNC), ERRNO.EROFS);
-  assert.equal(fs.open('/', 0), ERRNO.EISDIR);
-  assert.equal(fs.open('/x', 0), ERRNO.ENOENT);
+  const file = id(fs, '/f0000');
+  assert.equal(fs.open(file, O_WRONLY), ERRNO.EROFS);
+  assert.equal(fs.open(file, O_RDWR), ERRNO.EROFS);
+  assert.equal(fs.open(file, O_TRUNC), ERRNO.EROFS);
+  assert.equal(fs.open(ROOT_ID, 0), ERRNO.EISDIR);
+  assert.equal(fs.open(999, 0), ERRNO.ENOENT);
   assert.equal(await fs.read(999, Buffer.alloc(1), 1, 0), ERRNO.EBADF);
   assert.equal(fs.release(999), ERRNO.EBADF);
 });
@@ -133,7 +152,7 @@ test('prefetched files stay within the budget share', async () => {
 test('a file that changed after listing reads as EIO, logged once with its code', async () => {
   const { fs, store, logs, ctx } = await mounted([300 * KiB]);
   store.put('d/f0000', ramp(300 * KiB, 42));
-  const h = fs.open('/f0000', 0);
+  const h = fs.open(id(fs, '/f0000'), 0);
   assert.equal(await fs.read(h, Buffer.alloc(4096), 4096, 0), ERRNO.EIO);
   assert.equal(await fs.read(h, Buffer.alloc(4096), 4096, 4096), ERRNO.EIO);
   fs.release(h);

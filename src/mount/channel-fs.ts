@@ -1,7 +1,10 @@
 /**
  * The read-only file system of one FastFile mount, independent of FUSE (fuse-ops.ts adapts it to
- * the binding; unit tests drive it directly): attributes and folder listings from the MountTree,
- * file handles each with its ReadAhead, cross-file prefetch (NextFiles), and errors as errnos.
+ * the kernel's requests; unit tests drive it directly): attributes and folder listings from the
+ * MountTree, file handles each with its ReadAhead, cross-file prefetch (NextFiles), and errors as
+ * errnos. Nodes are numbered as FUSE numbers them: the root is 1, the others follow breadth-first;
+ * the tree never changes while mounted, so a number stays valid for the mount's life and FORGET
+ * needs no bookkeeping.
  *
  * Semantics: files 0444 and folders 0555, owned by the mounting user; sizes and mtimes from the
  * listing; every change (write, create, unlink, rename, chmod, truncate, …) fails with EROFS, as
@@ -17,6 +20,7 @@ import os from 'node:os';
 import { isPipemodeError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { MountTree, TreeNode } from './mount-tree.js';
+import { ROOT_ID, type DirEntry, type NodeAttributes, type StatfsOut } from './fuse-protocol.js';
 import { NextFiles, type NextFilesOptions } from './next-files.js';
 import { ReadAhead, type ReadAheadOptions } from './read-ahead.js';
 import type { FetchContext } from './range-part.js';
@@ -24,20 +28,6 @@ import type { FetchContext } from './range-part.js';
 const E = os.constants.errno;
 /** Negative errnos, as FUSE replies carry them. */
 export const ERRNO = Object.freeze({ ENOENT: -E.ENOENT, EIO: -E.EIO, EROFS: -E.EROFS, EBADF: -E.EBADF, EISDIR: -E.EISDIR, ENOTDIR: -E.ENOTDIR });
-
-/** What getattr reports (the shape fuse-native takes). */
-export interface Attributes {
-  readonly mode: number;
-  readonly size: number;
-  readonly nlink: number;
-  readonly uid: number;
-  readonly gid: number;
-  readonly mtime: number;
-  readonly atime: number;
-  readonly ctime: number;
-  readonly blocks: number;
-  readonly blksize: number;
-}
 
 export interface ChannelFsOptions {
   readonly readAhead: ReadAheadOptions;
@@ -47,8 +37,8 @@ export interface ChannelFsOptions {
   readonly log: Logger;
 }
 
-/** st_blksize: what `cat`, Python and others size their reads by; one FUSE read is at most 128 KiB. */
-const BLOCK_SIZE = 128 * 1024;
+/** st_blksize: what `cat`, Python and others size their reads by; one FUSE read is at most 1 MiB. */
+const BLOCK_SIZE = 1024 * 1024;
 const S_IFDIR = 0o040000;
 const S_IFREG = 0o100000;
 const O_ACCMODE = 3;
@@ -68,6 +58,11 @@ export class ChannelFs {
   readonly #next: NextFiles;
   readonly #handles = new Map<number, Handle>();
   readonly #logged = new Set<string>();
+  /** Node number → node, and its folder's number (index 0 unused: FUSE numbers from 1). */
+  readonly #nodes: TreeNode[] = [];
+  readonly #parents: number[] = [];
+  readonly #ids = new Map<TreeNode, number>();
+  readonly #entries = new Map<number, readonly DirEntry[]>();
   #nextHandle = 1;
 
   constructor(tree: MountTree, ctx: FetchContext, options: ChannelFsOptions) {
@@ -75,24 +70,71 @@ export class ChannelFs {
     this.#ctx = ctx;
     this.#options = options;
     this.#next = new NextFiles(tree.files, ctx, options.nextFiles);
+    const number = (node: TreeNode, parent: number): void => {
+      const id = this.#nodes.length;
+      this.#nodes.push(node);
+      this.#parents.push(parent);
+      this.#ids.set(node, id);
+    };
+    this.#nodes.push(tree.root); // index 0: unused
+    this.#parents.push(ROOT_ID);
+    number(tree.root, ROOT_ID);
+    for (let id = ROOT_ID; id < this.#nodes.length; id++) {
+      const node = this.#nodes[id] as TreeNode;
+      if (node.kind === 'dir') for (const name of node.names) number(node.children.get(name) as TreeNode, id);
+    }
   }
 
-  getattr(path: string): Attributes | number {
-    const node = this.tree.lookup(path);
-    return node === undefined ? ERRNO.ENOENT : this.#attributes(node);
+  /** The attributes of node `id`, or ENOENT. */
+  attributes(id: number): NodeAttributes | number {
+    const node = this.#nodes[id];
+    return node === undefined ? ERRNO.ENOENT : this.#attributes(node, id);
   }
 
-  /** Entry names of a folder, with their attributes (FUSE fills both in one go). */
-  readdir(path: string): { names: string[]; attributes: Attributes[] } | number {
-    const node = this.tree.lookup(path);
-    if (node === undefined) return ERRNO.ENOENT;
-    if (node.kind !== 'dir') return ERRNO.ENOTDIR;
-    return { names: node.names, attributes: node.names.map((n) => this.#attributes(node.children.get(n) as TreeNode)) };
+  /** The entry `name` in folder `parent`: its attributes (ino = its node number), or a negative errno. */
+  lookup(parent: number, name: string): NodeAttributes | number {
+    const dir = this.#nodes[parent];
+    if (dir === undefined) return ERRNO.ENOENT;
+    if (dir.kind !== 'dir') return ERRNO.ENOTDIR;
+    const child = dir.children.get(name);
+    return child === undefined ? ERRNO.ENOENT : this.#attributes(child, this.#ids.get(child) as number);
   }
 
-  /** Opens a file for reading: a handle number, or a negative errno. */
-  open(path: string, flags: number): number {
+  /** The node number of a path below the mount ("/" is the root), or undefined. */
+  idOf(path: string): number | undefined {
     const node = this.tree.lookup(path);
+    return node === undefined ? undefined : this.#ids.get(node);
+  }
+
+  /** The size of file `id` (0 for a folder or an unknown node). */
+  sizeOf(id: number): number {
+    const node = this.#nodes[id];
+    return node?.kind === 'file' ? node.info.size : 0;
+  }
+
+  /** A folder's entries, "." and ".." first, then the names in order; or a negative errno. */
+  entries(id: number): readonly DirEntry[] | number {
+    const cached = this.#entries.get(id);
+    if (cached !== undefined) return cached;
+    const dir = this.#nodes[id];
+    if (dir === undefined) return ERRNO.ENOENT;
+    if (dir.kind !== 'dir') return ERRNO.ENOTDIR;
+    const parent = this.#parents[id] ?? ROOT_ID;
+    const list: DirEntry[] = [
+      { name: '.', attributes: this.#attributes(dir, id), dot: true },
+      { name: '..', attributes: this.#attributes(this.#nodes[parent] as TreeNode, parent), dot: true },
+    ];
+    for (const name of dir.names) {
+      const child = dir.children.get(name) as TreeNode;
+      list.push({ name, attributes: this.#attributes(child, this.#ids.get(child) as number) });
+    }
+    this.#entries.set(id, list);
+    return list;
+  }
+
+  /** Opens node `id` for reading: a handle number, or a negative errno. */
+  open(id: number, flags: number): number {
+    const node = this.#nodes[id];
     if (node === undefined) return ERRNO.ENOENT;
     if ((flags & O_ACCMODE) !== 0 || (flags & O_TRUNC) !== 0) return ERRNO.EROFS;
     if (node.kind === 'dir') return ERRNO.EISDIR;
@@ -100,7 +142,7 @@ export class ChannelFs {
     const head = this.#next.opened(node.index);
     const handle = this.#nextHandle;
     this.#nextHandle = this.#nextHandle >= 0x7fffffff ? 1 : this.#nextHandle + 1;
-    this.#handles.set(handle, { path, index: node.index, reader: new ReadAhead(node, this.#ctx, this.#options.readAhead, head) });
+    this.#handles.set(handle, { path: node.path, index: node.index, reader: new ReadAhead(node, this.#ctx, this.#options.readAhead, head) });
     return handle;
   }
 
@@ -131,11 +173,8 @@ export class ChannelFs {
   }
 
   /** Totals for statfs (df): the channel's bytes and files, nothing free. */
-  statfs(): { bsize: number; frsize: number; blocks: number; bfree: number; bavail: number; files: number; ffree: number; favail: number; namemax: number } {
-    return {
-      bsize: BLOCK_SIZE, frsize: 4096, blocks: Math.ceil(this.tree.totalBytes / 4096), bfree: 0, bavail: 0,
-      files: this.tree.files.length, ffree: 0, favail: 0, namemax: 1024,
-    };
+  statfs(): StatfsOut {
+    return { bsize: BLOCK_SIZE, frsize: 4096, blocks: Math.ceil(this.tree.totalBytes / 4096), files: this.tree.files.length, namelen: 1024 };
   }
 
   /** Closes every handle and drops prefetched data (unmount). */
@@ -145,13 +184,13 @@ export class ChannelFs {
     this.#next.close();
   }
 
-  #attributes(node: TreeNode): Attributes {
+  #attributes(node: TreeNode, ino: number): NodeAttributes {
     const { uid, gid } = this.#options;
     if (node.kind === 'dir') {
-      return { mode: S_IFDIR | 0o555, size: 4096, nlink: 2 + node.subdirs, uid, gid, mtime: node.mtimeMs, atime: node.mtimeMs, ctime: node.mtimeMs, blocks: 8, blksize: BLOCK_SIZE };
+      return { ino, mode: S_IFDIR | 0o555, size: 4096, nlink: 2 + node.subdirs, uid, gid, mtime: node.mtimeMs, atime: node.mtimeMs, ctime: node.mtimeMs, blocks: 8, blksize: BLOCK_SIZE };
     }
     const size = node.info.size;
-    return { mode: S_IFREG | 0o444, size, nlink: 1, uid, gid, mtime: node.mtimeMs, atime: node.mtimeMs, ctime: node.mtimeMs, blocks: Math.ceil(size / 512), blksize: BLOCK_SIZE };
+    return { ino, mode: S_IFREG | 0o444, size, nlink: 1, uid, gid, mtime: node.mtimeMs, atime: node.mtimeMs, ctime: node.mtimeMs, blocks: Math.ceil(size / 512), blksize: BLOCK_SIZE };
   }
 
   #logOnce(path: string, err: unknown): void {

@@ -1,68 +1,25 @@
 /**
- * FUSE from Node: the `fuse-native` binding (N-API, prebuilt, ships its own libfuse 2.9, so no
- * system FUSE package is needed) plus the pieces it lacks, bound from libc through koffi
- * (pipe/libc.ts):
+ * The parts of FUSE around a session (fuse-session.ts): knowing why FUSE is unavailable before
+ * trying (no /dev/fuse, no permission), unmounting, stale mounts, and the kernel's read-ahead.
  *
- * - Unmounting without fusermount. fuse-native unmounts by running `fusermount -uz`, which is not
- *   installed here (and need not be); pipemode calls umount2(MNT_DETACH) itself, on a libuv worker
- *   thread — the kernel may send the file system a last request while unmounting, and the main
- *   thread must be free to answer it. Lazy (detach): the folder is released at once even if a
- *   reader still holds a file open; that reader's reads go on until it closes or pipemode exits.
+ * - Unmounting: umount2(MNT_DETACH), on a libuv worker thread — the kernel may send the file
+ *   system a last request while unmounting, and the main thread must be free to answer it. Lazy
+ *   (detach): the folder is released at once even if a reader still holds a file open; that
+ *   reader's reads go on until it closes or pipemode exits.
  * - Stale mounts. A mount whose server died (SIGKILL) stays in the mount table and every access
  *   fails with ENOTCONN; `cleanStaleMount` detaches such a mount so the folder can be used again.
- * - Knowing why FUSE is unavailable before trying (no /dev/fuse, no permission, no module), so the
- *   caller gets a MountError that says so and can fall back to File mode.
  *
- * Mounting needs root (or a fusermount helper on PATH, which this libfuse uses for unprivileged
- * mounts). The binding is loaded on first use only: `pipemode` never loads it unless it mounts.
+ * Mounting needs root: pipemode calls mount(2) itself (no fusermount, no libfuse).
  */
 import fs from 'node:fs';
-import { createRequire } from 'node:module';
-import path from 'node:path';
 import { MountError } from '../core/errors.js';
 import { umount2 } from '../core/libc.js';
-
-/** The part of fuse-native's class that pipemode uses. */
-export interface FuseInstance {
-  mount(cb: (err: Error | null) => void): void;
-  unmount(cb: (err: Error | null) => void): void;
-}
-
-export type FuseCallback = (result: number, ...values: unknown[]) => void;
-
-export interface FuseConstructor {
-  new (mnt: string, ops: Record<string, (...args: never[]) => void>, opts: Record<string, unknown>): FuseInstance;
-  unmount(mnt: string, cb: (err: Error | null) => void): void;
-}
 
 const MNT_DETACH = 2;
 
 /** umount2(dir, MNT_DETACH) on a worker thread; resolves to undefined or the errno name. */
 export function detach(dir: string): Promise<string | undefined> {
   return umount2(dir, MNT_DETACH);
-}
-
-let fuse: FuseConstructor | undefined;
-
-/** Loads fuse-native (once), with its unmount replaced by umount2; MountError if it cannot load. */
-export function loadFuse(): FuseConstructor {
-  if (fuse !== undefined) return fuse;
-  let Fuse: FuseConstructor;
-  try {
-    Fuse = createRequire(import.meta.url)('fuse-native') as FuseConstructor;
-  } catch (err) {
-    throw new MountError(`FUSE is unavailable: the fuse-native module failed to load (${(err as Error).message.split('\n')[0] ?? ''})`, { reason: 'module' }, { cause: err });
-  }
-  // fuse-native's close() calls this static helper (`fusermount -uz`), then releases its handles
-  Fuse.unmount = (mnt, cb) => {
-    void detach(mnt).then((failed) => cb(failed === undefined || failed === 'EINVAL' ? null : new Error(`umount2(${mnt}) failed: ${failed}`)));
-  };
-  fuse = Fuse;
-  return Fuse;
-}
-
-function onPath(program: string): boolean {
-  return (process.env.PATH ?? '').split(':').some((dir) => dir !== '' && fs.existsSync(path.join(dir, program)));
 }
 
 /** Why FUSE cannot be used here, or undefined if it can (as far as can be known without mounting). */
@@ -76,14 +33,7 @@ export function fuseUnavailableReason(): { reason: string; message: string } | u
   } catch {
     return { reason: 'permission', message: 'FUSE is unavailable: no permission to open /dev/fuse' };
   }
-  if (process.geteuid?.() !== 0 && !onPath('fusermount')) {
-    return { reason: 'permission', message: 'FUSE is unavailable: mounting needs root, or the fusermount helper on PATH (Debian package fuse)' };
-  }
-  try {
-    loadFuse();
-  } catch (err) {
-    return { reason: 'module', message: (err as Error).message };
-  }
+  if (process.geteuid?.() !== 0) return { reason: 'permission', message: 'FUSE is unavailable: mounting needs root' };
   return undefined;
 }
 
@@ -115,11 +65,11 @@ export function mountAt(dir: string): { readonly type: string; readonly source: 
 
 /**
  * Kernel read-ahead for the FUSE mount at `dir`, in KiB. The kernel gives a FUSE mount 128 KiB, one
- * FUSE read at a time for a sequential reader; with 512 KiB it keeps four 128 KiB reads in flight,
- * which makes sequential reads through the mount about 1.35x faster here (docs/benchmarks.md).
- * Best effort: only root may write /sys/class/bdi; anything else leaves the kernel's default.
+ * read at a time for a sequential reader; with 4 MiB it keeps four 1 MiB reads in flight
+ * (docs/benchmarks.md). Best effort: only root may write /sys/class/bdi; anything else leaves the
+ * kernel's default.
  */
-export const KERNEL_READ_AHEAD_KIB = 512;
+export const KERNEL_READ_AHEAD_KIB = 4096;
 
 export async function raiseKernelReadAhead(dir: string, kib: number = KERNEL_READ_AHEAD_KIB): Promise<boolean> {
   const device = mountAt(dir)?.device;
@@ -147,7 +97,8 @@ export async function cleanStaleMount(dir: string): Promise<boolean> {
   if (mount === undefined) return false;
   let stale = false;
   try {
-    await fs.promises.stat(dir);
+    // statfs always asks the server (stat may answer from cached attributes)
+    await fs.promises.statfs(dir);
   } catch (err) {
     stale = (err as NodeJS.ErrnoException).code === 'ENOTCONN';
   }

@@ -1,57 +1,126 @@
 /**
- * ChannelFs as fuse-native's operation table. fuse-native calls each operation on the main
- * thread with a callback whose first argument is the result: 0 or a byte count, or a negative
- * errno. A read's `buf` is libfuse's own memory, valid only until the callback runs, so bytes are
- * copied into it before answering and it is never kept. Every operation that would change
- * something answers EROFS (the mount is also read-only in the kernel, which refuses most of them
- * before they get here).
+ * ChannelFs as the answer to the kernel's FUSE requests (fuse-session.ts carries them). Names and
+ * attributes are given with a validity of a day, since the tree never changes while mounted: the
+ * kernel then asks once per name, and a name that is not there is cached as absent too. Folders are
+ * opened with FOPEN_CACHE_DIR. Files under DIRECT_IO_FROM are opened with FOPEN_KEEP_CACHE: their
+ * pages stay cached across opens, so a second epoch reads them from memory. Larger files are opened
+ * for direct I/O: each read(2) of the reader becomes one request (up to 1 MiB) whose reply the
+ * kernel copies straight into the reader's buffer. That skips filling the page cache, which costs
+ * more CPU than everything else a large read does (docs/benchmarks.md); the mount's own read-ahead
+ * keeps the data coming. Direct I/O is used only where the kernel still allows mmap on such files
+ * (FUSE_DIRECT_IO_ALLOW_MMAP, Linux 6.6+); elsewhere, and with pageCacheAll, every file is cached.
+ *
+ * A READ's reply buffer comes from a small pool: the data is copied from the fetched parts into it
+ * once, and it is written to the kernel with its header in one write(2). Requests that would change
+ * something answer EROFS (the mount is read-only in the kernel too, which refuses most of them
+ * before they get here); optional ones (FLUSH, ACCESS, xattrs, locks) answer ENOSYS, which tells the
+ * kernel not to send them again.
  */
+import os from 'node:os';
 import type { ChannelFs } from './channel-fs.js';
-import { ERRNO } from './channel-fs.js';
-import type { FuseCallback } from './fuse-binding.js';
+import {
+  attrReply, decodeName, decodeOpen, decodeRead, decodeRelease, direntsReply, entryReply, FOPEN, NO_REPLY, OP, openReply,
+  OUT_HEADER_SIZE, statfsReply, WRITE_OPS, type RequestHeader,
+} from './fuse-protocol.js';
+import { MAX_READ, type FuseSession } from './fuse-session.js';
 
-type Op = (...args: never[]) => void;
+const E = os.constants.errno;
+/** How long the kernel may keep names and attributes, in seconds. */
+const VALID_SECONDS = 86_400;
+/** Reply buffers kept for reuse (enough for the reads the kernel has in flight at once). */
+const POOLED_BUFFERS = 16;
 
-/** Write operations: name → index of the callback among its arguments. */
-const WRITE_OPS: Readonly<Record<string, number>> = {
-  truncate: 2, ftruncate: 3, write: 5, create: 2, unlink: 1, rename: 2, link: 2, symlink: 2,
-  mkdir: 2, rmdir: 1, chmod: 2, chown: 3, utimens: 3, mknod: 3, setxattr: 5, removexattr: 2,
-};
+/** Files this big and bigger are read with direct I/O (unless the page cache takes every file). */
+export const DIRECT_IO_FROM = 4 * 1024 * 1024;
 
-function readOnly(callbackIndex: number): Op {
-  return (...args: unknown[]) => {
-    (args[callbackIndex] as FuseCallback)(ERRNO.EROFS);
-  };
+export interface FuseHandlerOptions {
+  /** Keep every file in the page cache, large ones too. @default false: direct I/O from DIRECT_IO_FROM */
+  readonly pageCacheAll: boolean;
 }
 
-export function fuseOperations(fs: ChannelFs): Record<string, Op> {
-  const ops: Record<string, Op> = {
-    getattr: ((path: string, cb: FuseCallback) => {
-      const a = fs.getattr(path);
-      if (typeof a === 'number') cb(a);
-      else cb(0, a);
-    }),
-    readdir: ((path: string, cb: FuseCallback) => {
-      const r = fs.readdir(path);
-      if (typeof r === 'number') cb(r);
-      else cb(0, r.names, r.attributes);
-    }),
-    open: ((path: string, flags: number, cb: FuseCallback) => {
-      const h = fs.open(path, flags);
-      if (h < 0) cb(h);
-      else cb(0, h);
-    }),
-    read: ((_path: string, handle: number, buf: Buffer, length: number, position: number, cb: FuseCallback) => {
-      fs.read(handle, buf, length, position).then(cb, () => cb(ERRNO.EIO));
-    }),
-    release: ((_path: string, handle: number, cb: FuseCallback) => {
-      fs.release(handle);
-      cb(0);
-    }),
-    statfs: ((_path: string, cb: FuseCallback) => {
-      cb(0, fs.statfs());
-    }),
+export function fuseHandler(fs: ChannelFs, session: FuseSession, options: FuseHandlerOptions): (header: RequestHeader, body: Buffer) => void {
+  const openFlags = (size: number): number =>
+    !options.pageCacheAll && session.directIoMmap && size >= DIRECT_IO_FROM ? FOPEN.DIRECT_IO : FOPEN.KEEP_CACHE;
+  const pool: Buffer[] = [];
+  const take = (size: number): Buffer => (size <= MAX_READ ? pool.pop() : undefined) ?? Buffer.allocUnsafeSlow(OUT_HEADER_SIZE + Math.max(size, MAX_READ));
+  const give = (buf: Buffer): void => {
+    if (pool.length < POOLED_BUFFERS && buf.length === OUT_HEADER_SIZE + MAX_READ) pool.push(buf);
   };
-  for (const [name, callbackIndex] of Object.entries(WRITE_OPS)) ops[name] = readOnly(callbackIndex);
-  return ops;
+
+  const read = (unique: bigint, body: Buffer): void => {
+    const { fh, offset, size } = decodeRead(body);
+    const out = take(size);
+    fs.read(fh, out.subarray(OUT_HEADER_SIZE, OUT_HEADER_SIZE + size), size, offset).then(
+      (n) => {
+        if (n < 0) session.replyStatus(unique, n);
+        else session.replyData(unique, out, n);
+        give(out);
+      },
+      () => {
+        session.replyStatus(unique, -E.EIO);
+        give(out);
+      },
+    );
+  };
+
+  return (header, body) => {
+    const { unique, nodeid, opcode } = header;
+    switch (opcode) {
+      case OP.LOOKUP: {
+        const a = fs.lookup(nodeid, decodeName(body));
+        if (a === -E.ENOENT) session.reply(entryReply(unique, undefined, VALID_SECONDS));
+        else if (typeof a === 'number') session.replyStatus(unique, a);
+        else session.reply(entryReply(unique, a, VALID_SECONDS));
+        return;
+      }
+      case OP.GETATTR: {
+        const a = fs.attributes(nodeid);
+        if (typeof a === 'number') session.replyStatus(unique, a);
+        else session.reply(attrReply(unique, a, VALID_SECONDS));
+        return;
+      }
+      case OP.OPEN: {
+        const fh = fs.open(nodeid, decodeOpen(body).flags);
+        if (fh < 0) session.replyStatus(unique, fh);
+        else session.reply(openReply(unique, fh, openFlags(fs.sizeOf(nodeid))));
+        return;
+      }
+      case OP.READ:
+        read(unique, body);
+        return;
+      case OP.RELEASE:
+        fs.release(decodeRelease(body).fh);
+        session.replyStatus(unique, 0);
+        return;
+      case OP.OPENDIR: {
+        const entries = fs.entries(nodeid);
+        if (typeof entries === 'number') session.replyStatus(unique, entries);
+        else session.reply(openReply(unique, 0, FOPEN.KEEP_CACHE | FOPEN.CACHE_DIR));
+        return;
+      }
+      case OP.READDIR:
+      case OP.READDIRPLUS: {
+        const entries = fs.entries(nodeid);
+        if (typeof entries === 'number') {
+          session.replyStatus(unique, entries);
+          return;
+        }
+        const { offset, size } = decodeRead(body);
+        session.reply(direntsReply(unique, entries, offset, size, opcode === OP.READDIRPLUS, VALID_SECONDS));
+        return;
+      }
+      case OP.RELEASEDIR:
+        session.replyStatus(unique, 0);
+        return;
+      case OP.STATFS:
+        session.reply(statfsReply(unique, fs.statfs()));
+        return;
+      case OP.READLINK:
+        session.replyStatus(unique, -E.EINVAL); // no links here
+        return;
+      default:
+        if (NO_REPLY.has(opcode)) return; // FORGET, BATCH_FORGET: nodes live as long as the mount; INTERRUPT: reads end by themselves
+        session.replyStatus(unique, WRITE_OPS.has(opcode) ? -E.EROFS : -E.ENOSYS);
+    }
+  };
 }

@@ -13,8 +13,11 @@
  *   range-part.ts      one ranged GET's bytes, pinned to the listed version, readable as they arrive
  *   byte-budget.ts     the mount's memory budget (read-ahead and prefetch stay within it)
  *   request-slots.ts   GETs in flight, reads the kernel waits for first
- *   fuse-ops.ts        ChannelFs as fuse-native's operation table
- *   fuse-binding.ts    loading fuse-native; umount2 without fusermount; stale mounts; why FUSE is unavailable
+ *   fuse-ops.ts        the kernel's requests answered from ChannelFs (page cache or direct I/O per file)
+ *   fuse-session.ts    one mount: /dev/fuse, mount(2), INIT, requests in, replies out (no libfuse)
+ *   fuse-reader.ts     the thread that reads requests from /dev/fuse
+ *   fuse-protocol.ts   the kernel protocol's structures, decoded and encoded (pure)
+ *   fuse-binding.ts    why FUSE is unavailable; umount2; stale mounts; the kernel's read-ahead
  *
  * Memory: everything fetched ahead, for every open and prefetched file, stays within the mount's
  * budget (default 256 MiB); only the bytes a read is waiting for may go past it. Errors: a failed

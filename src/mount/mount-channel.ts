@@ -1,7 +1,7 @@
 /**
  * FastFile mode: a channel mounted as a read-only folder whose files are fetched on demand.
  *
- *   listing (once) ─▶ MountTree ─▶ ChannelFs (handles, ReadAhead, NextFiles) ─▶ fuse-ops ─▶ kernel
+ *   listing (once) ─▶ MountTree ─▶ ChannelFs (handles, ReadAhead, NextFiles) ─▶ fuse-ops ─▶ FuseSession ─▶ kernel
  *
  * `mountChannel(source, dir)` lists the channel (or takes a ChannelStream's already-listed share of
  * it, for `pipemode train`), builds the tree, and mounts it at `dir` — a folder that is created if
@@ -28,8 +28,9 @@ import { Stores, type StoresOptions } from '../storage/stores.js';
 import { ChannelStream } from '../stream/channel-stream.js';
 import { ByteBudget } from './byte-budget.js';
 import { ChannelFs } from './channel-fs.js';
-import { cleanStaleMount, detach, fuseUnavailableReason, loadFuse, mountAt, MOUNT_SOURCE, raiseKernelReadAhead, type FuseInstance } from './fuse-binding.js';
-import { fuseOperations } from './fuse-ops.js';
+import { cleanStaleMount, fuseUnavailableReason, MOUNT_SOURCE, raiseKernelReadAhead } from './fuse-binding.js';
+import { fuseHandler } from './fuse-ops.js';
+import { FuseSession } from './fuse-session.js';
 import { MountStats } from './mount-stats.js';
 import { MountTree, type MountEntry } from './mount-tree.js';
 import { DEFAULT_READ_AHEAD } from './read-ahead.js';
@@ -50,6 +51,11 @@ export interface MountOptions {
   /** Stores to read from; by default the mount makes its own (and closes them on unmount). */
   readonly stores?: Stores;
   readonly storesOptions?: StoresOptions;
+  /**
+   * Keep every file in the kernel's page cache, however large (a second epoch then reads it from
+   * memory, as long as memory holds it). @default false: files from 4 MiB on are read with direct I/O
+   */
+  readonly pageCacheAll?: boolean;
   /** Let other users read the mount (FUSE allow_other). @default false: only the mounting user */
   readonly allowOther?: boolean;
   /** Where read failures are reported (once per file and error code). */
@@ -110,13 +116,12 @@ export async function mountChannel(source: string | ChannelSpec | ChannelStream,
   const partSize = Math.max(64 * 1024, Math.min(fetch.partSize, Math.floor(budgetBytes / 2)));
   const unavailable = fuseUnavailableReason();
   if (unavailable !== undefined) throw new MountError(unavailable.message, { reason: unavailable.reason });
-  const Fuse = loadFuse();
 
   const target = path.resolve(dir);
   const log = options.log ?? silentLogger;
   const ownStores = options.stores === undefined;
   const stores = options.stores ?? new Stores(options.storesOptions);
-  let fuse: FuseInstance | undefined;
+  let session: FuseSession | undefined;
   let channelFs: ChannelFs | undefined;
   try {
     const spec = typeof source === 'string' ? mountSpec(source) : source;
@@ -130,7 +135,7 @@ export async function mountChannel(source: string | ChannelSpec | ChannelStream,
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
       await fs.promises.mkdir(target, { recursive: true, mode: 0o700 });
     }
-    // libfuse refuses a folder that holds anything (printing its own lines); say so first, plainly
+    // a mount over files would hide them: refuse, as libfuse does
     const inside = await fs.promises.readdir(target);
     if (inside.length > 0) {
       throw new MountError(`cannot mount at ${target}: the folder is not empty (${inside.length} entr${inside.length === 1 ? 'y' : 'ies'}, e.g. "${inside[0] ?? ''}"); mount over an empty or new folder`, {
@@ -149,22 +154,10 @@ export async function mountChannel(source: string | ChannelSpec | ChannelStream,
       log,
     });
     channelFs = fsInstance;
-    const instance = new Fuse(target, fuseOperations(fsInstance), {
-      // fuse-native joins its options into one -o list without escaping: "ro" rides along with
-      // fsname, making the mount read-only in the kernel too (EROFS before any request reaches us)
-      fsname: `${MOUNT_SOURCE},ro`,
-      // the tree never changes while mounted: let the kernel cache names, attributes and pages
-      attrTimeout: 86_400,
-      entryTimeout: 86_400,
-      kernelCache: true,
-      allowOther: options.allowOther === true,
-      // no per-request timeout: reads end by themselves (retries and read timeouts are bounded)
-      timeout: false,
-    });
-    fuse = instance;
-    await new Promise<void>((resolve, reject) => {
-      instance.mount((err) => (err === null || err === undefined ? resolve() : reject(err)));
-    });
+    const mounted = FuseSession.mount(target, { source: MOUNT_SOURCE, allowOther: options.allowOther === true, log });
+    session = mounted;
+    mounted.serve(fuseHandler(fsInstance, mounted, { pageCacheAll: options.pageCacheAll === true }));
+    await mounted.whenReady(10_000);
     if (!(await raiseKernelReadAhead(target))) log.debug(`kernel read-ahead of ${target} left at its default`);
     log.debug(`mounted ${tree.files.length} files (${tree.totalBytes} bytes) at ${target}`);
 
@@ -178,28 +171,18 @@ export async function mountChannel(source: string | ChannelSpec | ChannelStream,
         return { limit: budget.limit, used: budget.used, peak: budget.peak };
       },
       unmount: () => (unmounting ??= (async () => {
-        await new Promise<void>((resolve) => {
-          instance.unmount((err) => {
-            if (err !== null && err !== undefined) log.warn(`unmounting ${target}: ${err.message}`);
-            resolve();
-          });
-        });
+        await mounted.unmount();
         fsInstance.close();
         if (ownStores) stores.close();
       })()),
     };
   } catch (err) {
     channelFs?.close();
-    if (fuse !== undefined && mountAt(target) !== undefined) await detach(target);
-    if (ownStores) stores.close();
-    if (fuse !== undefined && !(err instanceof MountError)) {
-      const hint = process.geteuid?.() === 0
-        ? 'the kernel refused the mount: in a container, FUSE needs CAP_SYS_ADMIN and --device /dev/fuse'
-        : 'mounting FUSE needs root, or the fusermount helper on PATH';
-      throw new MountError(`cannot mount at ${target}: ${(err as Error).message} (${hint})`, {
-        reason: 'mount-failed', dir: target,
-      }, { cause: err });
+    if (session !== undefined) {
+      await session.unmount();
+      session.stop();
     }
+    if (ownStores) stores.close();
     throw err;
   }
 }

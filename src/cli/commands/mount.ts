@@ -16,6 +16,7 @@ export interface MountFlags extends FetchFlags {
   readonly maxReadAhead?: string;
   readonly prefetchFiles?: string;
   readonly allowOther?: boolean;
+  readonly pageCache?: boolean;
 }
 
 export async function mountCommand(source: string, dir: string, flags: MountFlags, log: Logger): Promise<void> {
@@ -37,6 +38,7 @@ export async function mountCommand(source: string, dir: string, flags: MountFlag
       retry: fetch.retry,
       storesOptions: storesOptions(flags),
       allowOther: flags.allowOther === true,
+      pageCacheAll: flags.pageCache === true,
       log,
       signal: stop.signal,
       ...(maxReadAhead !== undefined ? { maxReadAhead } : {}),
