@@ -22,7 +22,7 @@ import type { Logger } from '../core/log.js';
 import type { MountTree, TreeNode } from './mount-tree.js';
 import { ROOT_ID, type DirEntry, type NodeAttributes, type StatfsOut } from './fuse-protocol.js';
 import { NextFiles, type NextFilesOptions } from './next-files.js';
-import { ReadAhead, type ReadAheadOptions } from './read-ahead.js';
+import { ReadAhead, type ReadAheadOptions, type Slices } from './read-ahead.js';
 import type { FetchContext } from './range-part.js';
 
 const E = os.constants.errno;
@@ -148,15 +148,31 @@ export class ChannelFs {
 
   /** Reads into `target`: the byte count, or a negative errno. */
   async read(handle: number, target: Buffer, length: number, position: number): Promise<number> {
+    const got = await this.readSlices(handle, length, position);
+    if (typeof got === 'number') return got;
+    try {
+      let written = 0;
+      for (const slice of got.slices) written += slice.copy(target, written);
+      return written;
+    } finally {
+      got.release();
+    }
+  }
+
+  /**
+   * Reads without copying: views of the fetched bytes, valid until `release()` (call it once the
+   * views are written out, at once), or a negative errno.
+   */
+  async readSlices(handle: number, length: number, position: number): Promise<Slices | number> {
     const h = this.#handles.get(handle);
     if (h === undefined) return ERRNO.EBADF;
     this.#ctx.stats.reads++;
     try {
-      const n = await h.reader.read(target, position, length);
-      this.#ctx.stats.bytesServed += n;
+      const got = await h.reader.readSlices(position, length);
+      this.#ctx.stats.bytesServed += got.bytes;
       const spill = h.reader.spill;
       if (spill > 0) this.#next.extend(h.index + 1, spill);
-      return n;
+      return got;
     } catch (err) {
       this.#ctx.stats.readErrors++;
       this.#logOnce(h.path, err);

@@ -10,8 +10,9 @@
  * keeps the data coming. Direct I/O is used only where the kernel still allows mmap on such files
  * (FUSE_DIRECT_IO_ALLOW_MMAP, Linux 6.6+); elsewhere, and with pageCacheAll, every file is cached.
  *
- * A READ's reply buffer comes from a small pool: the data is copied from the fetched parts into it
- * once, and it is written to the kernel with its header in one write(2). Requests that would change
+ * A READ is answered with one writev(2) of its header and views of the fetched parts: the bytes are
+ * not copied in user space at all (the kernel copies them once, into the page cache or, for direct
+ * I/O, into the reader's buffer). Requests that would change
  * something answer EROFS (the mount is read-only in the kernel too, which refuses most of them
  * before they get here); optional ones (FLUSH, ACCESS, xattrs, locks) answer ENOSYS, which tells the
  * kernel not to send them again.
@@ -20,15 +21,13 @@ import os from 'node:os';
 import type { ChannelFs } from './channel-fs.js';
 import {
   attrReply, decodeName, decodeOpen, decodeRead, decodeRelease, direntsReply, entryReply, FOPEN, NO_REPLY, OP, openReply,
-  OUT_HEADER_SIZE, statfsReply, WRITE_OPS, type RequestHeader,
+  statfsReply, WRITE_OPS, type RequestHeader,
 } from './fuse-protocol.js';
-import { MAX_READ, type FuseSession } from './fuse-session.js';
+import type { FuseSession } from './fuse-session.js';
 
 const E = os.constants.errno;
 /** How long the kernel may keep names and attributes, in seconds. */
 const VALID_SECONDS = 86_400;
-/** Reply buffers kept for reuse (enough for the reads the kernel has in flight at once). */
-const POOLED_BUFFERS = 16;
 
 /** Files this big and bigger are read with direct I/O (unless the page cache takes every file). */
 export const DIRECT_IO_FROM = 4 * 1024 * 1024;
@@ -41,25 +40,21 @@ export interface FuseHandlerOptions {
 export function fuseHandler(fs: ChannelFs, session: FuseSession, options: FuseHandlerOptions): (header: RequestHeader, body: Buffer) => void {
   const openFlags = (size: number): number =>
     !options.pageCacheAll && session.directIoMmap && size >= DIRECT_IO_FROM ? FOPEN.DIRECT_IO : FOPEN.KEEP_CACHE;
-  const pool: Buffer[] = [];
-  const take = (size: number): Buffer => (size <= MAX_READ ? pool.pop() : undefined) ?? Buffer.allocUnsafeSlow(OUT_HEADER_SIZE + Math.max(size, MAX_READ));
-  const give = (buf: Buffer): void => {
-    if (pool.length < POOLED_BUFFERS && buf.length === OUT_HEADER_SIZE + MAX_READ) pool.push(buf);
-  };
-
   const read = (unique: bigint, body: Buffer): void => {
     const { fh, offset, size } = decodeRead(body);
-    const out = take(size);
-    fs.read(fh, out.subarray(OUT_HEADER_SIZE, OUT_HEADER_SIZE + size), size, offset).then(
-      (n) => {
-        if (n < 0) session.replyStatus(unique, n);
-        else session.replyData(unique, out, n);
-        give(out);
+    fs.readSlices(fh, size, offset).then(
+      (got) => {
+        if (typeof got === 'number') {
+          session.replyStatus(unique, got);
+          return;
+        }
+        try {
+          session.replySlices(unique, got.slices, got.bytes);
+        } finally {
+          got.release();
+        }
       },
-      () => {
-        session.replyStatus(unique, -E.EIO);
-        give(out);
-      },
+      () => session.replyStatus(unique, -E.EIO),
     );
   };
 

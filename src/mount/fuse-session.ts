@@ -82,9 +82,9 @@ export class FuseSession {
     });
     this.#worker = new Worker(WORKER_URL, { workerData: { fd, bufferSize: REQUEST_BUFFER, control: this.#control } });
     this.ended = new Promise((resolve) => {
-      this.#worker.on('message', (message: Uint8Array | { end: string | undefined }) => {
-        if (message instanceof Uint8Array) {
-          this.#dispatch(Buffer.from(message.buffer, message.byteOffset, message.byteLength));
+      this.#worker.on('message', (message: Uint8Array[] | { end: string | undefined }) => {
+        if (Array.isArray(message)) {
+          for (const request of message) this.#dispatch(Buffer.from(request.buffer, request.byteOffset, request.byteLength));
           return;
         }
         if (message.end !== undefined) this.#log.error(`${this.dir}: reading FUSE requests failed: ${message.end}`);
@@ -154,10 +154,14 @@ export class FuseSession {
     try {
       fs.writeSync(this.#fd, out, 0, length);
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      // ENOENT: the request was interrupted and is gone; ENODEV: the connection has ended
-      if (code !== 'ENOENT' && code !== 'ENODEV') this.#log.warn(`${this.dir}: a FUSE reply failed: ${code ?? (err as Error).message}`);
+      this.#replyFailed(err);
     }
+  }
+
+  #replyFailed(err: unknown): void {
+    const code = (err as NodeJS.ErrnoException).code;
+    // ENOENT: the request was interrupted and is gone; ENODEV: the connection has ended
+    if (code !== 'ENOENT' && code !== 'ENODEV') this.#log.warn(`${this.dir}: a FUSE reply failed: ${code ?? (err as Error).message}`);
   }
 
   /** Answers with no data: 0 (done) or a negative errno. */
@@ -165,10 +169,18 @@ export class FuseSession {
     this.reply(statusReply(unique, error));
   }
 
-  /** Answers a READ whose data is at out[OUT_HEADER_SIZE, OUT_HEADER_SIZE + n). */
-  replyData(unique: bigint, out: Buffer, n: number): void {
-    writeOutHeader(out, OUT_HEADER_SIZE + n, 0, unique);
-    this.reply(out, OUT_HEADER_SIZE + n);
+  /** Answers a READ with `bytes` bytes in `slices`, in one writev(2) after the header. */
+  replySlices(unique: bigint, slices: readonly Buffer[], bytes: number): void {
+    if (this.#ended) return;
+    const header = Buffer.allocUnsafe(OUT_HEADER_SIZE);
+    writeOutHeader(header, OUT_HEADER_SIZE + bytes, 0, unique);
+    // one reply is one write: beyond IOV_MAX views (never seen: chunks are large) they are joined first
+    const parts = slices.length < 1000 ? [header, ...slices] : [header, Buffer.concat(slices)];
+    try {
+      fs.writevSync(this.#fd, parts);
+    } catch (err) {
+      this.#replyFailed(err);
+    }
   }
 
   /**

@@ -39,6 +39,8 @@ export class RangePart {
   #pins = 0;
   #dropped = false;
   #freed = false;
+  /** The GET has ended (all bytes, or failed): nothing left to abort. */
+  #ended = false;
   readonly #budget: ByteBudget;
   readonly #stats: MountStats;
   readonly #abort = new AbortController();
@@ -91,21 +93,22 @@ export class RangePart {
     }
   }
 
-  /** Copies bytes [from, to) (which must have arrived) into `target` at `at`; returns the count. */
-  copyTo(target: Buffer, at: number, from: number, to: number): number {
+  /**
+   * Bytes [from, to) (which must have arrived) as views of the part's chunks, no copy: valid only
+   * while the part is pinned (unpinned and dropped, its chunks go back to the pool).
+   */
+  slices(from: number, to: number, into: Buffer[]): void {
     let offset = from - this.start;
     const stop = to - this.start;
     let i = upperBound(this.#chunkStarts, offset) - 1;
-    let written = 0;
     while (offset < stop) {
       const chunk = this.#chunks[i] as Buffer;
       const chunkStart = this.#chunkStarts[i] as number;
-      const n = chunk.copy(target, at + written, offset - chunkStart, Math.min(chunk.length, stop - chunkStart));
-      written += n;
-      offset += n;
+      const view = chunk.subarray(offset - chunkStart, Math.min(chunk.length, stop - chunkStart));
+      into.push(view);
+      offset += view.length;
       i++;
     }
-    return written;
   }
 
   async #run(store: ObjectStore, info: ObjectInfo, priority: SlotPriority, ctx: FetchContext): Promise<void> {
@@ -130,6 +133,7 @@ export class RangePart {
       this.#error = err instanceof PipemodeError ? err : new StoreProtocolError(`fetch failed: ${(err as Error).message}`, {}, { cause: err });
       this.#wake();
     } finally {
+      this.#ended = true;
       giveBack?.();
     }
   }
@@ -143,7 +147,7 @@ export class RangePart {
   #free(): void {
     if (this.#freed) return;
     this.#freed = true;
-    this.#abort.abort();
+    if (!this.#ended) this.#abort.abort(); // an abort makes a DOMException: not for the many parts already complete
     this.#budget.release(this.length);
     for (const c of this.#chunks) ioBuffers.release(c);
     this.#chunks.length = 0;

@@ -37,9 +37,11 @@ async function fixture(size: number, budget = 16 * MiB, storeOptions: MemoryStor
 }
 
 async function readAt(r: ReadAhead, offset: number, length: number): Promise<Buffer> {
-  const target = Buffer.alloc(length);
-  const n = await r.read(target, offset, length);
-  return target.subarray(0, n);
+  const got = await r.readSlices(offset, length);
+  const bytes = Buffer.concat(got.slices);
+  got.release();
+  assert.equal(bytes.length, got.bytes);
+  return bytes;
 }
 
 /** Waits until no GET is in flight (prefetches finish in the background). */

@@ -43,6 +43,13 @@ const KEEP_BEHIND = 2 * 1024 * 1024;
 /** A read starting this close to where the last one ended still counts as sequential. */
 const SEQUENTIAL_SLACK = 1024 * 1024;
 
+/** Bytes read without a copy (readSlices): views valid until `release()`. */
+export interface Slices {
+  readonly slices: readonly Buffer[];
+  readonly bytes: number;
+  release(): void;
+}
+
 export class ReadAhead {
   readonly #file: FileNode;
   readonly #ctx: FetchContext;
@@ -76,28 +83,39 @@ export class ReadAhead {
     return this.#file.info.size;
   }
 
-  /** Reads up to `length` bytes at `offset` into `target`; returns the count (0 at or past EOF). */
-  async read(target: Buffer, offset: number, length: number): Promise<number> {
+  /**
+   * Up to `length` bytes at `offset` as views of the fetched parts, without copying them (none at or
+   * past EOF). The views stay valid until `release()`, which must be called once, soon: the parts
+   * they show are pinned until then.
+   */
+  async readSlices(offset: number, length: number): Promise<Slices> {
     const end = Math.min(offset + length, this.size);
-    if (offset >= end || this.#closed) return 0;
+    if (offset >= end || this.#closed) return { slices: [], bytes: 0, release: () => {} };
     this.#steer(offset, end);
     const needed = this.#parts.filter((p) => p.end > offset && p.start < end);
     for (const p of needed) p.pin();
+    let released = false;
+    const release = (): void => {
+      if (released) return;
+      released = true;
+      for (const p of needed) p.unpin();
+      this.#trim();
+    };
     try {
-      let written = 0;
+      const slices: Buffer[] = [];
+      let bytes = 0;
       for (const part of needed) {
         const from = Math.max(offset, part.start);
         const to = Math.min(end, part.end);
         await part.waitFor(to);
-        written += part.copyTo(target, from - offset, from, to);
+        part.slices(from, to, slices);
+        bytes += to - from;
       }
-      return written;
+      return { slices, bytes, release };
     } catch (err) {
       this.#dropStream();
+      release();
       throw err;
-    } finally {
-      for (const p of needed) p.unpin();
-      this.#trim();
     }
   }
 
