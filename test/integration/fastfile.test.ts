@@ -1,9 +1,9 @@
 /**
  * FastFile mode: `pipemode mount` of an S3 prefix (the test Ceph RGW) and of a local folder, read by
- * real tools — cat, sha256sum, find, random preads, a Python reader — which must see exactly the
+ * real tools — cat, sha256sum, find, random preads, a Python reader, mmap — which must see exactly the
  * source's bytes; unmounting on SIGTERM (also with a file held open), a stale mount left by a
  * killed pipemode, an object that changed after listing (EIO, never wrong bytes), and a clear
- * failure where FUSE cannot be used. Skipped only where /dev/fuse does not exist.
+ * failure where FUSE cannot be used; `--page-cache` too. Skipped only where /dev/fuse does not exist.
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -102,6 +102,25 @@ for dirpath, dirnames, filenames in os.walk(root):
 print(json.dumps(out))
 `;
 
+/** sha256 of each named file read through mmap(MAP_SHARED, PROT_READ), as numpy.memmap(mode='r') maps it. */
+const PYTHON_MMAP = `
+import hashlib, json, mmap, os, sys
+out = {}
+for p in sys.argv[2:]:
+    with open(os.path.join(sys.argv[1], p), 'rb') as f:
+        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
+            out[p] = hashlib.sha256(m).hexdigest()
+print(json.dumps(out))
+`;
+
+function checkMmap(dir: string): void {
+  // large.bin (24 MiB) is read with direct I/O, the others through the page cache: both must map
+  const names = ['large.bin', 'big.bin', 'many/0007.bin'];
+  const py = spawnSync('python3', ['-c', PYTHON_MMAP, dir, ...names], { maxBuffer: 64 << 20 });
+  assert.equal(py.status, 0, py.stderr.toString());
+  assert.deepEqual(JSON.parse(py.stdout.toString()), Object.fromEntries(names.map((n) => [n, EXPECTED.get(n)])));
+}
+
 async function checkReaders(dir: string): Promise<void> {
   // sha256sum (and find) over every file
   assert.deepEqual(sha256sumTree(dir), EXPECTED);
@@ -139,6 +158,7 @@ async function checkReaders(dir: string): Promise<void> {
   const py = spawnSync('python3', ['-c', PYTHON_READER, dir], { maxBuffer: 64 << 20 });
   assert.equal(py.status, 0, py.stderr.toString());
   assert.deepEqual(new Map(Object.entries(JSON.parse(py.stdout.toString()) as Record<string, string>)), EXPECTED);
+  checkMmap(dir);
   // read-only
   assert.throws(() => fs.writeFileSync(path.join(dir, 'new.bin'), 'x'), /EROFS/);
   assert.throws(() => fs.appendFileSync(path.join(dir, 'large.bin'), 'x'), /EROFS/);
@@ -162,6 +182,19 @@ describe('FastFile: pipemode mount', { skip }, () => {
       assert.doesNotMatch(m.stderr, /error/);
     });
   }
+
+  test('--page-cache: every file through the page cache reads the same, by sha256sum, mmap and a second pass', async () => {
+    const ds = writeLocal(CONTENTS);
+    const dir = path.join(tmp('pipemode-ff-'), 'mnt');
+    const m = await startMount(ds.raw, dir, ['--page-cache']);
+    try {
+      assert.deepEqual(sha256sumTree(dir), EXPECTED);
+      checkMmap(dir);
+      assert.deepEqual(sha256sumTree(dir), EXPECTED);
+    } finally {
+      await stopMount(m);
+    }
+  });
 
   test('an object that changed after listing reads as EIO, with PM_ERR_OBJECT_CHANGED on stderr', async () => {
     for (const kind of ['s3', 'local'] as const) {
