@@ -98,6 +98,12 @@ export class FuseSession {
       });
       this.#worker.on('exit', () => {
         this.#end();
+        // the thread no longer polls the fd: close it (the kernel then drops what is left of the mount)
+        try {
+          fs.closeSync(this.#fd);
+        } catch {
+          // already closed
+        }
         resolve();
       });
     });
@@ -204,15 +210,7 @@ export class FuseSession {
   #end(): void {
     if (this.#ended) return;
     this.#ended = true;
-    Atomics.store(this.#control, 0, 1);
-    // the worker may still be in poll(2) on the fd: close it once the thread has gone
-    this.#worker.once('exit', () => {
-      try {
-        fs.closeSync(this.#fd);
-      } catch {
-        // already closed
-      }
-    });
+    Atomics.store(this.#control, 0, 1); // the thread ends within one poll; its exit closes the fd
   }
 
   #dispatch(request: Buffer): void {
