@@ -14,9 +14,10 @@
  * Mounting is done with mount(2) and so needs root (CAP_SYS_ADMIN); the kernel checks access with
  * the mode bits (default_permissions), and only the mounting user gets in unless allowOther.
  *
- * Lifecycle: mount() resolves once the kernel has answered nothing yet but holds the mount (INIT
- * follows at once). unmount() detaches it (MNT_DETACH): the folder is released at once; files a
- * reader still holds open are served until they are closed, but no longer keep pipemode running.
+ * Lifecycle: mount() returns once the kernel holds the mount; its INIT request follows at once and
+ * whenReady() waits for it. unmount() detaches the mount (MNT_DETACH): the folder is released at
+ * once; files a reader still holds open are served until they are closed, but no longer keep
+ * pipemode running. The fd is closed when the reader thread exits.
  */
 import fs from 'node:fs';
 import { Worker } from 'node:worker_threads';
