@@ -58,9 +58,9 @@ export class ChannelFs {
   readonly #next: NextFiles;
   readonly #handles = new Map<number, Handle>();
   readonly #logged = new Set<string>();
-  /** Node number → node, and its folder's number (index 0 unused: FUSE numbers from 1). */
-  readonly #nodes: TreeNode[] = [];
-  readonly #parents: number[] = [];
+  /** Node number → node, and its folder's number (FUSE numbers from 1: nothing at 0). */
+  readonly #nodes: (TreeNode | undefined)[] = [undefined];
+  readonly #parents: number[] = [ROOT_ID];
   readonly #ids = new Map<TreeNode, number>();
   readonly #entries = new Map<number, readonly DirEntry[]>();
   #nextHandle = 1;
@@ -76,8 +76,6 @@ export class ChannelFs {
       this.#parents.push(parent);
       this.#ids.set(node, id);
     };
-    this.#nodes.push(tree.root); // index 0: unused
-    this.#parents.push(ROOT_ID);
     number(tree.root, ROOT_ID);
     for (let id = ROOT_ID; id < this.#nodes.length; id++) {
       const node = this.#nodes[id] as TreeNode;
@@ -144,19 +142,6 @@ export class ChannelFs {
     this.#nextHandle = this.#nextHandle >= 0x7fffffff ? 1 : this.#nextHandle + 1;
     this.#handles.set(handle, { path: node.path, index: node.index, reader: new ReadAhead(node, this.#ctx, this.#options.readAhead, head) });
     return handle;
-  }
-
-  /** Reads into `target`: the byte count, or a negative errno. */
-  async read(handle: number, target: Buffer, length: number, position: number): Promise<number> {
-    const got = await this.readSlices(handle, length, position);
-    if (typeof got === 'number') return got;
-    try {
-      let written = 0;
-      for (const slice of got.slices) written += slice.copy(target, written);
-      return written;
-    } finally {
-      got.release();
-    }
   }
 
   /**

@@ -20,6 +20,7 @@
  * pipemode running. The fd is closed when the reader thread exits.
  */
 import fs from 'node:fs';
+import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { MountError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
@@ -44,6 +45,7 @@ const MS_NOSUID = 2;
 const MS_NODEV = 4;
 
 const WORKER_URL = new URL('./fuse-reader.js', import.meta.url);
+const E = os.constants.errno;
 
 export type RequestHandler = (header: RequestHeader, body: Buffer) => void;
 
@@ -61,24 +63,23 @@ export class FuseSession {
   readonly #control = new Int32Array(new SharedArrayBuffer(4));
   readonly #log: Logger;
   #handler: RequestHandler | undefined;
-  #initialized = false;
   #ended = false;
   #unmounting: Promise<void> | undefined;
   /** Resolves when the kernel has ended the connection (or reading failed). */
   readonly ended: Promise<void>;
-  /** The protocol minor version agreed on (0 until INIT). */
-  minor = 0;
+  /** The protocol minor version agreed on: 0 until INIT is answered. */
+  #minor = 0;
   /** Whether files opened for direct I/O can still be mmap'ed (agreed at INIT). */
   directIoMmap = false;
-  /** Resolves when the kernel's INIT has been answered: the mount is ready for use. */
-  readonly ready: Promise<void>;
-  #markReady: () => void = () => {};
+  /** Resolves once INIT is answered: the mount is ready for use. */
+  readonly #ready: Promise<void>;
+  #markReady: (() => void) | undefined;
 
   private constructor(dir: string, fd: number, log: Logger) {
     this.dir = dir;
     this.#fd = fd;
     this.#log = log;
-    this.ready = new Promise((resolve) => {
+    this.#ready = new Promise((resolve) => {
       this.#markReady = resolve;
     });
     this.#worker = new Worker(WORKER_URL, { workerData: { fd, bufferSize: REQUEST_BUFFER, control: this.#control } });
@@ -144,31 +145,20 @@ export class FuseSession {
       void this.ended.then(() => reject(new MountError(`cannot mount at ${this.dir}: the FUSE connection ended before INIT`, { reason: 'mount-failed', dir: this.dir })));
     });
     try {
-      await Promise.race([this.ready, failed]);
+      await Promise.race([this.#ready, failed]);
     } finally {
       clearTimeout(timer);
     }
   }
 
-  /** Names the handler of every request but INIT and DESTROY. Requests wait in the kernel until then. */
+  /** Names the handler of every request but INIT and DESTROY (until then they are answered EIO). */
   serve(handler: RequestHandler): void {
     this.#handler = handler;
   }
 
   /** Answers a request with a reply built by fuse-protocol.ts (its header filled in). */
-  reply(out: Buffer, length: number = out.length): void {
-    if (this.#ended) return;
-    try {
-      fs.writeSync(this.#fd, out, 0, length);
-    } catch (err) {
-      this.#replyFailed(err);
-    }
-  }
-
-  #replyFailed(err: unknown): void {
-    const code = (err as NodeJS.ErrnoException).code;
-    // ENOENT: the request was interrupted and is gone; ENODEV: the connection has ended
-    if (code !== 'ENOENT' && code !== 'ENODEV') this.#log.warn(`${this.dir}: a FUSE reply failed: ${code ?? (err as Error).message}`);
+  reply(out: Buffer): void {
+    this.#write([out]);
   }
 
   /** Answers with no data: 0 (done) or a negative errno. */
@@ -178,15 +168,21 @@ export class FuseSession {
 
   /** Answers a READ with `bytes` bytes in `slices`, in one writev(2) after the header. */
   replySlices(unique: bigint, slices: readonly Buffer[], bytes: number): void {
-    if (this.#ended) return;
     const header = Buffer.allocUnsafe(OUT_HEADER_SIZE);
     writeOutHeader(header, OUT_HEADER_SIZE + bytes, 0, unique);
     // one reply is one write: beyond IOV_MAX views (never seen: chunks are large) they are joined first
-    const parts = slices.length < 1000 ? [header, ...slices] : [header, Buffer.concat(slices)];
+    this.#write(slices.length < 1000 ? [header, ...slices] : [header, Buffer.concat(slices)]);
+  }
+
+  /** Writes one reply: a single writev(2), as the kernel takes a reply only whole. */
+  #write(parts: Buffer[]): void {
+    if (this.#ended) return;
     try {
       fs.writevSync(this.#fd, parts);
     } catch (err) {
-      this.#replyFailed(err);
+      const code = (err as NodeJS.ErrnoException).code;
+      // ENOENT: the request was interrupted and is gone; ENODEV: the connection has ended
+      if (code !== 'ENOENT' && code !== 'ENODEV') this.#log.warn(`${this.dir}: a FUSE reply failed: ${code ?? (err as Error).message}`);
     }
   }
 
@@ -211,7 +207,7 @@ export class FuseSession {
   #end(): void {
     if (this.#ended) return;
     this.#ended = true;
-    Atomics.store(this.#control, 0, 1); // the thread ends within one poll; its exit closes the fd
+    this.stop(); // the thread ends within one poll; its exit closes the fd
   }
 
   #dispatch(request: Buffer): void {
@@ -231,8 +227,8 @@ export class FuseSession {
       this.replyStatus(header.unique, 0);
       return;
     }
-    if (!this.#initialized || this.#handler === undefined) {
-      if (!NO_REPLY.has(header.opcode)) this.replyStatus(header.unique, -5); // EIO
+    if (this.#minor === 0 || this.#handler === undefined) {
+      if (!NO_REPLY.has(header.opcode)) this.replyStatus(header.unique, -E.EIO);
       return;
     }
     this.#handler(header, body);
@@ -247,15 +243,15 @@ export class FuseSession {
     }
     if (init.major < FUSE_MAJOR || init.minor < FUSE_MIN_MINOR) {
       this.#log.error(`${this.dir}: the kernel speaks FUSE ${init.major}.${init.minor}; pipemode needs ${FUSE_MAJOR}.${FUSE_MIN_MINOR} or later`);
-      this.replyStatus(header.unique, -71); // EPROTO
+      this.replyStatus(header.unique, -E.EPROTO);
       return;
     }
-    this.minor = Math.min(init.minor, FUSE_MAX_MINOR);
+    this.#minor = Math.min(init.minor, FUSE_MAX_MINOR);
     const wanted = INIT.ASYNC_READ | INIT.BIG_WRITES | INIT.MAX_PAGES | INIT.PARALLEL_DIROPS | INIT.DO_READDIRPLUS | INIT.INIT_EXT;
-    const flags2 = this.minor >= 39 ? init.flags2 & INIT2.DIRECT_IO_ALLOW_MMAP : 0;
+    const flags2 = this.#minor >= 39 ? init.flags2 & INIT2.DIRECT_IO_ALLOW_MMAP : 0;
     this.directIoMmap = flags2 !== 0;
     this.reply(initReply(header.unique, {
-      minor: this.minor,
+      minor: this.#minor,
       maxReadahead: init.maxReadahead,
       flags: init.flags & wanted,
       flags2,
@@ -264,7 +260,6 @@ export class FuseSession {
       maxWrite: MAX_WRITE,
       maxPages: MAX_READ / 4096,
     }));
-    this.#initialized = true;
-    this.#markReady();
+    this.#markReady?.();
   }
 }
