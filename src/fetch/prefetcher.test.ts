@@ -49,6 +49,26 @@ for (const known of [true, false]) {
   });
 }
 
+test("a store's read-ahead cap bounds the window below the budget, never below one part, and every byte arrives", async () => {
+  for (const cap of [128 * KiB, 1]) {
+    // a store that answers at once (like local files) and says a deep window gains nothing
+    const store = Object.assign(new MemoryStore(), { readAheadBytes: cap });
+    const keys = Array.from({ length: 12 }, (_, i) => `f${i}`);
+    for (const [i, k] of keys.entries()) store.put(k, ramp(100 * KiB + i, i));
+    const stats = new FetchStats();
+    const p = new Prefetcher(await unitsOf(store, keys, true), fast, stats);
+    const it = p[Symbol.asyncIterator]();
+    assert.equal((await it.next()).done, false);
+    await sleep(100); // the consumer stalls: fetching stops at the cap, not at the 512 KiB budget
+    const window = Math.max(cap, fast.partSize);
+    assert.ok(stats.peakReserved <= window, `cap ${cap}: reserved ${stats.peakReserved} > ${window}`);
+    assert.ok(stats.bytesFetched >= Math.min(window, 64 * KiB), `cap ${cap}: fetched ahead ${stats.bytesFetched}`);
+    p.close();
+    const { bodies } = await drain(new Prefetcher(await unitsOf(store, keys, true), fast, new FetchStats()));
+    bodies.forEach((b, i) => assert.ok(b.equals(ramp(100 * KiB + i, i)), `cap ${cap}: object ${i}`));
+  }
+});
+
 test('inline units pass through in place', async () => {
   const store = new MemoryStore().put('a', ramp(100));
   const units: Unit[] = [

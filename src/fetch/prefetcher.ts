@@ -13,6 +13,8 @@
  *   `memoryBudget` (a single part larger than the whole budget is refused up front). The consumer
  *   pulls: when it stops pulling (a slow FIFO reader), the budget fills and no request starts —
  *   backpressure from the reader all the way to the network.
+ * - A store that answers at once (local files) may cap the window lower than the budget
+ *   (`ObjectStore.readAheadBytes`): the budget is a bound, not a target.
  * - Objects whose size or version is unknown (manifest entries) are HEADed ahead of the parts,
  *   also at most `maxRequests` at a time and at most `headLookahead` units ahead.
  * - The first failure poisons the whole prefetcher: every request in flight is aborted and the
@@ -264,7 +266,9 @@ export class Prefetcher implements AsyncIterable<UnitData> {
       if (info === undefined) break; // its HEAD is on the way
       if (!this.#windowOpen && this.#getsInFlight > 0) break;
       const length = Math.min(this.#windowOpen ? partSize : Math.min(partSize, FIRST_PART), info.size - this.#partOffset);
-      if (this.#reserved + length > memoryBudget) break;
+      // a store may gain nothing from a deep window (local files); one part is always allowed
+      const budget = Math.min(memoryBudget, Math.max(unit.store.readAheadBytes ?? Infinity, partSize));
+      if (this.#reserved + length > budget) break;
       const part: Part = { unitIndex: this.#partUnit, length, chunks: [] };
       this.#parts.push(part);
       this.#reserve(length);

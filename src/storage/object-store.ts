@@ -42,6 +42,12 @@ export interface ObjectStore {
   head(key: string, signal?: AbortSignal): Promise<ObjectInfo>;
   /** Bytes [start, end) of the object version `info`, as chunks in order. One attempt. */
   read(info: ObjectInfo, start: number, end: number, signal?: AbortSignal): AsyncIterable<Buffer>;
+  /**
+   * The most bytes worth fetching ahead of a reader, where that is less than any budget: a store
+   * that answers at once (the local page cache) gains nothing from a deep window, and a shallow
+   * one keeps the bytes in the CPU cache between the read and the write. Absent: no limit.
+   */
+  readonly readAheadBytes?: number;
 }
 
 /** Compares keys by their UTF-8 bytes, the order S3 lists them in. */

@@ -8,6 +8,8 @@
  * four per readv(2), so one trip to the thread pool brings 8 MiB (a default part); less than half
  * a pooled buffer (a small file, or a file's tail) goes into an exact-size buffer instead, so
  * that a queued small file holds only its own size, not a whole pooled buffer.
+ * Reading ahead stops at 32 MiB whatever the budget (`readAheadBytes`): the page cache needs no
+ * latency hidden.
  * A file's version token is inode:size:mtime:ctime; a read checks it with fstat before and after
  * it reads, and fails with ObjectChangedError if the file was replaced, resized, rewritten in place
  * or touched since it was listed (after: bytes a rewrite put in place while they were read).
@@ -58,7 +60,16 @@ function readBuffers(left: number): Buffer[] {
   return buffers;
 }
 
+/**
+ * Read-ahead of a local file: 4 default parts. On 2 GiB of cached files copied into a FIFO
+ * (`pipemode cat --no-zero-copy`), a 32 MiB window was ~8 % faster than the 128 MiB default
+ * budget at ~10 % less CPU and half the RSS; a window of 16 requests of small files still fits.
+ */
+const READ_AHEAD_BYTES = 32 * 1024 * 1024;
+
 export class FileStore implements ObjectStore {
+  readonly readAheadBytes = READ_AHEAD_BYTES;
+
   uriOf(key: string): string {
     return `file:///${key}`;
   }
