@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs/promises';
 import path from 'node:path';
 import { ioBuffers } from '../../core/buffer-pool.js';
 import { ramp } from '../memory/memory-store.js';
@@ -30,5 +31,37 @@ test('a large file is read into pooled buffers, its small tail into an exact-siz
     for await (const chunk of store.read(info, 0, info.size)) chunks.push(chunk);
     assert.deepEqual(chunks.map((c) => [c.length, ioBuffers.owns(c)]), [[ioBuffers.size, true], [1000, false]]);
     assert.ok(Buffer.concat(chunks).equals(large));
+  });
+});
+
+test('listing: every file under the prefix once, in UTF-8 key order, with sizes, across folders, links and a cycle', async () => {
+  await withFiles({}, async (dir) => {
+    // more names per folder than stats in flight; "a.b" sorts before "a/" ('.' < '/'), "é" after "z"
+    const files: Record<string, number> = { 'a.b': 3, 'a/x': 1, 'a/y/z': 2, 'ab': 0, 'z': 5, 'é': 4 };
+    for (let i = 0; i < 100; i++) files[`many/f${String(i).padStart(3, '0')}`] = i;
+    for (const [name, size] of Object.entries(files)) {
+      await fs.mkdir(path.dirname(path.join(dir, name)), { recursive: true });
+      await fs.writeFile(path.join(dir, name), Buffer.alloc(size, 1));
+    }
+    await fs.symlink(path.join(dir, 'a'), path.join(dir, 'link')); // a folder reached twice
+    await fs.symlink(dir, path.join(dir, 'a', 'loop')); // a cycle
+    await fs.symlink(path.join(dir, 'gone'), path.join(dir, 'dangling'));
+    const store = new FileStore();
+    const root = dir.slice(1) + '/';
+    const listed = async (prefix: string): Promise<[string, number][]> => {
+      const out: [string, number][] = [];
+      for await (const info of store.list(root + prefix)) out.push([info.key.slice(root.length), info.size]);
+      return out;
+    };
+    // a real folder is walked once: "link/" only where "a/" is not listed, and the loops never
+    const viaLink = (prefix: string): Record<string, number> => (prefix.startsWith('li') ? { 'link/x': 1, 'link/y/z': 2 } : {});
+    // a listing that starts inside "a/" meets the root first through "a/loop"
+    const viaLoop = (prefix: string): Record<string, number> => (prefix === 'a/'
+      ? Object.fromEntries(Object.entries(files).filter(([k]) => !k.startsWith('a/')).map(([k, v]) => [`a/loop/${k}`, v]))
+      : {});
+    const expected = (prefix: string): [string, number][] => Object.entries({ ...files, ...viaLink(prefix), ...viaLoop(prefix) })
+      .filter(([k]) => k.startsWith(prefix))
+      .sort(([a], [b]) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+    for (const prefix of ['', 'a', 'a/', 'many/f0', 'li', 'nothing']) assert.deepEqual(await listed(prefix), expected(prefix), `prefix "${prefix}"`);
   });
 });

@@ -46,6 +46,32 @@ function mapFsError(err: unknown, uri: string): unknown {
   return new StoreProtocolError(`cannot read ${uri}: ${(err as Error).message}`, { uri }, { cause: err });
 }
 
+/**
+ * Stats in flight while listing a folder: one at a time, each a trip to the thread pool, took
+ * ~0.8 s for 20,000 files before the first byte; the pool's threads work on several at once.
+ */
+const STATS_IN_FLIGHT = 32;
+
+/** `fs.stat` of every key (a path without its leading slash), in order; undefined where it is gone. */
+async function statAll(keys: readonly string[], signal: AbortSignal | undefined, mapError: (key: string, err: unknown) => unknown): Promise<(Stats | undefined)[]> {
+  const out: (Stats | undefined)[] = new Array<Stats | undefined>(keys.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < keys.length) {
+      throwIfAborted(signal);
+      const i = next++;
+      const key = keys[i] as string;
+      try {
+        out[i] = await fs.stat(`/${key}`);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw mapError(key, err);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(STATS_IN_FLIGHT, keys.length) }, worker));
+  return out;
+}
+
 /** Pooled buffers per read: one trip to the thread pool reads up to 8 MiB. */
 const BUFFERS_PER_READ = 4;
 
@@ -95,17 +121,12 @@ export class FileStore implements ObjectStore {
         if (code === 'ENOENT' || code === 'ENOTDIR') return; // like S3: nothing under this prefix
         throw mapFsError(err, this.uriOf(dirKey));
       }
-      for (const name of entries) {
-        const key = dirKey + name;
-        // only descend where a matching key can be: key is a prefix of `prefix` or vice versa
-        if (!key.startsWith(prefix) && !prefix.startsWith(key)) continue;
-        let st: Stats;
-        try {
-          st = await fs.stat(`/${key}`);
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue; // dangling symlink or raced delete
-          throw mapFsError(err, this.uriOf(key));
-        }
+      // only descend where a matching key can be: key is a prefix of `prefix` or vice versa
+      const keys = entries.map((name) => dirKey + name).filter((key) => key.startsWith(prefix) || prefix.startsWith(key));
+      const stats = await statAll(keys, signal, (key, err) => mapFsError(err, this.uriOf(key)));
+      for (const [i, key] of keys.entries()) {
+        const st = stats[i];
+        if (st === undefined) continue; // dangling symlink or raced delete
         if (st.isDirectory()) {
           if ((key + '/').startsWith(prefix) || prefix.startsWith(key + '/')) await walk(key + '/');
         } else if (st.isFile() && key.startsWith(prefix)) {
