@@ -28,6 +28,17 @@ if [[ ! -x /usr/bin/chromium ]]; then
   fi
 fi
 
+# FUSE's setuid helper for the FastFile tests of mounting as a user other than root
+if ! command -v fusermount3 >/dev/null && ! command -v fusermount >/dev/null; then
+  if [[ $(id -u) == 0 ]]; then
+    echo "installing fuse3" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends fuse3 >/dev/null
+  else
+    echo "warning: fusermount is not installed and this is not root: the fusermount tests will be skipped" >&2
+  fi
+fi
+
 export S3_SERVER_DIR=${S3_SERVER_DIR:-$(mktemp -d /tmp/pipemode-test-rgw.XXXXXX)}
 trap 'scripts/s3-server.sh stop' EXIT
 eval "$(scripts/s3-server.sh start | grep '^S3_')"

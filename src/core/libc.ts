@@ -3,7 +3,8 @@
  * fcntl(F_SETPIPE_SZ), which enlarges a pipe's buffer from 64 KiB to 1 MiB — the biggest single
  * throughput lever measured (measured here: 1.3 → 3.9 GiB/s) — and splice(2) with poll(2)
  * and write(2) for the zero-copy file → pipe path (splice-worker.ts), mount(2) and umount2(2) for
- * FUSE mounts (mount/fuse-session.ts, mount/fuse-binding.ts), and flock(2) for folder locks (core/folder-lock.ts). Bound through koffi, whose
+ * FUSE mounts (mount/fuse-session.ts, mount/fuse-binding.ts) with socketpair(2) and recvmsg(2)
+ * for the fd that fusermount hands over (mount/fusermount.ts), and flock(2) for folder locks (core/folder-lock.ts). Bound through koffi, whose
  * npm package ships prebuilt binaries (no compiler at install).
  */
 import os from 'node:os';
@@ -30,9 +31,22 @@ interface Libc {
   recv(fd: number, buf: Uint8Array, len: number, flags: number): number | bigint;
   close(fd: number): number;
   mount(source: string, target: string, fstype: string, flags: number, data: string): number;
+  socketpair(domain: number, type: number, protocol: number, fds: Uint8Array): number;
+  recvmsg(fd: number, msg: MessageHeader, flags: number): number | bigint;
   umount2: ((target: string, flags: number) => number) & {
     async(target: string, flags: number, cb: (err: unknown, result: number) => void): void;
   };
+}
+
+/** struct msghdr as koffi passes it (buffers stand for the pointers). */
+interface MessageHeader {
+  name: null;
+  namelen: number;
+  iov: { base: Uint8Array; len: number }[];
+  iovlen: number;
+  control: Uint8Array;
+  controllen: number;
+  flags: number;
 }
 
 let libc: Libc | undefined;
@@ -41,6 +55,8 @@ function load(): Libc {
   if (libc === undefined) {
     const lib = koffi.load('libc.so.6');
     koffi.struct('pollfd', { fd: 'int', events: 'short', revents: 'short' });
+    koffi.struct('pm_iovec', { base: 'void *', len: 'size_t' });
+    koffi.struct('pm_msghdr', { name: 'void *', namelen: 'uint32_t', iov: 'pm_iovec *', iovlen: 'size_t', control: 'void *', controllen: 'size_t', flags: 'int' });
     libc = {
       mkfifo: lib.func('int mkfifo(const char *path, uint32_t mode)') as Libc['mkfifo'],
       fcntl: lib.func('int fcntl(int fd, int cmd, int arg)') as Libc['fcntl'],
@@ -58,6 +74,8 @@ function load(): Libc {
       recv: lib.func('long recv(int fd, _Out_ uint8_t *buf, size_t len, int flags)') as Libc['recv'],
       close: lib.func('int close(int fd)') as Libc['close'],
       mount: lib.func('int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)') as Libc['mount'],
+      socketpair: lib.func('int socketpair(int domain, int type, int protocol, _Out_ uint8_t *fds)') as Libc['socketpair'],
+      recvmsg: lib.func('long recvmsg(int fd, _Inout_ pm_msghdr *msg, int flags)') as Libc['recvmsg'],
       umount2: lib.func('int umount2(const char *target, int flags)') as Libc['umount2'],
     };
   }
@@ -252,6 +270,40 @@ export function umount2(target: string, flags: number): Promise<string | undefin
       else resolve(result === 0 ? undefined : lastErrno());
     });
   });
+}
+
+const AF_UNIX = 1;
+const SCM_RIGHTS = 1;
+const MSG_DONTWAIT = 0x40;
+const MSG_CMSG_CLOEXEC = 0x40000000;
+const F_GETFL = 3;
+const F_SETFL = 4;
+const O_NONBLOCK = 0o4000;
+
+/** A connected pair of Unix stream sockets (close-on-exec): [ours, theirs]; throws on failure. */
+export function socketPair(): [number, number] {
+  const fds = Buffer.alloc(8);
+  if (load().socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) !== 0) throw errnoError('socketpair');
+  return [fds.readInt32LE(0), fds.readInt32LE(4)];
+}
+
+/**
+ * Takes one file descriptor passed over Unix socket `fd` (SCM_RIGHTS), without waiting: the fd
+ * (close-on-exec), or undefined when none is waiting (or the message carried none).
+ */
+export function receiveFd(fd: number): number | undefined {
+  // a cmsghdr (8-byte length, level, type) and one int, padded: CMSG_SPACE(4) = 24 on 64-bit Linux
+  const control = Buffer.alloc(24);
+  const msg: MessageHeader = { name: null, namelen: 0, iov: [{ base: Buffer.alloc(1), len: 1 }], iovlen: 1, control, controllen: control.length, flags: 0 };
+  const n = Number(load().recvmsg(fd, msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC));
+  if (n < 0 || msg.controllen < 20 || control.readInt32LE(8) !== SOL_SOCKET || control.readInt32LE(12) !== SCM_RIGHTS) return undefined;
+  return control.readInt32LE(16);
+}
+
+/** Sets O_NONBLOCK on `fd`; throws on failure. */
+export function setNonBlocking(fd: number): void {
+  const flags = load().fcntl(fd, F_GETFL, 0);
+  if (flags < 0 || load().fcntl(fd, F_SETFL, flags | O_NONBLOCK) !== 0) throw errnoError('fcntl');
 }
 
 const LOCK_EX = 2;

@@ -3,23 +3,28 @@
  * trying (no /dev/fuse, no permission), unmounting, stale mounts, and the kernel's read-ahead.
  *
  * - Unmounting: umount2(MNT_DETACH), on a libuv worker thread — the kernel may send the file
- *   system a last request while unmounting, and the main thread must be free to answer it. Lazy
+ *   system a last request while unmounting, and the main thread must be free to answer it; for
+ *   users other than root, `fusermount -u -z` (fusermount.ts), run without blocking too. Lazy
  *   (detach): the folder is released at once even if a reader still holds a file open; that
  *   reader's reads go on until it closes or pipemode exits.
  * - Stale mounts. A mount whose server died (SIGKILL) stays in the mount table and every access
  *   fails with ENOTCONN; `cleanStaleMount` detaches such a mount so the folder can be used again.
  *
- * Mounting needs root: pipemode calls mount(2) itself (no fusermount, no libfuse).
+ * Root mounts with mount(2) itself; other users through FUSE's setuid helper (fusermount.ts).
  */
 import fs from 'node:fs';
 import { MountError } from '../core/errors.js';
 import { umount2 } from '../core/libc.js';
+import { fusermountPath, unmountWithFusermount, usesFusermount } from './fusermount.js';
 
 const MNT_DETACH = 2;
 
-/** umount2(dir, MNT_DETACH) on a worker thread; resolves to undefined or the errno name. */
+/**
+ * Detaches the mount at `dir` without blocking: umount2(MNT_DETACH) as root, `fusermount -u -z`
+ * otherwise. Resolves to undefined, 'EINVAL' when nothing is mounted there, or why it failed.
+ */
 export function detach(dir: string): Promise<string | undefined> {
-  return umount2(dir, MNT_DETACH);
+  return usesFusermount() ? unmountWithFusermount(dir) : umount2(dir, MNT_DETACH);
 }
 
 /** Why FUSE cannot be used here, or undefined if it can (as far as can be known without mounting). */
@@ -33,7 +38,9 @@ export function fuseUnavailableReason(): { reason: string; message: string } | u
   } catch {
     return { reason: 'permission', message: 'FUSE is unavailable: no permission to open /dev/fuse' };
   }
-  if (process.geteuid?.() !== 0) return { reason: 'permission', message: 'FUSE is unavailable: mounting needs root' };
+  if (usesFusermount() && fusermountPath() === undefined) {
+    return { reason: 'permission', message: 'FUSE is unavailable: mounting as a user other than root needs fusermount3 (Debian package fuse3) or fusermount (fuse)' };
+  }
   return undefined;
 }
 
@@ -106,6 +113,6 @@ export async function cleanStaleMount(dir: string): Promise<boolean> {
     throw new MountError(`${dir} is already a mount point (${mount.type} ${mount.source}); unmount it first`, { reason: 'mount-point', dir });
   }
   const failed = await detach(dir);
-  if (failed !== undefined) throw new MountError(`cannot remove the stale FUSE mount at ${dir}: umount2 failed with ${failed}`, { reason: 'mount-point', dir });
+  if (failed !== undefined) throw new MountError(`cannot remove the stale FUSE mount at ${dir}: unmounting failed: ${failed}`, { reason: 'mount-point', dir });
   return true;
 }

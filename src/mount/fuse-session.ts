@@ -11,8 +11,9 @@
  *
  * The session answers INIT and DESTROY itself; every other request goes to the handler, which
  * must answer each one (except FORGET, BATCH_FORGET and INTERRUPT) exactly once with reply*().
- * Mounting is done with mount(2) and so needs root (CAP_SYS_ADMIN); the kernel checks access with
- * the mode bits (default_permissions), and only the mounting user gets in unless allowOther.
+ * Root mounts with mount(2) (CAP_SYS_ADMIN); any other user through FUSE's setuid helper
+ * (fusermount.ts), which hands back the /dev/fuse descriptor. The kernel checks access with the
+ * mode bits (default_permissions), and only the mounting user gets in unless allowOther.
  *
  * Lifecycle: mount() returns once the kernel holds the mount; its INIT request follows at once and
  * whenReady() waits for it. unmount() detaches the mount (MNT_DETACH): the folder is released at
@@ -26,6 +27,7 @@ import { MountError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { mount as mountSyscall } from '../core/libc.js';
 import { detach } from './fuse-binding.js';
+import { mountWithFusermount, usesFusermount } from './fusermount.js';
 import {
   decodeHeader, decodeInit, FUSE_MAJOR, FUSE_MAX_MINOR, FUSE_MIN_MINOR, IN_HEADER_SIZE, INIT, INIT2, initReply, NO_REPLY, OP,
   OUT_HEADER_SIZE, statusReply, writeOutHeader, type RequestHeader,
@@ -116,6 +118,11 @@ export class FuseSession {
    * reading its requests; `serve()` then names who answers them. MountError if the kernel refuses.
    */
   static mount(dir: string, options: FuseSessionOptions): FuseSession {
+    if (usesFusermount()) {
+      const helperOptions = ['ro', 'default_permissions', `max_read=${MAX_READ}`, `fsname=${options.source}`, 'subtype=pipemode'];
+      if (options.allowOther) helperOptions.push('allow_other');
+      return new FuseSession(dir, mountWithFusermount(dir, helperOptions.join(',')), options.log);
+    }
     let fd: number;
     try {
       fd = fs.openSync('/dev/fuse', fs.constants.O_RDWR | fs.constants.O_NONBLOCK);
@@ -130,7 +137,7 @@ export class FuseSession {
     if (failed !== undefined) {
       fs.closeSync(fd);
       const hint = failed === 'EPERM'
-        ? (uid === 0 ? 'in a container, FUSE needs CAP_SYS_ADMIN and --device /dev/fuse' : 'mounting FUSE needs root')
+        ? 'in a container, FUSE needs CAP_SYS_ADMIN and --device /dev/fuse'
         : 'the kernel refused the mount';
       throw new MountError(`cannot mount at ${dir}: mount(2) failed with ${failed} (${hint})`, { reason: failed === 'EPERM' ? 'permission' : 'mount-failed', dir });
     }
@@ -193,7 +200,7 @@ export class FuseSession {
   unmount(): Promise<void> {
     return (this.#unmounting ??= (async () => {
       const failed = await detach(this.dir);
-      if (failed !== undefined && failed !== 'EINVAL') this.#log.warn(`unmounting ${this.dir}: umount2 failed with ${failed}`);
+      if (failed !== undefined && failed !== 'EINVAL') this.#log.warn(`unmounting ${this.dir} failed: ${failed}`);
       // files still open are served, but no longer keep the process alive
       this.#worker.unref();
     })());

@@ -15,6 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MOUNT_SOURCE, mountAt } from '../../src/mount/fuse-binding.js';
+import { fusermountPath } from '../../src/mount/fusermount.js';
 import { BIN, sha256, startPipemode } from '../helpers/cli.js';
 import { makeContents, writeLocal, writeS3 } from '../helpers/dataset.js';
 import { put } from '../helpers/s3.js';
@@ -44,8 +45,8 @@ function isMounted(dir: string): boolean {
   return mountAt(dir) !== undefined;
 }
 
-async function startMount(source: string, dir: string, extra: string[] = []): Promise<Mounted> {
-  const child = startPipemode(['mount', source, dir, ...extra]);
+async function startMount(source: string, dir: string, extra: string[] = [], env?: NodeJS.ProcessEnv, user?: { uid: number; gid: number }): Promise<Mounted> {
+  const child = startPipemode(['mount', source, dir, ...extra], { ...(env !== undefined ? { env } : {}), ...user });
   const m: Mounted = { child, dir, stderr: '' };
   child.stderr?.on('data', (d: Buffer) => (m.stderr += d.toString()));
   for (let i = 0; i < 1500 && !m.stderr.includes('mounted read-only'); i++) {
@@ -273,11 +274,54 @@ describe('FastFile: pipemode mount', { skip }, () => {
     assert.ok(fs.statSync(dir).isDirectory());
   });
 
-  test('mounting where FUSE cannot be used fails at once with PM_ERR_MOUNT saying why (exit 6)', { skip: process.getuid?.() !== 0 ? 'needs root to run a command as another user' : false }, () => {
-    const dir = tmp('pipemode-ff-');
-    fs.chmodSync(dir, 0o777);
-    const r = spawnSync(process.execPath, [BIN, 'mount', os.tmpdir(), path.join(dir, 'mnt')], { uid: 65534, gid: 65534, env: { ...process.env, HOME: '/tmp' } });
-    assert.equal(r.status, 6, r.stderr.toString());
-    assert.match(r.stderr.toString(), /FUSE is unavailable: .*\[PM_ERR_MOUNT\]/);
+  test('through fusermount, as for a user who is not root: exact bytes, SIGTERM unmounts, a stale mount is removed by pipemode unmount', { skip: fusermountPath() === undefined ? 'no fusermount3 or fusermount installed' : false }, async () => {
+    const env = { ...process.env, PIPEMODE_FUSE_MOUNT: 'fusermount' };
+    const ds = writeLocal(CONTENTS);
+    const dir = path.join(tmp('pipemode-ff-'), 'mnt');
+    const m = await startMount(ds.raw, dir, [], env);
+    try {
+      assert.deepEqual(sha256sumTree(dir), EXPECTED);
+      checkMmap(dir);
+    } finally {
+      await stopMount(m);
+    }
+    assert.match(m.stderr, /SIGTERM: unmounted/);
+    const killed = await startMount(ds.raw, dir, [], env);
+    killed.child.kill('SIGKILL');
+    await once(killed.child, 'close');
+    assert.ok(isMounted(dir), 'a killed pipemode leaves its mount behind');
+    const unmount = spawnSync(process.execPath, [BIN, 'unmount', dir], { env });
+    assert.equal(unmount.status, 0, unmount.stderr.toString());
+    assert.match(unmount.stderr.toString(), /removed the stale mount/);
+    assert.ok(!isMounted(dir));
+  });
+
+  test('as a user who is not root: mounts through fusermount where that user may open /dev/fuse, else fails at once with PM_ERR_MOUNT saying why (exit 6)', { skip: process.getuid?.() !== 0 ? 'needs root to run a command as another user' : false }, async () => {
+    const nobody = { uid: 65534, gid: 65534 };
+    const base = tmp('pipemode-ff-');
+    fs.chmodSync(base, 0o755);
+    const dir = path.join(base, 'mnt');
+    fs.mkdirSync(dir);
+    fs.chownSync(dir, nobody.uid, nobody.gid); // fusermount wants a mount point its user may write
+    const ds = writeLocal(CONTENTS);
+    const env = { ...process.env, HOME: '/tmp' };
+    // the folder the test data lives in is root's; nobody needs to read it
+    fs.chmodSync(path.dirname(ds.raw.replace(/\/$/, '')), 0o755);
+    const mayOpen = (fs.statSync('/dev/fuse').mode & 0o006) === 0o006 && fusermountPath() !== undefined;
+    if (!mayOpen) {
+      const r = spawnSync(process.execPath, [BIN, 'mount', ds.raw, dir], { ...nobody, env });
+      assert.equal(r.status, 6, r.stderr.toString());
+      assert.match(r.stderr.toString(), /FUSE is unavailable: .*\[PM_ERR_MOUNT\]/);
+      return;
+    }
+    const m = await startMount(ds.raw, dir, [], env, nobody);
+    try {
+      // only the mounting user gets in (no allow_other): read as nobody
+      const sums = spawnSync('sha256sum', [path.join(dir, 'large.bin'), path.join(dir, 'many/0042.bin')], { ...nobody, encoding: 'utf8' });
+      assert.equal(sums.status, 0, `${sums.stderr} ${String(sums.error)}`);
+      assert.deepEqual(sums.stdout.trim().split('\n').map((l) => l.split(/\s+/)[0]), [EXPECTED.get('large.bin'), EXPECTED.get('many/0042.bin')]);
+    } finally {
+      await stopMount(m);
+    }
   });
 });

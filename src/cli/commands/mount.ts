@@ -75,6 +75,6 @@ export async function unmountCommand(dir: string, log: Logger): Promise<void> {
   if (mount.source !== MOUNT_SOURCE) throw new MountError(`${target} is not a pipemode mount (${mount.type} ${mount.source}); leaving it alone`, { reason: 'mount-point', dir: target });
   // a live mount: detach it (its server then serves files still open until they are closed)
   const failed = await detach(target);
-  if (failed !== undefined) throw new MountError(`cannot unmount ${target}: umount2 failed with ${failed}`, { reason: 'mount-point', dir: target });
+  if (failed !== undefined) throw new MountError(`cannot unmount ${target}: ${failed}`, { reason: 'mount-point', dir: target });
   log.info(`unmounted ${target}`);
 }
