@@ -157,6 +157,9 @@ def variants(opts, manifest):
         # the copying path (socket → JS buffers → pipe) on the same store: what the splice saves
         out.append(dict(name='S3 FIFO: pipemode cat, copying path', group='S3 FIFO', role='pipemode-alt', transport='fifo',
                         argv=pipemode + [opts.s3_url] + budget, env={**os.environ, 'PIPEMODE_SPLICE_HTTP': '0'}))
+        # the default parts before 16 MiB: twice the requests for the same bytes (the server's cost is mostly per request)
+        out.append(dict(name='S3 FIFO: pipemode cat --part-size 8MiB', group='S3 FIFO', role='pipemode-alt', transport='fifo',
+                        argv=pipemode + [opts.s3_url, '--part-size', '8MiB'] + budget, env=None))
     if opts.s3_url and opts.tls_endpoint:
         # the same store behind a TLS proxy (bench/tls-proxy.mjs, throw-away certificate): the copying path
         ours_env = {**os.environ, 'AWS_ENDPOINT_URL_S3': opts.tls_endpoint, 'NODE_EXTRA_CA_CERTS': opts.tls_ca}

@@ -70,7 +70,7 @@ function channelOptions(cmd: Command): Command {
 function fetchFlags(cmd: Command): Command {
   return cmd
     .option('--memory-budget <size>', 'bytes fetched ahead per channel or mount (default 128MiB; 256MiB for a FastFile mount)')
-    .option('--part-size <size>', 'bytes per ranged GET (default 8MiB)')
+    .option('--part-size <size>', 'bytes per ranged GET (default 16MiB; 8MiB for a FastFile mount)')
     .option('--max-requests <n>', 'GET requests in flight per channel or mount (default 16; 32 for a FastFile mount)')
     .option('--max-attempts <n>', 'attempts per request before giving up', '10')
     .option('--endpoint-url <url>', 'S3 endpoint (default: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, or AWS)')

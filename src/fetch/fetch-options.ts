@@ -9,7 +9,7 @@ import { ConfigError } from '../core/errors.js';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from '../storage/retry.js';
 
 export interface FetchOptions {
-  /** Bytes per ranged GET. @default 8 MiB */
+  /** Bytes per ranged GET. @default 16 MiB (8 MiB for a mount) */
   readonly partSize: number;
   /** Concurrent GETs (and, separately, HEADs). @default 16 (32 for a mount) */
   readonly maxRequests: number;
@@ -27,12 +27,14 @@ export interface FetchSettings {
 }
 
 /**
- * 8 MiB parts: larger ones were slower on loopback and smaller ones cost more requests. 16
- * requests keep many small objects in flight; for large objects the budget allows 16 parts ahead,
- * enough to hide S3's first-byte latency.
+ * 16 MiB parts: the store's cost is mostly per request, so halving the requests for the same bytes
+ * gave the server back CPU and the channel ~3 % more throughput against 8 MiB on a loopback Ceph
+ * (docs/benchmarks.md); the first GET of a channel asks for 1 MiB or less either way. 16 requests
+ * keep many small objects in flight; for large objects the budget allows 8 parts ahead, enough to
+ * hide S3's first-byte latency.
  */
 export const DEFAULT_FETCH_OPTIONS: FetchOptions = Object.freeze({
-  partSize: 8 * 1024 * 1024,
+  partSize: 16 * 1024 * 1024,
   maxRequests: 16,
   memoryBudget: 128 * 1024 * 1024,
   retry: DEFAULT_RETRY_POLICY,
@@ -41,9 +43,14 @@ export const DEFAULT_FETCH_OPTIONS: FetchOptions = Object.freeze({
 /**
  * A FastFile mount serves many files read at once by the kernel, and its budget also holds the
  * files prefetched ahead of the reader: 32 GETs (small files need many in flight to hide each
- * request's latency) and 256 MiB.
+ * request's latency), 256 MiB, and 8 MiB parts (its read-ahead grows a file's window part by part).
  */
-export const MOUNT_FETCH_OPTIONS: FetchOptions = Object.freeze({ ...DEFAULT_FETCH_OPTIONS, maxRequests: 32, memoryBudget: 256 * 1024 * 1024 });
+export const MOUNT_FETCH_OPTIONS: FetchOptions = Object.freeze({
+  ...DEFAULT_FETCH_OPTIONS,
+  partSize: 8 * 1024 * 1024,
+  maxRequests: 32,
+  memoryBudget: 256 * 1024 * 1024,
+});
 
 const MIN_PART = 64 * 1024;
 const resolved = new WeakSet<FetchOptions>();

@@ -85,7 +85,7 @@ interface SignError {
 }
 
 /** Defaults when no fetch options are given (tests): as DEFAULT_FETCH_OPTIONS' part size. */
-const HTTP_SPLICE_PART = 8 * 1024 * 1024;
+const HTTP_SPLICE_PART = 16 * 1024 * 1024;
 const HTTP_SPLICE_WINDOW = 4;
 
 /**

@@ -6,7 +6,7 @@
  * skipped too).
  *
  * Reads go into pooled 2 MiB buffers (core/buffer-pool.ts) that the pipe writer recycles, up to
- * four per readv(2), so one trip to the thread pool brings 8 MiB (a default part); less than half
+ * four per readv(2), so one trip to the thread pool brings 8 MiB (half a default part); less than half
  * a pooled buffer (a small file, or a file's tail) goes into an exact-size buffer instead, so
  * that a queued small file holds only its own size, not a whole pooled buffer.
  * Reading ahead stops at 32 MiB whatever the budget (`readAheadBytes`): the page cache needs no
