@@ -10,7 +10,9 @@ Scenarios, each end to end from a cold start to the reader's last byte:
            File mode        `rclone copy` (16 transfers) to a local folder, then read the copies
            s3fs             `s3fs bucket:/prefix` + read through the mount
   small  20,000 x 16 KiB files, read whole, one after another in name order, the way a map-style dataset
-         without shuffling reads them: pipemode mount vs s3fs (and File mode, for reference).
+         without shuffling reads them: pipemode mount vs s3fs (and File mode, for reference); "pipemode
+         opens" is the mount with PIPEMODE_FUSE_OPENS=1 (an OPEN and a RELEASE per file, as before the
+         mount did without them), for information.
 
 The reader is a Python process (os.listdir of the mount point, sorted, open/readinto/close). An untimed first
 round reads every variant's bytes through sha256 and compares them with the source. Timed rounds are
@@ -193,12 +195,12 @@ class Run:
         result['server_cpu_s'] = server_cpu(self.opts.server_pid_dir) - server_before
         return result
 
-    def run_pipemode_mount(self):
+    def run_pipemode_mount(self, env=None):
         o = self.opts
         start = time.monotonic()
         err = open(os.path.join(self.work, 'pipemode.log'), 'w+')
         proc = subprocess.Popen(['node', os.path.join(o.root, 'bin/pipemode.js'), 'mount', f's3://{o.bucket}/{self.prefix()}', self.mnt,
-                                 '--memory-budget', f'{o.memory_budget_mib}MiB'], stderr=err, stdout=subprocess.DEVNULL)
+                                 '--memory-budget', f'{o.memory_budget_mib}MiB'], stderr=err, stdout=subprocess.DEVNULL, env=env)
         wait_mounted(self.mnt, proc)
         files, nbytes, digest, reader_cpu, _ = read_tree(self.mnt, self.verify)
         seconds = time.monotonic() - start
@@ -208,6 +210,10 @@ class Run:
         if code != 0:
             raise RuntimeError(f'pipemode mount exited {code}: {err.read()}')
         return dict(files=files, bytes=nbytes, sha256=digest, seconds=seconds, cpu_s=cpu, reader_cpu_s=reader_cpu)
+
+    def run_pipemode_opens(self):
+        # the mount as it was before it did without OPEN/RELEASE on small-file channels (informational)
+        return self.run_pipemode_mount(dict(os.environ, PIPEMODE_FUSE_OPENS='1'))
 
     def run_s3fs(self):
         o = self.opts
@@ -281,7 +287,7 @@ def report(records, opts):
 
 def run(opts):
     want = {'large': expected(opts.large_dir), 'small': expected(opts.small_dir)}
-    opts.variants = {'large': ['pipemode mount', 'File mode', 's3fs'], 'small': ['pipemode mount', 's3fs', 'File mode']}
+    opts.variants = {'large': ['pipemode mount', 'File mode', 's3fs'], 'small': ['pipemode mount', 'pipemode opens', 's3fs', 'File mode']}
     if not opts.s3fs:
         opts.variants = {k: [v for v in vs if v != 's3fs'] for k, vs in opts.variants.items()}
     records = []

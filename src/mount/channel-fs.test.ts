@@ -171,3 +171,74 @@ test('a file that changed after listing reads as EIO, logged once with its code'
   assert.match(logs[0] ?? '', /f0000: read failed.*\[PM_ERR_OBJECT_CHANGED\]/);
   assert.equal(ctx.stats.readErrors, 2);
 });
+
+/** A read by node (no open), as fuse-ops.ts sends it on a small-file mount: the bytes, or a negative errno. */
+async function readNodeBytes(fs: ChannelFs, node: number, length: number, position: number): Promise<Buffer | number> {
+  const got = await fs.readNode(node, length, position);
+  if (typeof got === 'number') return got;
+  try {
+    return Buffer.concat([...got.slices]);
+  } finally {
+    got.release();
+  }
+}
+
+test('reads without opens: exact bytes, prefetch in order, every handle released once its file is read through', async () => {
+  const sizes = Array.from({ length: 200 }, (_, i) => (i % 5) * 3000 + 7);
+  const { fs, ctx } = await mounted(sizes);
+  for (let i = 0; i < sizes.length; i++) {
+    const node = id(fs, `/f${String(i).padStart(4, '0')}`);
+    // the kernel asks for whole pages: more than the file holds
+    const got = await readNodeBytes(fs, node, 64 * KiB, 0);
+    assert.ok(Buffer.isBuffer(got) && got.equals(ramp(sizes[i] as number, i)), `file ${i}: bytes differ`);
+  }
+  assert.equal(ctx.stats.openless, sizes.length, 'one implicit open per file');
+  assert.equal(ctx.stats.opens, 0);
+  assert.ok(ctx.stats.prefetchHits >= 190, `${ctx.stats.prefetchHits} prefetched files used`);
+  assert.equal(ctx.stats.getRequests, sizes.length, 'one GET per file');
+  // nothing is held for files read through: what the budget still holds is the next files' heads, none here
+  while (ctx.slots.inFlight > 0) await tick();
+  assert.equal(ctx.budget.used, 0, 'no handle kept its read-ahead');
+  fs.close();
+});
+
+test('reads without opens: pieces read concurrently and out of order, a partial read, a re-read, errors as errnos', async () => {
+  const { fs, ctx } = await mounted([100 * KiB, 30 * KiB, 10]);
+  const big = id(fs, '/f0000');
+  const expected = ramp(100 * KiB, 0);
+  // three reads of one file in flight at once, the last first
+  const pieces = await Promise.all([2, 1, 0].map((k) => readNodeBytes(fs, big, 40 * KiB, k * 40 * KiB)));
+  assert.deepEqual(pieces.map((p) => (Buffer.isBuffer(p) ? p.length : p)), [20 * KiB, 40 * KiB, 40 * KiB]);
+  assert.ok(Buffer.concat([pieces[2], pieces[1], pieces[0]] as Buffer[]).equals(expected));
+  // a file read only in part keeps its handle; reading it again later still gives the right bytes
+  const part = await readNodeBytes(fs, id(fs, '/f0001'), 4 * KiB, 8 * KiB);
+  assert.ok(Buffer.isBuffer(part) && part.equals(ramp(30 * KiB, 1).subarray(8 * KiB, 12 * KiB)));
+  const again = await readNodeBytes(fs, big, 8 * KiB, 50 * KiB);
+  assert.ok(Buffer.isBuffer(again) && again.equals(expected.subarray(50 * KiB, 58 * KiB)));
+  assert.equal(await readNodeBytes(fs, ROOT_ID, 10, 0), ERRNO.EISDIR);
+  assert.equal(await readNodeBytes(fs, 999, 10, 0), ERRNO.ENOENT);
+  assert.equal(fs.refusesOpen(id(fs, '/f0002'), O_WRONLY), ERRNO.EROFS);
+  assert.equal(fs.refusesOpen(id(fs, '/f0002'), 0), 0);
+  fs.close();
+  while (ctx.slots.inFlight > 0) await tick();
+  assert.equal(ctx.budget.used, 0);
+});
+
+test('reads without opens: at most 64 files read in part keep a handle; the oldest goes first', async () => {
+  const sizes = Array.from({ length: 100 }, () => 8 * KiB);
+  const { fs, ctx } = await mounted(sizes, 64 * 1024 * KiB);
+  for (let i = 0; i < sizes.length; i++) {
+    const got = await readNodeBytes(fs, id(fs, `/f${String(i).padStart(4, '0')}`), KiB, 0); // never to the end
+    assert.ok(Buffer.isBuffer(got) && got.equals(ramp(8 * KiB, i).subarray(0, KiB)));
+  }
+  assert.equal(ctx.stats.openless, sizes.length);
+  // the first file's handle was released: reading it again opens a new one
+  const first = await readNodeBytes(fs, id(fs, '/f0000'), 8 * KiB, 0);
+  assert.ok(Buffer.isBuffer(first) && first.equals(ramp(8 * KiB, 0)));
+  assert.equal(ctx.stats.openless, sizes.length + 1);
+  // the last file's handle is still there: reading on needs no new one
+  const last = await readNodeBytes(fs, id(fs, '/f0099'), 8 * KiB, KiB);
+  assert.ok(Buffer.isBuffer(last) && last.equals(ramp(8 * KiB, 99).subarray(KiB)));
+  assert.equal(ctx.stats.openless, sizes.length + 1);
+  fs.close();
+});

@@ -19,7 +19,7 @@
 import os from 'node:os';
 import { isPipemodeError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
-import type { MountTree, TreeNode } from './mount-tree.js';
+import type { FileNode, MountTree, TreeNode } from './mount-tree.js';
 import { ROOT_ID, type DirEntry, type NodeAttributes, type StatfsOut } from './fuse-protocol.js';
 import { NextFiles, type NextFilesOptions } from './next-files.js';
 import { ReadAhead, type ReadAheadOptions, type Slices } from './read-ahead.js';
@@ -44,6 +44,18 @@ const S_IFREG = 0o100000;
 const O_ACCMODE = 3;
 const O_TRUNC = 0o1000;
 
+/** Implicit handles (readNode) kept open at most: the oldest idle one is released beyond this. */
+const IMPLICIT_HANDLES = 64;
+
+/** A handle opened by readNode for a file read without an open. */
+interface Implicit {
+  readonly handle: number;
+  /** Reads of it not yet answered (their views still out). */
+  pending: number;
+  /** A read reached the end of the file (or failed): released once nothing is pending. */
+  ended: boolean;
+}
+
 interface Handle {
   readonly path: string;
   /** The file's position in listing order. */
@@ -63,13 +75,18 @@ export class ChannelFs {
   readonly #parents: number[] = [ROOT_ID];
   readonly #ids = new Map<TreeNode, number>();
   readonly #entries = new Map<number, readonly DirEntry[]>();
+  /** Node number → its implicit handle, oldest first. */
+  readonly #implicit = new Map<number, Implicit>();
   #nextHandle = 1;
+  /** The largest file's size (0 when there are none). */
+  readonly largestFile: number;
 
   constructor(tree: MountTree, ctx: FetchContext, options: ChannelFsOptions) {
     this.tree = tree;
     this.#ctx = ctx;
     this.#options = options;
     this.#next = new NextFiles(tree.files, ctx, options.nextFiles);
+    this.largestFile = tree.files.reduce((most, file) => Math.max(most, file.info.size), 0);
     const number = (node: TreeNode, parent: number): void => {
       const id = this.#nodes.length;
       this.#nodes.push(node);
@@ -130,13 +147,24 @@ export class ChannelFs {
     return list;
   }
 
-  /** Opens node `id` for reading: a handle number, or a negative errno. */
-  open(id: number, flags: number): number {
+  /** Why node `id` cannot be opened with `flags`, as a negative errno; 0 if it can. */
+  refusesOpen(id: number, flags: number): number {
     const node = this.#nodes[id];
     if (node === undefined) return ERRNO.ENOENT;
     if ((flags & O_ACCMODE) !== 0 || (flags & O_TRUNC) !== 0) return ERRNO.EROFS;
-    if (node.kind === 'dir') return ERRNO.EISDIR;
+    return node.kind === 'dir' ? ERRNO.EISDIR : 0;
+  }
+
+  /** Opens node `id` for reading: a handle number, or a negative errno. */
+  open(id: number, flags: number): number {
+    const refused = this.refusesOpen(id, flags);
+    if (refused !== 0) return refused;
     this.#ctx.stats.opens++;
+    return this.#openHandle(this.#nodes[id] as FileNode);
+  }
+
+  /** A handle on `node`: its ReadAhead, given the file's prefetched head (NextFiles). */
+  #openHandle(node: FileNode): number {
     const head = this.#next.opened(node.index);
     const handle = this.#nextHandle;
     this.#nextHandle = this.#nextHandle >= 0x7fffffff ? 1 : this.#nextHandle + 1;
@@ -165,6 +193,50 @@ export class ChannelFs {
     }
   }
 
+  /**
+   * Reads file `id` when the kernel sends no OPEN (fuse-ops.ts): its first read opens a handle
+   * as open() does, and that handle is released once a read has reached the end of the file
+   * and no read of it is still out, or when more than IMPLICIT_HANDLES are open (the oldest idle
+   * one goes). A file read again later simply gets a new one.
+   */
+  async readNode(id: number, length: number, position: number): Promise<Slices | number> {
+    let implicit = this.#implicit.get(id);
+    if (implicit === undefined) {
+      const refused = this.refusesOpen(id, 0);
+      if (refused !== 0) return refused;
+      this.#ctx.stats.openless++;
+      implicit = { handle: this.#openHandle(this.#nodes[id] as FileNode), pending: 0, ended: false };
+      this.#implicit.set(id, implicit);
+      this.#trimImplicit();
+    }
+    const h = implicit;
+    h.pending++;
+    const settle = (): void => {
+      h.pending--;
+      if (!h.ended || h.pending > 0 || this.#implicit.get(id) !== h) return;
+      this.#implicit.delete(id);
+      this.release(h.handle);
+    };
+    const got = await this.readSlices(h.handle, length, position);
+    if (typeof got === 'number') {
+      h.ended = true;
+      settle();
+      return got;
+    }
+    if (position + got.bytes >= this.sizeOf(id)) h.ended = true;
+    let released = false;
+    return {
+      slices: got.slices,
+      bytes: got.bytes,
+      release: () => {
+        if (released) return;
+        released = true;
+        got.release();
+        settle();
+      },
+    };
+  }
+
   release(handle: number): number {
     const h = this.#handles.get(handle);
     if (h === undefined) return ERRNO.EBADF;
@@ -182,6 +254,7 @@ export class ChannelFs {
   close(): void {
     for (const h of this.#handles.values()) h.reader.close();
     this.#handles.clear();
+    this.#implicit.clear();
     this.#next.close();
   }
 
@@ -192,6 +265,16 @@ export class ChannelFs {
     }
     const size = node.info.size;
     return { ino, mode: S_IFREG | 0o444, size, nlink: 1, uid, gid, mtime: node.mtimeMs, atime: node.mtimeMs, ctime: node.mtimeMs, blocks: Math.ceil(size / 512), blksize: BLOCK_SIZE };
+  }
+
+  #trimImplicit(): void {
+    if (this.#implicit.size <= IMPLICIT_HANDLES) return;
+    for (const [id, h] of this.#implicit) {
+      if (h.pending > 0) continue;
+      this.#implicit.delete(id);
+      this.release(h.handle);
+      return;
+    }
   }
 
   #logOnce(path: string, err: unknown): void {

@@ -10,6 +10,12 @@
  * keeps the data coming. Direct I/O is used only where the kernel still allows mmap on such files
  * (FUSE_DIRECT_IO_ALLOW_MMAP, Linux 6.6+); elsewhere, and with pageCacheAll, every file is cached.
  *
+ * A mount of small files only (all under DIRECT_IO_FROM) does without opens where the kernel can
+ * (FUSE_NO_OPEN_SUPPORT): the first OPEN is answered ENOSYS, after which the kernel sends neither
+ * OPEN nor RELEASE and caches every file's pages as FOPEN_KEEP_CACHE would. A file read whole
+ * then costs one request instead of three (OPEN, READ, RELEASE), and the reader waits for one
+ * answer instead of two; ChannelFs.readNode keeps a handle per file for as long as it is read.
+ *
  * A READ is answered with one writev(2) of its header and views of the fetched parts: the bytes are
  * not copied in user space at all (the kernel copies them once, into the page cache or, for direct
  * I/O, into the reader's buffer). Requests that would change
@@ -40,9 +46,14 @@ export interface FuseHandlerOptions {
 export function fuseHandler(fs: ChannelFs, session: FuseSession, options: FuseHandlerOptions): (header: RequestHeader, body: Buffer) => void {
   const openFlags = (size: number): number =>
     !options.pageCacheAll && session.directIoMmap && size >= DIRECT_IO_FROM ? FOPEN.DIRECT_IO : FOPEN.KEEP_CACHE;
-  const read = (unique: bigint, body: Buffer): void => {
+  // decided at the first OPEN, once INIT has said what the kernel supports;
+  // PIPEMODE_FUSE_OPENS=1 keeps the opens (the bench compares both)
+  const keepOpens = process.env.PIPEMODE_FUSE_OPENS === '1';
+  const noOpen = (): boolean => !keepOpens && session.noOpenSupport && fs.largestFile < DIRECT_IO_FROM;
+  let opensOff = false;
+  const read = (unique: bigint, nodeid: number, body: Buffer): void => {
     const { fh, offset, size } = decodeRead(body);
-    fs.readSlices(fh, size, offset).then(
+    (opensOff ? fs.readNode(nodeid, size, offset) : fs.readSlices(fh, size, offset)).then(
       (got) => {
         if (typeof got === 'number') {
           session.replyStatus(unique, got);
@@ -75,16 +86,23 @@ export function fuseHandler(fs: ChannelFs, session: FuseSession, options: FuseHa
         return;
       }
       case OP.OPEN: {
-        const fh = fs.open(nodeid, decodeOpen(body).flags);
+        const flags = decodeOpen(body).flags;
+        if (opensOff || noOpen()) {
+          const refused = fs.refusesOpen(nodeid, flags);
+          if (refused === 0) opensOff = true; // files are read by node from now on (the kernel gives fh 0)
+          session.replyStatus(unique, refused === 0 ? -E.ENOSYS : refused);
+          return;
+        }
+        const fh = fs.open(nodeid, flags);
         if (fh < 0) session.replyStatus(unique, fh);
         else session.reply(openReply(unique, fh, openFlags(fs.sizeOf(nodeid))));
         return;
       }
       case OP.READ:
-        read(unique, body);
+        read(unique, nodeid, body);
         return;
       case OP.RELEASE:
-        fs.release(decodeRelease(body).fh);
+        if (!opensOff) fs.release(decodeRelease(body).fh);
         session.replyStatus(unique, 0);
         return;
       case OP.OPENDIR: {

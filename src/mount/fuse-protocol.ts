@@ -34,6 +34,8 @@ export const WRITE_OPS: ReadonlySet<number> = new Set([
 /** fuse_init_in/out flags. */
 export const INIT = Object.freeze({
   ASYNC_READ: 1 << 0, BIG_WRITES: 1 << 5, DO_READDIRPLUS: 1 << 13, PARALLEL_DIROPS: 1 << 18, MAX_PAGES: 1 << 22,
+  /** The kernel takes ENOSYS to OPEN as "no opens needed" (7.28): it stops sending OPEN and RELEASE. */
+  NO_OPEN_SUPPORT: 1 << 17,
   /** flags2 is there (7.36). */
   INIT_EXT: 1 << 30,
 });

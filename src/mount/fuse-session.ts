@@ -73,6 +73,8 @@ export class FuseSession {
   #minor = 0;
   /** Whether files opened for direct I/O can still be mmap'ed (agreed at INIT). */
   directIoMmap = false;
+  /** Whether the kernel can do without OPEN and RELEASE (told at INIT): see fuse-ops.ts. */
+  noOpenSupport = false;
   /** Resolves once INIT is answered: the mount is ready for use. */
   readonly #ready: Promise<void>;
   #markReady: (() => void) | undefined;
@@ -257,6 +259,7 @@ export class FuseSession {
     const wanted = INIT.ASYNC_READ | INIT.BIG_WRITES | INIT.MAX_PAGES | INIT.PARALLEL_DIROPS | INIT.DO_READDIRPLUS | INIT.INIT_EXT;
     const flags2 = this.#minor >= 39 ? init.flags2 & INIT2.DIRECT_IO_ALLOW_MMAP : 0;
     this.directIoMmap = flags2 !== 0;
+    this.noOpenSupport = (init.flags & INIT.NO_OPEN_SUPPORT) !== 0;
     this.reply(initReply(header.unique, {
       minor: this.#minor,
       maxReadahead: init.maxReadahead,

@@ -3,6 +3,8 @@ export class MountStats {
   /** FUSE open and read requests served. */
   opens = 0;
   reads = 0;
+  /** Files read without an OPEN request (a small-file mount, fuse-ops.ts), counted once per read through. */
+  openless = 0;
   /** Bytes handed to the kernel. */
   bytesServed = 0;
   /** Bytes received from the store (retried attempts included). */

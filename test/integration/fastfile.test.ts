@@ -184,6 +184,41 @@ describe('FastFile: pipemode mount', { skip }, () => {
     });
   }
 
+  test('a channel of small files only is read without OPEN/RELEASE requests: exact bytes in order, at once, by mmap, and again', async () => {
+    const small = new Map<string, Buffer>();
+    for (let i = 0; i < 400; i++) small.set(`s/${String(i).padStart(4, '0')}.bin`, randomBytes(randomInt(0, 40_000)));
+    small.set('s/almost-4MiB.bin', randomBytes(4 * 2 ** 20 - 1)); // the largest a small-file mount may hold
+    const want = new Map([...small].map(([name, body]) => [name, sha256(body)]));
+    const ds = writeLocal(small);
+    const dir = path.join(tmp('pipemode-ff-'), 'mnt');
+    const m = await startMount(ds.raw, dir);
+    try {
+      assert.deepEqual(sha256sumTree(dir), want);
+      // two readers at once, through the page cache the first pass filled and afresh after dropping it
+      try {
+        fs.writeFileSync('/proc/sys/vm/drop_caches', '1');
+      } catch {
+        // not root: the second pass reads from the page cache only
+      }
+      const py = spawn('python3', ['-c', PYTHON_READER, dir]);
+      let out = '';
+      py.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      assert.deepEqual(sha256sumTree(dir), want);
+      const [code] = await once(py, 'close') as [number];
+      assert.equal(code, 0);
+      assert.deepEqual(new Map(Object.entries(JSON.parse(out) as Record<string, string>)), want);
+      const names = ['s/almost-4MiB.bin', 's/0007.bin'];
+      const mm = spawnSync('python3', ['-c', PYTHON_MMAP, dir, ...names], { maxBuffer: 64 << 20 });
+      assert.equal(mm.status, 0, mm.stderr.toString());
+      assert.deepEqual(JSON.parse(mm.stdout.toString()), Object.fromEntries(names.map((n) => [n, want.get(n)])));
+      assert.throws(() => fs.writeFileSync(path.join(dir, 's', '0001.bin'), 'x'), /EROFS/);
+    } finally {
+      await stopMount(m);
+    }
+    assert.match(m.stderr, /in \d+ reads of 0 opens and \d+ files read without an open/);
+    assert.doesNotMatch(m.stderr, /error/);
+  });
+
   test('--page-cache: every file through the page cache reads the same, by sha256sum, mmap and a second pass', async () => {
     const ds = writeLocal(CONTENTS);
     const dir = path.join(tmp('pipemode-ff-'), 'mnt');

@@ -48,7 +48,7 @@ export async function mountCommand(source: string, dir: string, flags: MountFlag
     const signal = await stopped;
     await mount.unmount();
     const s = mount.stats;
-    log.info(`${signal}: unmounted ${mount.dir}; served ${formatBytes(s.bytesServed)} in ${s.reads} reads of ${s.opens} opens`);
+    log.info(`${signal}: unmounted ${mount.dir}; served ${formatBytes(s.bytesServed)} in ${s.reads} reads of ${s.opens} opens${s.openless > 0 ? ` and ${s.openless} files read without an open` : ''}`);
     log.debug(`fetched ${formatBytes(s.bytesFetched)} in ${s.getRequests} GETs (${s.retries} retries), ${s.filesPrefetched} files prefetched (${s.prefetchHits} used), ${formatBytes(s.bytesWasted)} unread, peak memory ${formatBytes(mount.memory.peak)} of ${formatBytes(mount.memory.limit)}, ${s.readErrors} read errors`);
   } finally {
     process.off('SIGINT', onSignal);
