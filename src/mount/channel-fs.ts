@@ -78,15 +78,12 @@ export class ChannelFs {
   /** Node number → its implicit handle, oldest first. */
   readonly #implicit = new Map<number, Implicit>();
   #nextHandle = 1;
-  /** The largest file's size (0 when there are none). */
-  readonly largestFile: number;
 
   constructor(tree: MountTree, ctx: FetchContext, options: ChannelFsOptions) {
     this.tree = tree;
     this.#ctx = ctx;
     this.#options = options;
     this.#next = new NextFiles(tree.files, ctx, options.nextFiles);
-    this.largestFile = tree.files.reduce((most, file) => Math.max(most, file.info.size), 0);
     const number = (node: TreeNode, parent: number): void => {
       const id = this.#nodes.length;
       this.#nodes.push(node);

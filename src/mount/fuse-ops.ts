@@ -46,14 +46,14 @@ export interface FuseHandlerOptions {
 export function fuseHandler(fs: ChannelFs, session: FuseSession, options: FuseHandlerOptions): (header: RequestHeader, body: Buffer) => void {
   const openFlags = (size: number): number =>
     !options.pageCacheAll && session.directIoMmap && size >= DIRECT_IO_FROM ? FOPEN.DIRECT_IO : FOPEN.KEEP_CACHE;
-  // decided at the first OPEN, once INIT has said what the kernel supports;
-  // PIPEMODE_FUSE_OPENS=1 keeps the opens (the bench compares both)
-  const keepOpens = process.env.PIPEMODE_FUSE_OPENS === '1';
-  const noOpen = (): boolean => !keepOpens && session.noOpenSupport && fs.largestFile < DIRECT_IO_FROM;
-  let opensOff = false;
+  // decided at the first request after INIT, which says what the kernel supports (no request
+  // reaches the handler before); PIPEMODE_FUSE_OPENS=1 keeps the opens (the bench compares both)
+  let withoutOpens: boolean | undefined;
+  const opensOff = (): boolean =>
+    (withoutOpens ??= process.env.PIPEMODE_FUSE_OPENS !== '1' && session.noOpenSupport && fs.tree.largestFile < DIRECT_IO_FROM);
   const read = (unique: bigint, nodeid: number, body: Buffer): void => {
     const { fh, offset, size } = decodeRead(body);
-    (opensOff ? fs.readNode(nodeid, size, offset) : fs.readSlices(fh, size, offset)).then(
+    (opensOff() ? fs.readNode(nodeid, size, offset) : fs.readSlices(fh, size, offset)).then(
       (got) => {
         if (typeof got === 'number') {
           session.replyStatus(unique, got);
@@ -87,9 +87,9 @@ export function fuseHandler(fs: ChannelFs, session: FuseSession, options: FuseHa
       }
       case OP.OPEN: {
         const flags = decodeOpen(body).flags;
-        if (opensOff || noOpen()) {
+        if (opensOff()) {
+          // ENOSYS to an open the kernel may make: it sends no more, and reads come with fh 0
           const refused = fs.refusesOpen(nodeid, flags);
-          if (refused === 0) opensOff = true; // files are read by node from now on (the kernel gives fh 0)
           session.replyStatus(unique, refused === 0 ? -E.ENOSYS : refused);
           return;
         }
@@ -102,7 +102,7 @@ export function fuseHandler(fs: ChannelFs, session: FuseSession, options: FuseHa
         read(unique, nodeid, body);
         return;
       case OP.RELEASE:
-        if (!opensOff) fs.release(decodeRelease(body).fh);
+        if (!opensOff()) fs.release(decodeRelease(body).fh);
         session.replyStatus(unique, 0);
         return;
       case OP.OPENDIR: {

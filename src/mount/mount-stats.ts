@@ -3,7 +3,7 @@ export class MountStats {
   /** FUSE open and read requests served. */
   opens = 0;
   reads = 0;
-  /** Files read without an OPEN request (a small-file mount, fuse-ops.ts), counted once per read through. */
+  /** Handles opened by a file's first read, with no OPEN request (a small-file mount, fuse-ops.ts). */
   openless = 0;
   /** Bytes handed to the kernel. */
   bytesServed = 0;

@@ -24,6 +24,7 @@ test('folders come from the keys, names are sorted by UTF-8 bytes per folder, fi
   assert.deepEqual(tree.files.map((f) => f.path), ['/train-1.csv', '/train/a.csv', '/train/a/x.csv', '/train/b.csv']);
   assert.deepEqual(tree.files.map((f) => f.index), [0, 1, 2, 3]);
   assert.equal(tree.totalBytes, 10);
+  assert.equal(tree.largestFile, 4);
   const x = tree.lookup('/train/a/x.csv');
   assert.equal(x?.kind === 'file' ? x.info.size : -1, 3);
   // mtimes from the listing, the fallback where there is none; a folder has its newest file's

@@ -51,6 +51,8 @@ export class MountTree {
   /** Every file, in listing order (index = position). */
   readonly files: readonly FileNode[];
   readonly totalBytes: number;
+  /** The largest file's size (0 when there are none). */
+  readonly largestFile: number;
   readonly #byPath: Map<string, TreeNode>;
 
   private constructor(root: DirNode, files: FileNode[], byPath: Map<string, TreeNode>) {
@@ -58,6 +60,7 @@ export class MountTree {
     this.files = files;
     this.#byPath = byPath;
     this.totalBytes = files.reduce((n, f) => n + f.info.size, 0);
+    this.largestFile = files.reduce((most, f) => Math.max(most, f.info.size), 0);
   }
 
   /** The node at a FUSE path ("/" is the root), or undefined. */

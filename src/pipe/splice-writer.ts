@@ -20,6 +20,7 @@ import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { AbortedError, PipemodeError } from '../core/errors.js';
 import { errorFromCode } from '../core/error-codes.js';
 import { setPipeSize } from '../core/libc.js';
+import { DEFAULT_FETCH_OPTIONS } from '../fetch/fetch-options.js';
 import type { ObjectInfo, ObjectStore } from '../storage/object-store.js';
 import { FileStore } from '../storage/file/file-store.js';
 import type { RawGet, S3Store } from '../storage/s3/s3-store.js';
@@ -84,8 +85,7 @@ interface SignError {
   readonly details: Readonly<Record<string, unknown>>;
 }
 
-/** Defaults when no fetch options are given (tests): as DEFAULT_FETCH_OPTIONS' part size. */
-const HTTP_SPLICE_PART = 16 * 1024 * 1024;
+/** GETs in flight when no fetch options are given (tests); parts are DEFAULT_FETCH_OPTIONS' size. */
 const HTTP_SPLICE_WINDOW = 4;
 
 /**
@@ -185,7 +185,7 @@ export function startSplice(segments: readonly SpliceSegment[], recordio: boolea
     Object.assign(job, {
       http: {
         objects: s3.map((o) => ({ uri: o.uri, size: o.info.size })),
-        partBytes: options.partBytes ?? HTTP_SPLICE_PART,
+        partBytes: options.partBytes ?? DEFAULT_FETCH_OPTIONS.partSize,
         window: options.window ?? HTTP_SPLICE_WINDOW,
         retry: options.retry ?? DEFAULT_RETRY_POLICY,
         idleTimeoutMs: Math.min(...s3.map((o) => o.store.idleTimeoutMs)),
