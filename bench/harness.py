@@ -344,6 +344,7 @@ def run_one(variant, round_no, opts, manifest):
               'ok': not problems, 'problems': problems, 'expected_bytes': manifest['bytes'], **result,
               'wall_secs': time.monotonic() - t0, 'server_cpu': server_cpu, 'path': paths[-1] if paths else None,
               'others_cpu': max(0.0, machine_busy_secs() - busy0 - ours),
+              'machine_busy_cpu': machine_busy_secs() - busy0,
               'argv': variant['argv'], 'ts': time.strftime('%Y-%m-%dT%H:%M:%S')}
     if problems:
         record['writer_stderr_tail'] = err_tail
@@ -372,6 +373,8 @@ def summarize(variant, records):
                  pipe_kib=statistics.median(r['pipe_bytes'] / 1024 for r in timed))
         servers = [r['server_cpu'] / gib(r) for r in timed if r['server_cpu'] is not None]
         s['server_cpu_per_gib'] = statistics.median(servers) if servers else None
+        busy = [r['machine_busy_cpu'] / r['wall_secs'] / os.cpu_count() * 100 for r in timed if 'machine_busy_cpu' in r]
+        s['machine_busy_pct'] = statistics.median(busy) if busy else None
     return s
 
 
@@ -416,6 +419,9 @@ def report(opts, manifest, vs, records):
     if server:
         print('RGW+OSD+mon CPU s/GiB (median): ' +
               ', '.join(f"{s['name']} {s['server_cpu_per_gib']:.2f}" for s in server))
+        # near 100 % the run is bound by the machine's CPUs (the store's above all), not by waiting
+        print(f'all {os.cpu_count()} CPUs busy (median share, every process): ' +
+              ', '.join(f"{s['name']} {s['machine_busy_pct']:.0f}%" for s in server if s.get('machine_busy_pct') is not None))
     for v in vs:
         ran = sorted({r['path'] for r in records if r['variant'] == v['name'] and r.get('path')})
         if ran:
