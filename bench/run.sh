@@ -38,7 +38,8 @@
 #                             also: serve)
 #   BENCH_GZIP_MIB            inflated size of part gzip's data (default 512, as gzip files of 32 MiB inflated)
 #   BENCH_OBJECTS             small objects in part objects (default 20000, of 16 KiB)
-#   BENCH_FIRSTBYTE_COUNTS    channel sizes of part firstbyte (default 10,30000; e.g. 10,30000,100000),
+#   BENCH_FIRSTBYTE_COUNTS    channel sizes of part firstbyte (default 10,30000; e.g. 10,30000,100000), as local folders
+#                             ($BENCH_DIR/fb-<count>/) and, unless BENCH_S3=0,
 #                             uploaded once to s3://bench/fb-<count>/ and kept between runs
 #   BENCH_ONLY                run only the pipe variants whose name matches this regex (e.g. 'S3 FIFO')
 #   BENCH_TRANSFORM_MIB       size of the transform part's large CSV (default 1024)
@@ -173,14 +174,18 @@ main() {
   fi
 
   # goal 1 of issue 17: the first byte independent of the channel's size, and the listing time
-  if part firstbyte && [[ $BENCH_S3 != 0 ]]; then
+  if part firstbyte; then
     local counts=${BENCH_FIRSTBYTE_COUNTS:-10,30000} n
-    for n in ${counts//,/ }; do ensure_objects "$BENCH_DIR/fb-$n" "$n" 1 "fb-$n"; done
+    for n in ${counts//,/ }; do
+      if [[ $BENCH_S3 != 0 ]]; then ensure_objects "$BENCH_DIR/fb-$n" "$n" 1 "fb-$n"; else python3 bench/fastfile.py make-small "$BENCH_DIR/fb-$n" "$n" 1; fi
+    done
     echo
-    python3 bench/first_byte.py --root "$PWD" --bucket "$BUCKET" --counts "$counts" --rounds "$BENCH_ROUNDS" --results "$BENCH_DIR/firstbyte.jsonl"
+    python3 bench/first_byte.py --root "$PWD" --bucket "$BUCKET" --counts "$counts" --rounds "$BENCH_ROUNDS" --results "$BENCH_DIR/firstbyte.jsonl" \
+      --local-root "$BENCH_DIR" $([[ $BENCH_S3 == 0 ]] && echo --no-s3)
     echo "pipemode train (Pipe): time to the trainer's first byte (median of $BENCH_ROUNDS)"
     for n in ${counts//,/ }; do
-      python3 bench/train_first_byte.py --root "$PWD" --source "s3://$BUCKET/fb-$n/" --label "$n objects" --modes Pipe --rounds "$BENCH_ROUNDS" --results "$BENCH_DIR/firstbyte.jsonl"
+      [[ $BENCH_S3 == 0 ]] || python3 bench/train_first_byte.py --root "$PWD" --source "s3://$BUCKET/fb-$n/" --label "$n objects" --modes Pipe --rounds "$BENCH_ROUNDS" --results "$BENCH_DIR/firstbyte.jsonl"
+      python3 bench/train_first_byte.py --root "$PWD" --source "$BENCH_DIR/fb-$n/" --label "$n files, local folder" --modes Pipe --rounds "$BENCH_ROUNDS" --results "$BENCH_DIR/firstbyte.jsonl"
     done
   fi
 

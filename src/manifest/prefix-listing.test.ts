@@ -78,3 +78,36 @@ test('an empty prefix is EmptySourceError at the end of the listing; a failing r
   };
   await assert.rejects(PrefixListing.start(failing, 'p/').all(), { message: 'listing failed' });
 });
+
+test('a store that streams one listing (a local walk) opens its first page after FIRST_PAGE_KEYS + 1 objects, and is never split', async () => {
+  const inner = new MemoryStore();
+  for (let i = 0; i < 300; i++) inner.put(`d/${String(i).padStart(3, '0')}`, Buffer.from([i % 256]));
+  let release: () => void = () => {};
+  const held = new Promise<void>((resolve) => (release = resolve));
+  let lists = 0;
+  const streaming: ObjectStore = {
+    uriOf: (key) => inner.uriOf(key),
+    head: (key) => inner.head(key),
+    read: (info, start, end, signal) => inner.read(info, start, end, signal),
+    async *list(prefix, signal, options: ListOptions = {}) {
+      lists++;
+      let n = 0;
+      for await (const o of inner.list(prefix, signal)) {
+        if (n++ === 200) await held;
+        yield o;
+      }
+      options.onRequest?.(n);
+    },
+  };
+  const listing = PrefixListing.start(streaming, 'd/');
+  await listing.firstPage;
+  assert.equal(listing.done, false, 'opened while the walk is held');
+  const seen: string[] = [];
+  for await (const batch of listing.objects()) {
+    for (const o of batch) seen.push(o.key);
+    if (seen.length >= 101 && seen.length < 300) release();
+  }
+  assert.deepEqual(seen, Array.from({ length: 300 }, (_, i) => `d/${String(i).padStart(3, '0')}`));
+  assert.equal(lists, 1);
+  assert.equal(listing.requests, 1);
+});

@@ -87,11 +87,13 @@ export class PrefixListing {
   #error: Error | undefined;
   #found = 0;
   #wake: (() => void)[] = [];
+  #notifyQueued = false;
   #firstPageDone: (() => void) | undefined;
   #firstPageFailed: ((err: unknown) => void) | undefined;
   /**
    * Settles when the first page is in (its objects readable by `objects()`): once the first
-   * range has taken the first page's last key, or has ended. Rejects with the listing's failure if that comes first.
+   * range has taken the first page's last key, or more than FIRST_PAGE_KEYS objects of a store
+   * that lists in one streamed request, or has ended. Rejects with the listing's failure if that comes first.
    */
   readonly firstPage: Promise<void>;
   /** Listing requests made (pages), for the debug line and the bench. */
@@ -156,6 +158,20 @@ export class PrefixListing {
       }
     }
     for (const after of range.after) yield* this.#ordered(after);
+  }
+
+  /**
+   * Wakes the readers once the objects that arrive together are in: an S3 page's keys, or a
+   * local walk's between two turns of the event loop, come one by one in microtasks, and waking
+   * per object cost ~3 µs each (0.35 s for 100,000 local files).
+   */
+  #notifySoon(): void {
+    if (this.#notifyQueued) return;
+    this.#notifyQueued = true;
+    setImmediate(() => {
+      this.#notifyQueued = false;
+      this.#notify();
+    });
   }
 
   #notify(): void {
@@ -235,7 +251,10 @@ export class PrefixListing {
       if (!isFolderMarker(info)) {
         range.objects.push(info);
         this.#found++;
-        this.#notify();
+        this.#notifySoon();
+        // a store that streams one listing (a local walk) has no first page: its first
+        // FIRST_PAGE_KEYS objects stand for one (an S3 root range never holds more)
+        if (range === this.#root && range.objects.length > FIRST_PAGE_KEYS) this.#firstPageDone?.();
       }
       if (--pageLeft !== 0 || !more) continue;
       if (pages === 1 && range === this.#root) this.#firstPageDone?.();

@@ -1,12 +1,14 @@
 /**
- * Chooses how one epoch reaches its pipe. When every unit is a local file or an inline value and
- * no object needs inflating, and the channel's listing is complete, the epoch is spliced
- * (zero-copy, splice-writer.ts); otherwise its
+ * Chooses how one epoch reaches its pipe. When every unit is a local file, an inline value or a
+ * plain-http S3 object and no object needs inflating, and the channel's listing is complete, the
+ * epoch is spliced (zero-copy, splice-writer.ts); a local folder still being walked is spliced
+ * too, its files handed to the worker as they are listed; otherwise its
  * framed bytes come from the prefetcher and are written through net.Socket (pipe-writer.ts).
  * `open` happens before the reader arrives (the prefetcher, or the splice worker, starts fetching
  * at once); `write` once it has; `close` if the epoch is abandoned before `write`. Both paths take
  * the channel's fetch options: part size, requests in flight, memory budget, retry policy.
  */
+import { InternalError } from '../core/errors.js';
 import { shareOf } from '../fetch/fetch-options.js';
 import type { FetchStats } from '../fetch/prefetcher.js';
 import type { Unit } from '../manifest/unit.js';
@@ -37,15 +39,34 @@ function spliceSegments(stream: ChannelStream, units: readonly Unit[]): SpliceSe
   return segments;
 }
 
+/** A local folder's units as splice segments, batch by batch, as the walk lists them. */
+async function* listedSegments(stream: ChannelStream, split: Split | undefined): AsyncGenerator<SpliceSegment[]> {
+  for await (const units of stream.listedUnits(split)) {
+    const segments = spliceSegments(stream, units);
+    if (segments === undefined) throw new InternalError(`channel "${stream.spec.name}": a listed unit of a local folder cannot be spliced`);
+    yield segments;
+  }
+}
+
 export function openEpoch(stream: ChannelStream, epoch: number, zeroCopy: boolean, signal?: AbortSignal, split?: Split): EpochSource {
-  // a channel still being listed streams its units as they are listed, through the prefetcher
-  if (!stream.listingComplete) return { kind: 'stream', bytes: stream.epoch(epoch, signal, split), gzip: stream.spec.compression === 'Gzip' };
-  const units = stream.unitsOf(epoch, split);
-  const segments = zeroCopy && stream.spec.follow === undefined ? spliceSegments(stream, units) : undefined;
+  const zeroCopyHere = zeroCopy && stream.spec.follow === undefined && stream.spec.compression === 'None';
+  let segments: SpliceSegment[] | undefined;
+  let more: AsyncIterable<SpliceSegment[]> | undefined;
+  if (stream.listingComplete) {
+    segments = zeroCopyHere ? spliceSegments(stream, stream.unitsOf(epoch, split)) : undefined;
+  } else if (zeroCopyHere && stream.spec.source.kind === 'file') {
+    // a local folder still being walked: its files go to the splice worker as they are listed
+    segments = [];
+    more = listedSegments(stream, split);
+  } else {
+    // any other channel still being listed streams its units as they are listed, through the prefetcher
+    return { kind: 'stream', bytes: stream.epoch(epoch, signal, split), gzip: stream.spec.compression === 'Gzip' };
+  }
   if (segments !== undefined) {
     // the parts of a split channel share its budget (the same rule as the prefetcher's)
     const fetch = shareOf(stream.fetchOptions, split?.count ?? 1);
     const run = startSplice(segments, stream.spec.recordWrapper === 'RecordIO', {
+      more,
       partBytes: fetch.partSize,
       window: spliceWindow(fetch),
       retry: fetch.retry,
@@ -57,7 +78,7 @@ export function openEpoch(stream: ChannelStream, epoch: number, zeroCopy: boolea
     });
     return { kind: 'splice', run, stats: stream.stats };
   }
-  return { kind: 'stream', bytes: stream.epoch(epoch, signal, split, units), gzip: stream.spec.compression === 'Gzip' };
+  return { kind: 'stream', bytes: stream.epoch(epoch, signal, split, stream.unitsOf(epoch, split)), gzip: stream.spec.compression === 'Gzip' };
 }
 
 /** Writes the epoch into the pipe `fd` (owned and closed here). */

@@ -12,7 +12,9 @@
  * handed over.
  *
  * Input (the first message): SpliceJob plus `control`, an Int32Array over a SharedArrayBuffer:
- * [0] 1 = stop, [1] the pipe's fd + 1 once it is handed over (0 before).
+ * [0] 1 = stop, [1] the pipe's fd + 1 once it is handed over (0 before). A job whose listing is
+ * still under way (`streamed`) gets its later segments over `segmentPort`, in order, and ends
+ * only when the main thread says the listing has.
  * Output (one message): { type: 'complete' | 'reader-gone' | 'aborted', bytes } or
  * { type: 'error', code, message, details }.
  */
@@ -22,7 +24,7 @@ import { PipemodeError } from '../core/errors.js';
 import { RECORDIO_MAX_LENGTH, recordioHeader, recordioPadding } from '../records/recordio.js';
 import { fileVersion } from '../storage/file/file-store.js';
 import { lastErrno, splice, waitWritable, write } from '../core/libc.js';
-import type { SpliceJob } from './splice-writer.js';
+import type { SegmentBatch, SpliceJob, WorkerSegment } from './splice-writer.js';
 import { HttpSplicer, PipeGone, type ByteRange, type HttpSpliceStats, type HttpTarget } from './splice-http.js';
 
 class Stop extends Error {
@@ -37,7 +39,7 @@ class Failure extends Error {
   }
 }
 
-type Job = SpliceJob & { control: Int32Array; signPort?: MessagePort; signFlag?: Int32Array };
+type Job = SpliceJob & { control: Int32Array; signPort?: MessagePort; signFlag?: Int32Array; segmentPort?: MessagePort; segmentFlag?: Int32Array };
 let job: Job;
 let pipeFd = -1;
 let bytes = 0;
@@ -196,9 +198,35 @@ function runHttp(objects: readonly number[]): void {
   }
 }
 
+/**
+ * The next segments listed on the main thread (blocks until they come); undefined once the
+ * listing has ended. A listing failure is the epoch's failure.
+ */
+function nextSegments(): readonly WorkerSegment[] | undefined {
+  const port = job.segmentPort as MessagePort;
+  const flag = job.segmentFlag as Int32Array;
+  for (;;) {
+    const seen = Atomics.load(flag, 0);
+    const reply = receiveMessageOnPort(port);
+    if (reply !== undefined) {
+      const batch = reply.message as SegmentBatch;
+      if (batch.error !== undefined) throw new Failure(batch.error.code, batch.error.message, batch.error.details as Record<string, string | number>);
+      return batch.segments;
+    }
+    checkAbort();
+    Atomics.wait(flag, 0, seen, 100);
+  }
+}
+
 function run(): void {
+  runSegments(job.segments);
+  if (job.streamed !== true) return;
+  for (let batch = nextSegments(); batch !== undefined; batch = nextSegments()) runSegments(batch);
+}
+
+function runSegments(segments: readonly WorkerSegment[]): void {
   let http: number[] = [];
-  for (const segment of job.segments) {
+  for (const segment of segments) {
     if (segment.kind === 'http') {
       if (job.recordio && segment.size > RECORDIO_MAX_LENGTH) {
         throw new Failure('PM_ERR_RECORD_TOO_LARGE', `${segment.uri} is ${segment.size} bytes; a RecordIO record holds at most ${RECORDIO_MAX_LENGTH} bytes (2^29 - 1). Split the object or use RecordWrapperType None`, { uri: segment.uri, size: segment.size });

@@ -17,7 +17,7 @@
  */
 import fs from 'node:fs';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
-import { AbortedError, PipemodeError } from '../core/errors.js';
+import { AbortedError, InternalError, PipemodeError } from '../core/errors.js';
 import { errorFromCode } from '../core/error-codes.js';
 import { setPipeSize } from '../core/libc.js';
 import { DEFAULT_FETCH_OPTIONS } from '../fetch/fetch-options.js';
@@ -63,9 +63,13 @@ function spliceHttpEnabled(): boolean {
 export type WorkerSegment =
   | Exclude<SpliceSegment, { kind: 's3' }>
   | { readonly kind: 'http'; readonly object: number; readonly uri: string; readonly size: number };
-
 export interface SpliceJob {
   readonly segments: readonly WorkerSegment[];
+  /**
+   * More segments follow over `segmentPort` (SegmentBatch messages, `segmentFlag` bumped after
+   * each), as a local folder is still being walked.
+   */
+  readonly streamed?: boolean;
   /** Wrap each segment in a RecordIO record. */
   readonly recordio: boolean;
   readonly http?: {
@@ -78,7 +82,16 @@ export interface SpliceJob {
   };
 }
 
-/** Why a range could not be signed, as the worker rethrows it. */
+/**
+ * Segments listed after the epoch started, as the worker gets them: a batch (files and bytes
+ * only), the end (no field), or the listing's failure, which the worker fails the epoch with.
+ */
+export interface SegmentBatch {
+  readonly segments?: readonly WorkerSegment[];
+  readonly error?: SignError;
+}
+
+/** Why a range could not be signed (or a listing failed), as the worker rethrows it. */
 interface SignError {
   readonly code: string;
   readonly message: string;
@@ -132,6 +145,11 @@ type WorkerResult =
   | { type: 'error'; code: string; message: string; details: Record<string, string | number>; bytes: number; http?: HttpSpliceStats };
 
 export interface SpliceOptions {
+  /**
+   * Segments that follow `segments`, as they are listed (local files and bytes only: S3 objects
+   * are numbered up front). A failure of this iterable fails the epoch.
+   */
+  readonly more?: AsyncIterable<readonly SpliceSegment[]> | undefined;
   readonly retry?: RetryPolicy;
   readonly partBytes?: number;
   readonly window?: number;
@@ -144,6 +162,12 @@ export interface SpliceRun {
   write(fd: number, hooks?: WriteHooks): Promise<WriteResult>;
   /** Stops the worker when the epoch is abandoned before `write`; harmless after it. */
   close(): void;
+}
+
+/** An error as it crosses to the worker: its stable code, message and details. */
+function crossing(err: unknown): SignError {
+  const e = err instanceof PipemodeError ? err : undefined;
+  return { code: e !== undefined ? (e.constructor as typeof PipemodeError).code : 'PM_ERR_INTERNAL', message: (err as Error).message, details: e?.details ?? {} };
 }
 
 export function startSplice(segments: readonly SpliceSegment[], recordio: boolean, options: SpliceOptions = {}): SpliceRun {
@@ -172,8 +196,7 @@ export function startSplice(segments: readonly SpliceSegment[], recordio: boolea
           if (object === undefined) throw new Error(`no object ${range.object}`);
           return { target: await object.store.rawGet(object.info, range.start, range.end) };
         } catch (err) {
-          const e = err instanceof PipemodeError ? err : undefined;
-          return { target: null, error: { code: e !== undefined ? (e.constructor as typeof PipemodeError).code : 'PM_ERR_INTERNAL', message: (err as Error).message, details: e?.details ?? {} } };
+          return { target: null, error: crossing(err) };
         }
       };
       void Promise.all(ranges.map(signOne)).then((results) => {
@@ -194,6 +217,40 @@ export function startSplice(segments: readonly SpliceSegment[], recordio: boolea
       signFlag: flag,
     });
     transfer.push(signing.port2);
+  }
+  let files = segments.filter((x) => x.kind === 'file').length;
+  let streaming: MessageChannel | undefined;
+  let stopped = false;
+  if (options.more !== undefined) {
+    const more = options.more;
+    const channel = new MessageChannel();
+    streaming = channel;
+    const flag = new Int32Array(new SharedArrayBuffer(4));
+    const post = (batch: SegmentBatch): void => {
+      channel.port1.postMessage(batch);
+      Atomics.add(flag, 0, 1);
+      Atomics.notify(flag, 0);
+    };
+    Object.assign(job, { streamed: true, segmentPort: channel.port2, segmentFlag: flag });
+    transfer.push(channel.port2);
+    // batches queue in the port until the worker takes them; the walk runs ahead of the pipe
+    void (async () => {
+      try {
+        for await (const batch of more) {
+          if (stopped) return;
+          const worker: WorkerSegment[] = [];
+          for (const segment of batch) {
+            if (segment.kind === 's3') throw new InternalError('an S3 object among the segments listed after the epoch started');
+            if (segment.kind === 'file') files++;
+            worker.push(segment);
+          }
+          post({ segments: worker });
+        }
+        post({});
+      } catch (err) {
+        post({ error: crossing(err) });
+      }
+    })();
   }
   // an epoch of local files has nothing to do before the reader arrives: its thread starts then
   // (an idle `pipe` of many channels costs no thread start-ups); one with S3 objects starts now
@@ -220,7 +277,9 @@ export function startSplice(segments: readonly SpliceSegment[], recordio: boolea
   let written = false;
   const close = (): void => {
     stop();
+    stopped = true;
     signing?.port1.close();
+    streaming?.port1.close();
     void worker?.terminate();
   };
   return {
@@ -236,7 +295,7 @@ export function startSplice(segments: readonly SpliceSegment[], recordio: boolea
         hooks.signal?.addEventListener('abort', stop, { once: true });
         if (hooks.signal?.aborted) stop();
         const outcome = await launch();
-        const path: SplicePath = { files: segments.filter((x) => x.kind === 'file').length, httpObjects: s3.length, http: s3.length > 0 ? outcome.http : undefined };
+        const path: SplicePath = { files, httpObjects: s3.length, http: s3.length > 0 ? outcome.http : undefined };
         options.onPath?.(path);
         reportPath(`splice (${path.files} files, ${path.httpObjects} http objects${path.http !== undefined ? `: ${path.http.getRequests} GETs, ${path.http.retries} retries, ${path.http.splicedBytes} bytes spliced from sockets in ${path.http.splices} splices, ${path.http.copiedBytes} copied` : ''})`);
         if (outcome.type === 'aborted') throw new AbortedError('writing stopped', {}, { cause: hooks.signal?.reason });

@@ -50,7 +50,24 @@ export interface ObjectStore {
   readonly readAheadBytes?: number;
 }
 
-/** Compares keys by their UTF-8 bytes, the order S3 lists them in. */
+/**
+ * Compares keys by their UTF-8 bytes, the order S3 lists them in, without encoding them: UTF-8
+ * byte order is code point order, and UTF-16 code units compare in that order too except that
+ * surrogates (D800–DFFF, the halves of code points above FFFF) must sort after E000–FFFF, so
+ * the first units that differ are shifted before they are compared. Keys are well-formed
+ * UTF-16: neither S3 listings nor file names (decoded with U+FFFD for bad bytes) have lone
+ * surrogates.
+ */
 export function compareKeys(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x !== y) return utf8Rank(x) < utf8Rank(y) ? -1 : 1;
+  }
+  return a.length === b.length ? 0 : a.length < b.length ? -1 : 1;
+}
+
+function utf8Rank(unit: number): number {
+  return unit < 0xd800 ? unit : unit <= 0xdfff ? unit + 0x2000 : unit - 0x800;
 }

@@ -13,12 +13,14 @@
  * Everything is pulled: the sink asks for the next batch only when it can write it, so a slow
  * reader stops the fetching. Closing the stream early (reader gone) aborts requests in flight.
  *
- * Streamed listing (`streamListing`, S3 prefixes without ShuffleConfig): the channel opens once
- * the first listing page is in, and an epoch that starts before the listing is complete takes its
- * units from the listing as it goes (PrefixItems, one listing request at a time), dealt to hosts and FIFO parts by position
- * exactly as planEpoch deals the complete list, so the first byte does not wait for the rest of a
- * large prefix. Such an epoch always runs through the prefetcher (no splice path), and a listing
- * failure mid-way fails it. Epochs that start once the listing is complete use the gathered list.
+ * Streamed listing (`streamListing`, S3Prefix channels without ShuffleConfig, in S3 or a local
+ * folder): the channel opens once the first listing page is in (for a folder, its first objects
+ * in key order), and an epoch that starts before the listing is complete takes its units from the
+ * listing as it goes (PrefixItems, one listing request at a time), dealt to hosts and FIFO parts
+ * by position exactly as planEpoch deals the complete list, so the first byte does not wait for
+ * the rest of a large prefix. Such an epoch runs through the prefetcher, or for a local folder
+ * the splice path fed as the walk goes (pipe/epoch-writer.ts); a listing failure mid-way fails
+ * it. Epochs that start once the listing is complete use the gathered list.
  */
 import type { ChannelSpec } from '../channel/channel-spec.js';
 import { resolveFetchOptions, shareOf, type FetchOptions, type FetchSettings } from '../fetch/fetch-options.js';
@@ -146,7 +148,7 @@ export class ChannelStream {
     const fetch = resolveFetchOptions(settings);
     checkHostPosition(host);
     const recordioLimit = spec.recordWrapper === 'RecordIO' && spec.compression !== 'Gzip';
-    if (options.streamListing === true && spec.dataType === 'S3Prefix' && spec.follow === undefined && spec.shuffleSeed === undefined && spec.source.kind === 's3') {
+    if (options.streamListing === true && spec.dataType === 'S3Prefix' && spec.follow === undefined && spec.shuffleSeed === undefined) {
       // one listing request at a time: it stays ahead of the stream (1,000 keys a request) and
       // leaves the CPU and the link to the first GETs, which parallel listing requests would delay
       const items = new PrefixItems(stores.storeFor(spec.source), spec.source.key, signal, (unit) => {
@@ -206,7 +208,7 @@ export class ChannelStream {
     if (this.spec.follow !== undefined) return this.followEpoch(epoch, signal, split);
     // the parts of a split channel share its memory budget
     const fetch = shareOf(this.#fetch, split.count);
-    const source = units ?? (this.#items instanceof PrefixItems && !this.#items.complete ? this.#listedUnits(this.#items, split) : this.unitsOf(epoch, split));
+    const source = units ?? (this.#items instanceof PrefixItems && !this.#items.complete ? this.#listedUnitsOf(this.#items, split) : this.unitsOf(epoch, split));
     // Gzip: half the budget fetches ahead, a quarter holds objects inflating at once (see above)
     const gzip = this.spec.compression === 'Gzip';
     const prefetch = gzip ? shareOf(fetch, 2) : fetch;
@@ -227,11 +229,21 @@ export class ChannelStream {
   }
 
   /**
+   * This host's units of an unshuffled channel (part `split`) in key order, as they are listed
+   * (the whole listing if it is complete); for the zero-copy path of a local folder still being
+   * listed (pipe/epoch-writer.ts).
+   */
+  listedUnits(split: Split = WHOLE): AsyncGenerator<Unit[]> {
+    if (!(this.#items instanceof PrefixItems)) throw new InternalError(`channel "${this.spec.name}": listedUnits() of a channel that is not listed as it streams`);
+    return this.#listedUnitsOf(this.#items, split);
+  }
+
+  /**
    * This host's units (of part `split`) in key order as they are listed: the item at listing
    * position p is the host's if planEpoch (no shuffle) would give it position p's item, and the
    * host's i-th item goes to part i mod split.count, as in unitsOf.
    */
-  async *#listedUnits(items: PrefixItems, split: Split): AsyncGenerator<Unit[]> {
+  async *#listedUnitsOf(items: PrefixItems, split: Split): AsyncGenerator<Unit[]> {
     const host = { distribution: this.spec.distribution, ...this.#host };
     let position = 0;
     let mine = 0;

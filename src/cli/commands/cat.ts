@@ -50,12 +50,12 @@ export async function catCommand(source: string | undefined, flags: CatFlags, lo
   // stops a listing still under way when the epoch ends early (the reader went)
   const listing = new AbortController();
   try {
-    // an unshuffled S3 prefix streams from its first listing page while the rest is listed
+    // an unshuffled prefix (S3 or a folder) streams from its first listing page while the rest is listed
     let stream = await ChannelStream.open(spec, stores, fetch, host, listing.signal, { streamListing: true });
     if (spec.follow !== undefined) stream = stream.withFollowState({ cursor, log });
     log.debug(stream.listingComplete
       ? `${spec.uri}: ${stream.items.length} items, epoch ${epoch} streams ${stream.unitsOf(epoch).length} units`
-      : `${spec.uri}: ${stream.items.length} items on the first listing page; epoch ${epoch} streams while the rest is listed (prefetcher path)`);
+      : `${spec.uri}: ${stream.items.length} items on the first listing page; epoch ${epoch} streams while the rest is listed`);
     const started = performance.now();
     let result;
     if (fifo) {

@@ -65,3 +65,43 @@ test('listing: every file under the prefix once, in UTF-8 key order, with sizes,
     for (const prefix of ['', 'a', 'a/', 'many/f0', 'li', 'nothing']) assert.deepEqual(await listed(prefix), expected(prefix), `prefix "${prefix}"`);
   });
 });
+
+test('listing with startAfter: exactly the keys after it, whole folders before it skipped', async () => {
+  await withFiles({}, async (dir) => {
+    const names = ['a-1', 'a.b', 'a/x', 'a/y/z', 'a/y0', 'ab', 'b/c/d/e', 'b/c0', 'z', 'é/1', '😀'];
+    for (const name of names) {
+      await fs.mkdir(path.dirname(path.join(dir, name)), { recursive: true });
+      await fs.writeFile(path.join(dir, name), name);
+    }
+    const store = new FileStore();
+    const root = dir.slice(1) + '/';
+    const all: string[] = [];
+    for await (const info of store.list(root)) all.push(info.key.slice(root.length));
+    assert.deepEqual(all, [...names].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y))));
+    // every key, and points between keys: inside a folder, a folder's own name, past the end
+    for (const after of [...all, '', 'a', 'a/', 'a/y', 'a/y/', 'a0', 'b/c/', 'b/c/d', 'zz', '\u{10ffff}']) {
+      const seen: string[] = [];
+      let requests = 0;
+      for await (const info of store.list(root, undefined, { startAfter: root + after, onRequest: () => requests++ })) seen.push(info.key.slice(root.length));
+      assert.deepEqual(seen, all.filter((k) => Buffer.compare(Buffer.from(k), Buffer.from(after)) > 0), `startAfter "${after}"`);
+      assert.equal(requests, 1);
+    }
+  });
+});
+
+test('listing streams: a file added to a later folder after the first key was taken is listed', async () => {
+  await withFiles({}, async (dir) => {
+    for (const name of ['a/1', 'b/1']) {
+      await fs.mkdir(path.dirname(path.join(dir, name)), { recursive: true });
+      await fs.writeFile(path.join(dir, name), name);
+    }
+    const store = new FileStore();
+    const root = dir.slice(1) + '/';
+    const seen: string[] = [];
+    for await (const info of store.list(root)) {
+      seen.push(info.key.slice(root.length));
+      if (seen.length === 1) await fs.writeFile(path.join(dir, 'b', '0'), 'late');
+    }
+    assert.deepEqual(seen, ['a/1', 'b/0', 'b/1']);
+  });
+});

@@ -16,7 +16,7 @@
  * or touched since it was listed (after: bytes a rewrite put in place while they were read).
  */
 import fs from 'node:fs/promises';
-import type { Stats } from 'node:fs';
+import { statSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import {
   AccessDeniedError, NoSuchKeyError, ObjectChangedError, PipemodeError, StoreProtocolError, throwIfAborted,
@@ -48,29 +48,20 @@ function mapFsError(err: unknown, uri: string): unknown {
 }
 
 /**
- * Stats in flight while listing a folder: one at a time, each a trip to the thread pool, took
- * ~0.8 s for 20,000 files before the first byte; the pool's threads work on several at once.
+ * Stats made in one go before the listing lets the event loop run again. A listing stats every
+ * file; through the thread pool each stat(2) cost ~5–8 µs of hand-offs (100,000 cached files:
+ * ~0.3 s with callbacks, ~0.8 s with node:fs/promises, 32 at a time), done in place ~1.4 µs, so
+ * the walk stats in place, 128 files (well under a millisecond when cached) per turn of the loop.
  */
-const STATS_IN_FLIGHT = 32;
+const STATS_PER_TURN = 128;
 
-/** `fs.stat` of every key (a path without its leading slash), in order; undefined where it is gone. */
-async function statAll(keys: readonly string[], signal: AbortSignal | undefined, mapError: (key: string, err: unknown) => unknown): Promise<(Stats | undefined)[]> {
-  const out: (Stats | undefined)[] = new Array<Stats | undefined>(keys.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < keys.length) {
-      throwIfAborted(signal);
-      const i = next++;
-      const key = keys[i] as string;
-      try {
-        out[i] = await fs.stat(`/${key}`);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw mapError(key, err);
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(STATS_IN_FLIGHT, keys.length) }, worker));
-  return out;
+/** stat(2) of a key, following symlinks: its Stats, undefined where the path is gone, or the error. */
+function statNow(key: string): { readonly st: Stats | undefined } | { readonly err: unknown } {
+  try {
+    return { st: statSync(`/${key}`, { throwIfNoEntry: false }) };
+  } catch (err) {
+    return { err };
+  }
 }
 
 /** Pooled buffers per read: one trip to the thread pool reads up to 8 MiB. */
@@ -101,48 +92,95 @@ export class FileStore implements ObjectStore {
     return `file:///${key}`;
   }
 
+  /**
+   * Walks the folders in key order and yields each file as soon as everything before it is
+   * known, so a consumer can start on the first objects of a large tree while the rest is
+   * listed. A folder's entries are ordered by their keys, a subfolder's with "/" appended: every
+   * key under it starts with that, so its subtree sorts as one block, and walking the blocks in
+   * order gives exactly the byte order of the whole listing. Names come without their types
+   * (half the cost of readdir's Dirents on 100,000 files): a folder "x" sorts where the name "x"
+   * does unless a sibling's name is "x" followed by a byte below "/" ("x-1", "x.csv"), so only
+   * such names are statted up front; every other entry is statted when the walk reaches it
+   * (following symlinks, STATS_PER_TURN per turn of the event loop). `startAfter` skips, without
+   * a stat, every entry that sorts wholly before it.
+   */
   async *list(prefix: string, signal?: AbortSignal, options: ListOptions = {}): AsyncIterable<ObjectInfo> {
-    const found: ObjectInfo[] = [];
     const slash = prefix.lastIndexOf('/');
     const startDir = slash === -1 ? '' : prefix.slice(0, slash + 1);
+    const after = options.startAfter;
     const seenDirs = new Set<string>();
+    const uriOf = (key: string): string => this.uriOf(key);
+    let yielded = 0;
+    let stats = 0;
+    /** stat(2) of `key` (undefined where it is gone), letting the event loop run every STATS_PER_TURN. */
+    const stat = async (key: string): Promise<Stats | undefined> => {
+      if (++stats % STATS_PER_TURN === 0) await new Promise<void>((resolve) => setImmediate(resolve));
+      const got = statNow(key);
+      if ('err' in got) throw mapFsError(got.err, uriOf(key));
+      return got.st;
+    };
+    /** Whether `key` can be a listed file, and whether a folder of that name can hold one. */
+    const wantFile = (key: string): boolean => key.startsWith(prefix) && (after === undefined || compareKeys(key, after) > 0);
+    const wantDir = (dirKey: string): boolean =>
+      (dirKey.startsWith(prefix) || prefix.startsWith(dirKey)) && (after === undefined || after.startsWith(dirKey) || compareKeys(dirKey, after) > 0);
 
-    const walk = async (dirKey: string): Promise<void> => {
-      throwIfAborted(signal);
+    /** A folder's keys in walk order; a folder statted up front (see above) has "/" appended, and its stat in `known`. */
+    async function entriesOf(dirKey: string, known: Map<string, Stats | undefined>): Promise<string[] | undefined> {
       const dirPath = `/${dirKey}`;
-      let real: string;
-      let entries: string[];
+      let names: string[];
       try {
-        real = await fs.realpath(dirPath);
-        if (seenDirs.has(real)) return;
+        const real = await fs.realpath(dirPath);
+        if (seenDirs.has(real)) return undefined;
         seenDirs.add(real);
-        entries = await fs.readdir(dirPath);
+        names = await fs.readdir(dirPath);
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
-        if (code === 'ENOENT' || code === 'ENOTDIR') return; // like S3: nothing under this prefix
-        throw mapFsError(err, this.uriOf(dirKey));
+        if (code === 'ENOENT' || code === 'ENOTDIR') return undefined; // like S3: nothing under this prefix
+        throw mapFsError(err, uriOf(dirKey));
       }
-      // only descend where a matching key can be: key is a prefix of `prefix` or vice versa
-      const keys = entries.map((name) => dirKey + name).filter((key) => key.startsWith(prefix) || prefix.startsWith(key));
-      const stats = await statAll(keys, signal, (key, err) => mapFsError(err, this.uriOf(key)));
-      for (const [i, key] of keys.entries()) {
-        const st = stats[i];
-        if (st === undefined) continue; // dangling symlink or raced delete
+      // sorted by name: the folder's key is common to all (shorter strings to compare)
+      names.sort(compareKeys);
+      const keys: string[] = [];
+      for (const name of names) {
+        const key = dirKey + name;
+        if (wantFile(key) || wantDir(key + '/')) keys.push(key);
+      }
+      let moved = false;
+      for (let i = 0; i + 1 < keys.length; i++) {
+        const key = keys[i] as string;
+        const next = keys[i + 1] as string;
+        if (!next.startsWith(key) || next.charCodeAt(key.length) >= 0x2f) continue;
+        const st = await stat(key);
+        const folder = st?.isDirectory() === true;
+        keys[i] = folder ? key + '/' : key;
+        known.set(keys[i] as string, st);
+        moved ||= folder;
+      }
+      return moved ? keys.sort(compareKeys) : keys;
+    }
+
+    async function* walk(dirKey: string): AsyncGenerator<ObjectInfo> {
+      throwIfAborted(signal);
+      const known = new Map<string, Stats | undefined>();
+      const keys = await entriesOf(dirKey, known);
+      if (keys === undefined) return;
+      for (const key of keys) {
+        throwIfAborted(signal);
+        const st = known.has(key) ? known.get(key) : await stat(key);
+        if (st === undefined) continue; // raced delete, or a dangling symlink
         if (st.isDirectory()) {
-          if ((key + '/').startsWith(prefix) || prefix.startsWith(key + '/')) await walk(key + '/');
-        } else if (st.isFile() && key.startsWith(prefix)) {
-          found.push({ key, size: st.size, etag: fileVersion(st), mtimeMs: st.mtimeMs });
+          const sub = key.endsWith('/') ? key : key + '/';
+          if (wantDir(sub)) yield* walk(sub);
+        } else if (st.isFile() && !key.endsWith('/') && wantFile(key)) {
+          yielded++;
+          yield { key, size: st.size, etag: fileVersion(st), mtimeMs: st.mtimeMs };
         }
       }
-    };
+    }
 
-    await walk(startDir);
-    found.sort((a, b) => compareKeys(a.key, b.key));
-    // the walk reads every folder anyway: StartAfter only trims what is returned
-    const after = options.startAfter;
-    const out = after === undefined ? found : found.filter((o) => compareKeys(o.key, after) > 0);
-    options.onRequest?.(out.length);
-    yield* out;
+    yield* walk(startDir);
+    // one walk is one listing request
+    options.onRequest?.(yielded);
   }
 
   async head(key: string): Promise<ObjectInfo> {
