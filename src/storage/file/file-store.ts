@@ -1,9 +1,9 @@
 /**
  * The local file system as an object store: one bucket rooted at "/", keys are absolute paths
- * without the leading slash. Listing walks only the directories that can hold matching keys (32
- * stats at a time), follows symlinks (once per real directory, so cycles end) and sorts by UTF-8
- * bytes like S3. Directories themselves are never objects (S3's zero-byte "folder/" markers are
- * skipped too).
+ * without the leading slash. Listing walks only the directories that can hold matching keys, in
+ * UTF-8 byte order of keys like S3, yielding each file as the walk reaches it (see `list`); it
+ * follows symlinks (once per real directory, so cycles end). Directories themselves are never
+ * objects (S3's zero-byte "folder/" markers are skipped too).
  *
  * Reads go into pooled 2 MiB buffers (core/buffer-pool.ts) that the pipe writer recycles, up to
  * four per readv(2), so one trip to the thread pool brings 8 MiB (half a default part); less than half
