@@ -105,3 +105,30 @@ test('listing streams: a file added to a later folder after the first key was ta
     assert.deepEqual(seen, ['a/1', 'b/0', 'b/1']);
   });
 });
+
+test('small reads: exact bytes of any range, and the version checks and errors of large ones', async () => {
+  await withFiles({}, async (dir) => {
+    const store = new FileStore();
+    const body = ramp(5000, 3);
+    const file = path.join(dir, 'f');
+    await fs.writeFile(file, body);
+    const info = await store.head(file.slice(1));
+    const read = async (i: typeof info, start: number, end: number): Promise<Buffer> => {
+      const chunks: Buffer[] = [];
+      for await (const c of store.read(i, start, end)) chunks.push(c);
+      return Buffer.concat(chunks);
+    };
+    for (const [start, end] of [[0, 5000], [0, 1], [4999, 5000], [1234, 4321]] as const) {
+      assert.ok((await read(info, start, end)).equals(body.subarray(start, end)), `${start}-${end}`);
+    }
+    // replaced after the listing: a different version, refused before a byte is read
+    await fs.writeFile(file, ramp(4000, 4));
+    await assert.rejects(read(info, 0, 100), { code: 'PM_ERR_OBJECT_CHANGED', message: /changed after it was listed/ });
+    await fs.rm(file);
+    await assert.rejects(read(info, 0, 100), { code: 'PM_ERR_NO_SUCH_KEY' });
+    // a range past the end of what is there now, under the same version token: truncated
+    await fs.writeFile(file, body.subarray(0, 10));
+    const short = await store.head(file.slice(1));
+    await assert.rejects(read({ ...short, etag: undefined }, 0, 100), { code: 'PM_ERR_OBJECT_CHANGED', message: /ended at byte 10, expected 100/ });
+  });
+});

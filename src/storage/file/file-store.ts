@@ -16,7 +16,7 @@
  * or touched since it was listed (after: bytes a rewrite put in place while they were read).
  */
 import fs from 'node:fs/promises';
-import { statSync, type Stats } from 'node:fs';
+import fsCallback, { closeSync, fstatSync, statSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import {
   AccessDeniedError, NoSuchKeyError, ObjectChangedError, PipemodeError, StoreProtocolError, throwIfAborted,
@@ -39,7 +39,7 @@ async function checkUnchanged(fh: fs.FileHandle, info: ObjectInfo, uri: string):
   }
 }
 
-function mapFsError(err: unknown, uri: string): unknown {
+function mapFsError(err: unknown, uri: string): PipemodeError {
   const code = (err as NodeJS.ErrnoException).code;
   if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'EISDIR') return new NoSuchKeyError(`no such file: ${uri}`, { uri }, { cause: err });
   if (code === 'EACCES' || code === 'EPERM') return new AccessDeniedError(`permission denied: ${uri}`, { uri }, { cause: err });
@@ -62,6 +62,52 @@ function statNow(key: string): { readonly st: Stats | undefined } | { readonly e
   } catch (err) {
     return { err };
   }
+}
+
+/**
+ * Bytes [start, end) of a small range (under half a pooled buffer) in one exact-size buffer, with
+ * the same checks as `read`. Only open and read, the calls that may wait for the disk, go to the
+ * thread pool, through node:fs's callbacks; fstat and close of the open file are done in place.
+ * Each trip through node:fs/promises' FileHandle cost ~10 µs of main-thread time here, so open,
+ * fstat, read, fstat and close made ~13,000 small files/s on the copying path.
+ */
+function readSmall(filePath: string, info: ObjectInfo, start: number, end: number, uri: string): Promise<Buffer> {
+  const changed = (fd: number): boolean => info.etag !== undefined && fileVersion(fstatSync(fd)) !== info.etag;
+  return new Promise((resolve, reject) => {
+    fsCallback.open(filePath, 'r', (openErr, fd) => {
+      if (openErr !== null) return reject(mapFsError(openErr, uri));
+      const finish = (err: unknown, buffer?: Buffer): void => {
+        try {
+          closeSync(fd);
+        } catch (closeErr) {
+          err ??= closeErr;
+        }
+        if (err !== undefined) reject(mapFsError(err, uri));
+        else resolve(buffer as Buffer);
+      };
+      try {
+        if (changed(fd)) return finish(new ObjectChangedError(`${uri} changed after it was listed (size ${info.size} → ${fstatSync(fd).size})`, { uri }));
+      } catch (err) {
+        return finish(err);
+      }
+      const buffer = Buffer.allocUnsafeSlow(end - start);
+      const readFrom = (offset: number): void => {
+        fsCallback.read(fd, buffer, offset, buffer.length - offset, start + offset, (readErr, n) => {
+          if (readErr !== null) return finish(readErr);
+          if (n === 0) return finish(new ObjectChangedError(`${uri} ended at byte ${start + offset}, expected ${end} (file truncated while reading)`, { uri, offset: start + offset }));
+          if (offset + n < buffer.length) return readFrom(offset + n);
+          try {
+            // rewritten in place while it was read?
+            if (changed(fd)) return finish(new ObjectChangedError(`${uri} changed while it was being read (rewritten in place: size, mtime or ctime differ from the listing)`, { uri }));
+          } catch (err) {
+            return finish(err);
+          }
+          finish(undefined, buffer);
+        });
+      };
+      readFrom(0);
+    });
+  });
 }
 
 /** Pooled buffers per read: one trip to the thread pool reads up to 8 MiB. */
@@ -196,6 +242,11 @@ export class FileStore implements ObjectStore {
 
   async *read(info: ObjectInfo, start: number, end: number, signal?: AbortSignal): AsyncIterable<Buffer> {
     const uri = this.uriOf(info.key);
+    if (end > start && (end - start) * 2 < ioBuffers.size) {
+      throwIfAborted(signal);
+      yield await readSmall(path.join('/', info.key), info, start, end, uri);
+      return;
+    }
     let fh: fs.FileHandle;
     try {
       fh = await fs.open(path.join('/', info.key), 'r');
