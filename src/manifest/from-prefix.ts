@@ -26,6 +26,8 @@ export class PrefixItems {
   /** Settles with every item when the listing is complete (or rejects with its failure). */
   readonly listed: Promise<readonly Item[]>;
   #complete = false;
+  /** Settles once `items` holds an item. */
+  readonly #someItems: Promise<void>;
 
   /**
    * `check` runs on every object as it is listed; what it throws fails the listing's readers.
@@ -35,8 +37,13 @@ export class PrefixItems {
     this.#store = store;
     this.#check = check;
     this.#listing = PrefixListing.start(store, prefix, signal, parallel);
+    let someItems: () => void = () => {};
+    this.#someItems = new Promise<void>((resolve) => (someItems = resolve));
     this.listed = (async () => {
-      for await (const batch of this.batches()) for (const item of batch) this.items.push(item);
+      for await (const batch of this.batches()) {
+        for (const item of batch) this.items.push(item);
+        someItems();
+      }
       this.#complete = true;
       return this.items;
     })();
@@ -49,12 +56,15 @@ export class PrefixItems {
   }
 
   /**
-   * Settles once the first page is listed: if that was the whole listing, once every item is in
-   * `items`. Rejects with the listing's failure, EmptySourceError included, if it came by then.
+   * Settles once the first page is listed and its items are in `items` (if that was the whole
+   * listing, every item). Rejects with the listing's failure, EmptySourceError included, if it
+   * came by then.
    */
   async started(): Promise<void> {
     await this.#listing.firstPage;
     if (this.#listing.done) await this.listed;
+    // the first page's objects in `items` (readers are woken once per turn of the event loop)
+    else await Promise.race([this.#someItems, this.listed]);
   }
 
   /** Every item in key order, in batches, as listed (each call reads from the first item). */

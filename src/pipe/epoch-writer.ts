@@ -1,8 +1,8 @@
 /**
  * Chooses how one epoch reaches its pipe. When every unit is a local file, an inline value or a
  * plain-http S3 object and no object needs inflating, and the channel's listing is complete, the
- * epoch is spliced (zero-copy, splice-writer.ts); a local folder still being walked is spliced
- * too, its files handed to the worker as they are listed; otherwise its
+ * epoch is spliced (zero-copy, splice-writer.ts); so is a prefix still being listed, its objects
+ * handed to the worker as they are listed; otherwise its
  * framed bytes come from the prefetcher and are written through net.Socket (pipe-writer.ts).
  * `open` happens before the reader arrives (the prefetcher, or the splice worker, starts fetching
  * at once); `write` once it has; `close` if the epoch is abandoned before `write`. Both paths take
@@ -39,11 +39,20 @@ function spliceSegments(stream: ChannelStream, units: readonly Unit[]): SpliceSe
   return segments;
 }
 
-/** A local folder's units as splice segments, batch by batch, as the walk lists them. */
+/**
+ * Whether the channel's first listed object can be spliced (a local file, a plain-http S3 object):
+ * every object of one prefix comes from the same store, so then every later one can too.
+ */
+function firstSpliceable(stream: ChannelStream): boolean {
+  const unit = stream.items[0]?.[0];
+  return unit !== undefined && unit.kind === 'object' && spliceSegmentOf(unit.store, unit.key, unit.info) !== undefined;
+}
+
+/** A listing's units as splice segments, batch by batch, as they are listed. */
 async function* listedSegments(stream: ChannelStream, split: Split | undefined): AsyncGenerator<SpliceSegment[]> {
   for await (const units of stream.listedUnits(split)) {
     const segments = spliceSegments(stream, units);
-    if (segments === undefined) throw new InternalError(`channel "${stream.spec.name}": a listed unit of a local folder cannot be spliced`);
+    if (segments === undefined) throw new InternalError(`channel "${stream.spec.name}": a listed object cannot be spliced, though the first one could`);
     yield segments;
   }
 }
@@ -54,8 +63,9 @@ export function openEpoch(stream: ChannelStream, epoch: number, zeroCopy: boolea
   let more: AsyncIterable<SpliceSegment[]> | undefined;
   if (stream.listingComplete) {
     segments = zeroCopyHere ? spliceSegments(stream, stream.unitsOf(epoch, split)) : undefined;
-  } else if (zeroCopyHere && stream.spec.source.kind === 'file') {
-    // a local folder still being walked: its files go to the splice worker as they are listed
+  } else if (zeroCopyHere && firstSpliceable(stream)) {
+    // a prefix still being listed (a local folder, a plain-http store): its objects go to the
+    // splice worker as they are listed
     segments = [];
     more = listedSegments(stream, split);
   } else {

@@ -13,8 +13,8 @@
  *
  * Input (the first message): SpliceJob plus `control`, an Int32Array over a SharedArrayBuffer:
  * [0] 1 = stop, [1] the pipe's fd + 1 once it is handed over (0 before). A job whose listing is
- * still under way (`streamed`) gets its later segments over `segmentPort`, in order, and ends
- * only when the main thread says the listing has.
+ * still under way (`streamed`) gets its later segments over `segmentPort`, in order (with the S3
+ * objects they add), and ends only when the main thread says the listing has.
  * Output (one message): { type: 'complete' | 'reader-gone' | 'aborted', bytes } or
  * { type: 'error', code, message, details }.
  */
@@ -25,7 +25,7 @@ import { RECORDIO_MAX_LENGTH, recordioHeader, recordioPadding } from '../records
 import { fileVersion } from '../storage/file/file-store.js';
 import { lastErrno, splice, waitWritable, write } from '../core/libc.js';
 import type { SegmentBatch, SpliceJob, WorkerSegment } from './splice-writer.js';
-import { HttpSplicer, PipeGone, type ByteRange, type HttpSpliceStats, type HttpTarget } from './splice-http.js';
+import { HttpSplicer, PipeGone, type ByteRange, type HttpObject, type HttpSpliceStats, type HttpTarget } from './splice-http.js';
 
 class Stop extends Error {
   constructor(readonly outcome: 'reader-gone' | 'aborted') {
@@ -211,6 +211,14 @@ function nextSegments(): readonly WorkerSegment[] | undefined {
     if (reply !== undefined) {
       const batch = reply.message as SegmentBatch;
       if (batch.error !== undefined) throw new Failure(batch.error.code, batch.error.message, batch.error.details as Record<string, string | number>);
+      if (batch.objects !== undefined) {
+        // S3 objects listed since: appended where the splicer (which holds this array) finds them
+        if (job.http === undefined) {
+          if (batch.http === undefined) throw new Failure('PM_ERR_INTERNAL', 'http objects without http settings');
+          job = { ...job, http: { ...batch.http, objects: [] } };
+        }
+        (job.http?.objects as HttpObject[]).push(...batch.objects);
+      }
       return batch.segments;
     }
     checkAbort();

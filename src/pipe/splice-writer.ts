@@ -17,7 +17,7 @@
  */
 import fs from 'node:fs';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
-import { AbortedError, InternalError, PipemodeError } from '../core/errors.js';
+import { AbortedError, PipemodeError } from '../core/errors.js';
 import { errorFromCode } from '../core/error-codes.js';
 import { setPipeSize } from '../core/libc.js';
 import { DEFAULT_FETCH_OPTIONS } from '../fetch/fetch-options.js';
@@ -63,6 +63,16 @@ function spliceHttpEnabled(): boolean {
 export type WorkerSegment =
   | Exclude<SpliceSegment, { kind: 's3' }>
   | { readonly kind: 'http'; readonly object: number; readonly uri: string; readonly size: number };
+/** How the worker fetches S3 objects over plain http. */
+export interface HttpSettings {
+  readonly objects: readonly HttpObject[];
+  readonly partBytes: number;
+  /** GETs requested ahead of the one being spliced (their bodies wait in socket buffers). */
+  readonly window: number;
+  readonly retry: RetryPolicy;
+  readonly idleTimeoutMs: number;
+}
+
 export interface SpliceJob {
   readonly segments: readonly WorkerSegment[];
   /**
@@ -72,22 +82,19 @@ export interface SpliceJob {
   readonly streamed?: boolean;
   /** Wrap each segment in a RecordIO record. */
   readonly recordio: boolean;
-  readonly http?: {
-    readonly objects: readonly HttpObject[];
-    readonly partBytes: number;
-    /** GETs requested ahead of the one being spliced (their bodies wait in socket buffers). */
-    readonly window: number;
-    readonly retry: RetryPolicy;
-    readonly idleTimeoutMs: number;
-  };
+  readonly http?: HttpSettings;
 }
 
 /**
- * Segments listed after the epoch started, as the worker gets them: a batch (files and bytes
- * only), the end (no field), or the listing's failure, which the worker fails the epoch with.
+ * Segments listed after the epoch started, as the worker gets them: a batch, the end (no
+ * field), or the listing's failure, which the worker fails the epoch with.
  */
 export interface SegmentBatch {
   readonly segments?: readonly WorkerSegment[];
+  /** The S3 objects this batch adds to `http.objects` (its http segments number them on). */
+  readonly objects?: readonly HttpObject[];
+  /** How to fetch them, with the first batch that has any (when the job had none). */
+  readonly http?: Omit<HttpSettings, 'objects'>;
   readonly error?: SignError;
 }
 
@@ -145,10 +152,7 @@ type WorkerResult =
   | { type: 'error'; code: string; message: string; details: Record<string, string | number>; bytes: number; http?: HttpSpliceStats };
 
 export interface SpliceOptions {
-  /**
-   * Segments that follow `segments`, as they are listed (local files and bytes only: S3 objects
-   * are numbered up front). A failure of this iterable fails the epoch.
-   */
+  /** Segments that follow `segments`, as they are listed. A failure of this iterable fails the epoch. */
   readonly more?: AsyncIterable<readonly SpliceSegment[]> | undefined;
   readonly retry?: RetryPolicy;
   readonly partBytes?: number;
@@ -174,15 +178,25 @@ export function startSplice(segments: readonly SpliceSegment[], recordio: boolea
   // [0] stop flag, [1] pipe fd + 1 once handed over
   const control = new Int32Array(new SharedArrayBuffer(8));
   const s3: { store: S3Store; info: ObjectInfo; uri: string }[] = [];
-  const workerSegments: WorkerSegment[] = segments.map((segment) => {
+  let files = 0;
+  /** A segment as the worker takes it: an S3 object becomes the index of its entry in `s3`. */
+  const forWorker = (segment: SpliceSegment): WorkerSegment => {
+    if (segment.kind === 'file') files++;
     if (segment.kind !== 's3') return segment;
     s3.push(segment);
     return { kind: 'http', object: s3.length - 1, uri: segment.uri, size: segment.info.size };
+  };
+  const httpObjects = (from: number): HttpObject[] => s3.slice(from).map((o) => ({ uri: o.uri, size: o.info.size }));
+  const httpSettings = (): Omit<HttpSettings, 'objects'> => ({
+    partBytes: options.partBytes ?? DEFAULT_FETCH_OPTIONS.partSize,
+    window: options.window ?? HTTP_SPLICE_WINDOW,
+    retry: options.retry ?? DEFAULT_RETRY_POLICY,
+    idleTimeoutMs: Math.min(...s3.map((o) => o.store.idleTimeoutMs)),
   });
-  const job: SpliceJob & { control: Int32Array } = { segments: workerSegments, recordio, control };
+  const job: SpliceJob & { control: Int32Array } = { segments: segments.map(forWorker), recordio, control };
   const transfer: MessagePort[] = [];
   let signing: MessageChannel | undefined;
-  if (s3.length > 0) {
+  if (s3.length > 0 || options.more !== undefined) {
     signing = new MessageChannel();
     const flag = new Int32Array(new SharedArrayBuffer(4));
     const port = signing.port1;
@@ -205,53 +219,10 @@ export function startSplice(segments: readonly SpliceSegment[], recordio: boolea
         Atomics.notify(flag, 0);
       });
     });
-    Object.assign(job, {
-      http: {
-        objects: s3.map((o) => ({ uri: o.uri, size: o.info.size })),
-        partBytes: options.partBytes ?? DEFAULT_FETCH_OPTIONS.partSize,
-        window: options.window ?? HTTP_SPLICE_WINDOW,
-        retry: options.retry ?? DEFAULT_RETRY_POLICY,
-        idleTimeoutMs: Math.min(...s3.map((o) => o.store.idleTimeoutMs)),
-      },
-      signPort: signing.port2,
-      signFlag: flag,
-    });
+    Object.assign(job, { signPort: signing.port2, signFlag: flag });
     transfer.push(signing.port2);
   }
-  let files = segments.filter((x) => x.kind === 'file').length;
-  let streaming: MessageChannel | undefined;
-  let stopped = false;
-  if (options.more !== undefined) {
-    const more = options.more;
-    const channel = new MessageChannel();
-    streaming = channel;
-    const flag = new Int32Array(new SharedArrayBuffer(4));
-    const post = (batch: SegmentBatch): void => {
-      channel.port1.postMessage(batch);
-      Atomics.add(flag, 0, 1);
-      Atomics.notify(flag, 0);
-    };
-    Object.assign(job, { streamed: true, segmentPort: channel.port2, segmentFlag: flag });
-    transfer.push(channel.port2);
-    // batches queue in the port until the worker takes them; the walk runs ahead of the pipe
-    void (async () => {
-      try {
-        for await (const batch of more) {
-          if (stopped) return;
-          const worker: WorkerSegment[] = [];
-          for (const segment of batch) {
-            if (segment.kind === 's3') throw new InternalError('an S3 object among the segments listed after the epoch started');
-            if (segment.kind === 'file') files++;
-            worker.push(segment);
-          }
-          post({ segments: worker });
-        }
-        post({});
-      } catch (err) {
-        post({ error: crossing(err) });
-      }
-    })();
-  }
+  if (s3.length > 0) Object.assign(job, { http: { objects: httpObjects(0), ...httpSettings() } });
   // an epoch of local files has nothing to do before the reader arrives: its thread starts then
   // (an idle `pipe` of many channels costs no thread start-ups); one with S3 objects starts now
   let worker: Worker | undefined;
@@ -269,6 +240,40 @@ export function startSplice(segments: readonly SpliceSegment[], recordio: boolea
     result.catch(() => {}); // seen by write(); unobserved if the epoch is closed before
     return result;
   };
+  let streaming: MessageChannel | undefined;
+  let stopped = false;
+  if (options.more !== undefined) {
+    const more = options.more;
+    const channel = new MessageChannel();
+    streaming = channel;
+    const flag = new Int32Array(new SharedArrayBuffer(4));
+    const post = (batch: SegmentBatch): void => {
+      channel.port1.postMessage(batch);
+      Atomics.add(flag, 0, 1);
+      Atomics.notify(flag, 0);
+    };
+    Object.assign(job, { streamed: true, segmentPort: channel.port2, segmentFlag: flag });
+    transfer.push(channel.port2);
+    // batches queue in the port until the worker takes them; the listing runs ahead of the pipe
+    void (async () => {
+      try {
+        let sent = s3.length;
+        for await (const batch of more) {
+          if (stopped) return;
+          const segments = batch.map(forWorker);
+          // S3 objects listed now: their sizes and URIs (and, the first time, how to fetch them)
+          const objects = httpObjects(sent);
+          const http = sent === 0 && objects.length > 0 ? httpSettings() : undefined;
+          sent = s3.length;
+          post({ segments, ...(objects.length > 0 ? { objects } : {}), ...(http !== undefined ? { http } : {}) });
+          if (objects.length > 0 && !stopped) void launch(); // the first GETs go before the reader arrives
+        }
+        post({});
+      } catch (err) {
+        post({ error: crossing(err) });
+      }
+    })();
+  }
   if (s3.length > 0) void launch();
   const stop = (): void => {
     Atomics.store(control, 0, 1);

@@ -18,9 +18,9 @@
  * in key order), and an epoch that starts before the listing is complete takes its units from the
  * listing as it goes (PrefixItems, one listing request at a time), dealt to hosts and FIFO parts
  * by position exactly as planEpoch deals the complete list, so the first byte does not wait for
- * the rest of a large prefix. Such an epoch runs through the prefetcher, or for a local folder
- * the splice path fed as the walk goes (pipe/epoch-writer.ts); a listing failure mid-way fails
- * it. Epochs that start once the listing is complete use the gathered list.
+ * the rest of a large prefix. Such an epoch runs through the prefetcher, or the splice path fed as
+ * the listing goes (pipe/epoch-writer.ts); a listing failure mid-way fails it. Epochs that start
+ * once the listing is complete use the gathered list.
  */
 import type { ChannelSpec } from '../channel/channel-spec.js';
 import { resolveFetchOptions, shareOf, type FetchOptions, type FetchSettings } from '../fetch/fetch-options.js';

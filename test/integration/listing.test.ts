@@ -8,11 +8,16 @@
  * - its first bytes arrive before the listing ends: the listing is held after its first page by a
  *   store wrapper until the first object's bytes were read (no timing involved);
  * - a listing that fails after its first page fails the epoch with that coded error, never a short
- *   clean end; an empty prefix is EmptySourceError when the channel opens.
+ *   clean end; an empty prefix is EmptySourceError when the channel opens;
+ * - on the zero-copy path too: the objects go to the splice worker as they are listed and their
+ *   bodies are spliced from the sockets into a real FIFO, same bytes, same failure.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { resolveChannel } from '../../src/channel/channel-spec.js';
 import { TransientStoreError } from '../../src/core/errors.js';
 import { DEFAULT_RETRY_POLICY } from '../../src/storage/retry.js';
@@ -22,6 +27,7 @@ import type { SourceUri } from '../../src/storage/source-uri.js';
 import { Stores } from '../../src/storage/stores.js';
 import { ChannelStream, type EpochBytes } from '../../src/stream/channel-stream.js';
 import { newBucket, put, putAll } from '../helpers/s3.js';
+import { throughFifo } from '../helpers/fifo-epoch.js';
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 const FETCH = { partSize: 1024 * 1024, maxRequests: 16, memoryBudget: 16 * 1024 * 1024, retry: DEFAULT_RETRY_POLICY };
@@ -84,6 +90,11 @@ class HeldStore implements ObjectStore {
 
   uriOf(key: string): string {
     return this.#inner.uriOf(key);
+  }
+
+  /** The S3 store itself, once loaded: the splice path fetches from it (listings stay held here). */
+  get loaded(): ObjectStore | undefined {
+    return (this.#inner as { loaded?: ObjectStore }).loaded;
   }
 
   async *list(prefix: string, signal?: AbortSignal, options: ListOptions = {}): AsyncIterable<ObjectInfo> {
@@ -226,5 +237,53 @@ test('a listing that fails after its first page fails the epoch with its coded e
     }
   } finally {
     plain.close();
+  }
+});
+
+test('a streamed channel on the splice path: objects handed to the worker as they are listed, the bytes of the plan, first bytes while the listing is held, a later failure fails the epoch', async () => {
+  const name = await bucket();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pipemode-listing-fifo-'));
+  try {
+    const cases = [
+      { host: { hostRank: 0, hostCount: 1 }, split: undefined, extra: {} },
+      { host: { hostRank: 1, hostCount: 2 }, split: { index: 0, count: 2 }, extra: { S3DataDistributionType: 'ShardedByS3Key' } },
+    ];
+    for (const c of cases) {
+      const stores = new HeldStores();
+      const plain = new Stores();
+      try {
+        const s = spec(`s3://${name}/d/`, c.extra);
+        const stream = await ChannelStream.open(s, stores, FETCH, c.host, undefined, { streamListing: true });
+        const held = stores.held as HeldStore;
+        let early = false;
+        const { result, bytes } = await throughFifo(dir, stream, c.split, (total) => {
+          if (held.released || total === 0) return;
+          early = !stream.listingComplete;
+          held.release();
+        });
+        assert.ok(early, 'bytes arrived while the listing was held');
+        assert.ok(result.ok && result.r.outcome === 'complete', String(!result.ok && result.err));
+        const units = (await ChannelStream.open(s, plain, FETCH, c.host)).unitsOf(0, c.split);
+        assert.equal(sha(bytes), sha(Buffer.concat(units.map((u) => objects.get((u as { key: string }).key) as Buffer))), JSON.stringify(c));
+      } finally {
+        stores.close();
+        plain.close();
+      }
+    }
+    const stores = new HeldStores();
+    try {
+      const stream = await ChannelStream.open(spec(`s3://${name}/d/`), stores, FETCH, { hostRank: 0, hostCount: 1 }, undefined, { streamListing: true });
+      const held = stores.held as HeldStore;
+      held.failWith = new TransientStoreError('listing: connection reset (injected)', { uri: `s3://${name}/d/` });
+      const { result, bytes } = await throughFifo(dir, stream, undefined, () => held.release());
+      assert.equal(result.ok, false, 'not a short success');
+      assert.equal(!result.ok && (result.err as { code?: string }).code, 'PM_ERR_TRANSIENT');
+      const all = Buffer.concat(sortedKeys.map((k) => objects.get(k) as Buffer));
+      assert.ok(bytes.length < all.length && all.subarray(0, bytes.length).equals(bytes), 'a true prefix of the stream, cut short');
+    } finally {
+      stores.close();
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 });

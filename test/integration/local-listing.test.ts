@@ -9,21 +9,19 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { resolveChannel } from '../../src/channel/channel-spec.js';
 import { StoreProtocolError } from '../../src/core/errors.js';
-import { mkfifo, openRaw } from '../../src/core/libc.js';
 import { DEFAULT_RETRY_POLICY } from '../../src/storage/retry.js';
 import { FileStore } from '../../src/storage/file/file-store.js';
 import type { ListOptions, ObjectInfo, ObjectStore } from '../../src/storage/object-store.js';
 import type { SourceUri } from '../../src/storage/source-uri.js';
 import { Stores } from '../../src/storage/stores.js';
-import { ChannelStream, type Split } from '../../src/stream/channel-stream.js';
-import { openEpoch, writeEpoch } from '../../src/pipe/epoch-writer.js';
+import { ChannelStream } from '../../src/stream/channel-stream.js';
+import { throughFifo } from '../helpers/fifo-epoch.js';
 import { recordioHeader, recordioPadding } from '../../src/records/recordio.js';
 import type { Unit } from '../../src/manifest/unit.js';
 
@@ -92,38 +90,6 @@ class HeldStores extends Stores {
   }
 }
 
-/**
- * Writes one epoch of `stream` into a FIFO that a child `cat` reads; `onData` sees the bytes as
- * they arrive. Resolves with what the child read and how the write ended.
- */
-async function throughFifo(stream: ChannelStream, split: Split | undefined, onData: (total: number, all: Buffer[]) => void = () => {}) {
-  const source = openEpoch(stream, 0, true, undefined, split);
-  assert.equal(source.kind, 'splice', 'the zero-copy path, while the walk is under way');
-  const fifo = path.join(root, `fifo-${process.hrtime.bigint()}`);
-  mkfifo(fifo, 0o600);
-  const child = spawn('cat', [fifo], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const out: Buffer[] = [];
-  let total = 0;
-  child.stdout.on('data', (b: Buffer) => {
-    out.push(b);
-    total += b.length;
-    onData(total, out);
-  });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
-  let fd: number | string = 'ENXIO';
-  while (typeof fd === 'string') {
-    fd = openRaw(fifo, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
-    if (fd === 'ENXIO') await new Promise((r) => setTimeout(r, 5));
-    else if (typeof fd === 'string') throw new Error(`open ${fifo}: ${fd}`);
-  }
-  const written = writeEpoch(fd, source, {}).then((r) => ({ ok: true as const, r }), (err: unknown) => ({ ok: false as const, err }));
-  const result = await written;
-  await exited;
-  await new Promise<void>((resolve) => (child.stdout.readableEnded ? resolve() : child.stdout.once('end', resolve)));
-  fs.rmSync(fifo);
-  return { result, bytes: Buffer.concat(out) };
-}
-
 test('a local folder streamed while it is walked is spliced, with the bytes of the complete plan (1 host, 3 sharded hosts, 2 FIFO parts, RecordIO)', async () => {
   const cases = [
     { host: { hostRank: 0, hostCount: 1 }, split: undefined, extra: {}, wrapper: undefined },
@@ -137,7 +103,7 @@ test('a local folder streamed while it is walked is spliced, with the bytes of t
     try {
       const stream = await ChannelStream.open(s, stores, FETCH, c.host, undefined, { streamListing: true });
       assert.equal(stream.listingComplete, false, 'the channel opened on its first objects');
-      const { result, bytes } = await throughFifo(stream, c.split, () => stores.held.release());
+      const { result, bytes } = await throughFifo(root, stream, c.split, () => stores.held.release());
       assert.ok(result.ok, String(!result.ok && result.err));
       // the same channel walked whole first, planned by planEpoch
       const plain = new Stores();
@@ -172,7 +138,7 @@ test('the first bytes of a local folder arrive while its walk is held; a walk th
     try {
       const stream = await ChannelStream.open(spec(), stores, FETCH, { hostRank: 0, hostCount: 1 }, undefined, { streamListing: true });
       let sawFirst = false;
-      const { result, bytes } = await throughFifo(stream, undefined, (total, all) => {
+      const { result, bytes } = await throughFifo(root, stream, undefined, (total, all) => {
         if (stores.held.released || total < first.length) return;
         assert.equal(stream.listingComplete, false);
         assert.equal(sha(Buffer.concat(all).subarray(0, first.length)), sha(first), 'the first file, whole, while the walk was held');
@@ -191,7 +157,7 @@ test('the first bytes of a local folder arrive while its walk is held; a walk th
     try {
       const stream = await ChannelStream.open(spec(), stores, FETCH, { hostRank: 0, hostCount: 1 }, undefined, { streamListing: true });
       stores.held.failWith = new StoreProtocolError(`cannot read ${dataDir}/a/0999.bin: EIO (injected)`, { uri: `file://${dataDir}/a/0999.bin` });
-      const { result, bytes } = await throughFifo(stream, undefined, () => stores.held.release());
+      const { result, bytes } = await throughFifo(root, stream, undefined, () => stores.held.release());
       assert.equal(result.ok, false, 'not a short success');
       assert.match(String(!result.ok && (result.err as Error).message), /injected/);
       assert.equal(!result.ok && (result.err as { code?: string }).code, 'PM_ERR_STORE_PROTOCOL');
