@@ -1,8 +1,9 @@
 /**
  * Chooses how one epoch reaches its pipe. When every unit is a local file, an inline value or a
  * plain-http S3 object and no object needs inflating, and the channel's listing is complete, the
- * epoch is spliced (zero-copy, splice-writer.ts); so is a prefix still being listed, its objects
- * handed to the worker as they are listed; otherwise its
+ * epoch is spliced (zero-copy, splice-writer.ts); so is a prefix still being listed (a local
+ * folder; S3 objects of 1 MiB or more on average), its objects handed to the worker as they are
+ * listed; otherwise its
  * framed bytes come from the prefetcher and are written through net.Socket (pipe-writer.ts).
  * `open` happens before the reader arrives (the prefetcher, or the splice worker, starts fetching
  * at once); `write` once it has; `close` if the epoch is abandoned before `write`. Both paths take
@@ -40,12 +41,27 @@ function spliceSegments(stream: ChannelStream, units: readonly Unit[]): SpliceSe
 }
 
 /**
- * Whether the channel's first listed object can be spliced (a local file, a plain-http S3 object):
- * every object of one prefix comes from the same store, so then every later one can too.
+ * Mean size of the objects listed so far from which a plain-http prefix still being listed is
+ * spliced. Measured on the bench store: 20,000 objects of 16 KiB went faster through the
+ * prefetcher (1,203 against 1,043 objects/s spliced: the worker takes one object at a time per
+ * request slot), objects of 32 MiB faster spliced (1.27× against 1.12× `rclone cat`); 1 MiB lies
+ * between the two, not measured.
  */
-function firstSpliceable(stream: ChannelStream): boolean {
+const SPLICE_WHILE_LISTING_MEAN = 1024 * 1024;
+
+/**
+ * Whether a channel still being listed is spliced as it goes: every object of one prefix comes
+ * from the same store, so if its first one can be (a local file, a plain-http S3 object) every
+ * later one can; S3 objects only where those listed so far are large.
+ */
+function spliceWhileListing(stream: ChannelStream): boolean {
   const unit = stream.items[0]?.[0];
-  return unit !== undefined && unit.kind === 'object' && spliceSegmentOf(unit.store, unit.key, unit.info) !== undefined;
+  if (unit === undefined || unit.kind !== 'object') return false;
+  const segment = spliceSegmentOf(unit.store, unit.key, unit.info);
+  if (segment === undefined) return false;
+  if (segment.kind !== 's3') return true;
+  const sizes = stream.items.map((item) => (item[0]?.kind === 'object' ? item[0].info?.size ?? 0 : 0));
+  return sizes.reduce((a, b) => a + b, 0) >= SPLICE_WHILE_LISTING_MEAN * sizes.length;
 }
 
 /** A listing's units as splice segments, batch by batch, as they are listed. */
@@ -63,9 +79,9 @@ export function openEpoch(stream: ChannelStream, epoch: number, zeroCopy: boolea
   let more: AsyncIterable<SpliceSegment[]> | undefined;
   if (stream.listingComplete) {
     segments = zeroCopyHere ? spliceSegments(stream, stream.unitsOf(epoch, split)) : undefined;
-  } else if (zeroCopyHere && firstSpliceable(stream)) {
-    // a prefix still being listed (a local folder, a plain-http store): its objects go to the
-    // splice worker as they are listed
+  } else if (zeroCopyHere && spliceWhileListing(stream)) {
+    // a prefix still being listed (a local folder, a plain-http store of large objects): its
+    // objects go to the splice worker as they are listed
     segments = [];
     more = listedSegments(stream, split);
   } else {

@@ -13,7 +13,7 @@ import type { ChannelStream, Split } from '../../src/stream/channel-stream.js';
  */
 export async function throughFifo(dir: string, stream: ChannelStream, split: Split | undefined, onData: (total: number, all: Buffer[]) => void = () => {}) {
   const source = openEpoch(stream, 0, true, undefined, split);
-  assert.equal(source.kind, 'splice', 'the zero-copy path, while the walk is under way');
+  assert.equal(source.kind, 'splice', 'the zero-copy path, while the listing is under way');
   const fifo = path.join(dir, `fifo-${process.hrtime.bigint()}`);
   mkfifo(fifo, 0o600);
   const child = spawn('cat', [fifo], { stdio: ['ignore', 'pipe', 'inherit'] });

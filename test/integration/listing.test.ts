@@ -9,8 +9,9 @@
  *   store wrapper until the first object's bytes were read (no timing involved);
  * - a listing that fails after its first page fails the epoch with that coded error, never a short
  *   clean end; an empty prefix is EmptySourceError when the channel opens;
- * - on the zero-copy path too: the objects go to the splice worker as they are listed and their
- *   bodies are spliced from the sockets into a real FIFO, same bytes, same failure.
+ * - on the zero-copy path too (a prefix of 1 MiB objects): the objects go to the splice worker as
+ *   they are listed and their bodies are spliced from the sockets into a real FIFO, same bytes,
+ *   same failure.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -42,6 +43,20 @@ for (let i = 0; i < 1000; i++) add(`d/flat-${String(i).padStart(5, '0')}`);
 for (const k of ['d/0', 'd/Z9', 'd/~tilde', 'd/é/1', 'd/flat-', 'd/flat-1']) add(k);
 
 const sortedKeys = [...objects.keys()].filter((k) => k !== 'd/b/').sort(compareKeys);
+/** A prefix of large objects (1 MiB on average): a streamed channel of them takes the splice path. */
+const big = new Map<string, Buffer>();
+for (let i = 0; i < 110; i++) big.set(`big/${String(i).padStart(3, '0')}`, randomBytes(1024 * 1024 + i));
+const bigKeys = [...big.keys()].sort(compareKeys);
+
+let bigBucketPromise: Promise<string> | undefined;
+function bigBucket(): Promise<string> {
+  bigBucketPromise ??= (async () => {
+    const name = await newBucket('listing-big');
+    await putAll(name, big);
+    return name;
+  })();
+  return bigBucketPromise;
+}
 
 let bucketPromise: Promise<string> | undefined;
 function bucket(): Promise<string> {
@@ -240,8 +255,8 @@ test('a listing that fails after its first page fails the epoch with its coded e
   }
 });
 
-test('a streamed channel on the splice path: objects handed to the worker as they are listed, the bytes of the plan, first bytes while the listing is held, a later failure fails the epoch', async () => {
-  const name = await bucket();
+test('a streamed channel of large objects on the splice path: objects handed to the worker as they are listed, the bytes of the plan, first bytes while the listing is held, a later failure fails the epoch', async () => {
+  const name = await bigBucket();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pipemode-listing-fifo-'));
   try {
     const cases = [
@@ -252,7 +267,7 @@ test('a streamed channel on the splice path: objects handed to the worker as the
       const stores = new HeldStores();
       const plain = new Stores();
       try {
-        const s = spec(`s3://${name}/d/`, c.extra);
+        const s = spec(`s3://${name}/big/`, c.extra);
         const stream = await ChannelStream.open(s, stores, FETCH, c.host, undefined, { streamListing: true });
         const held = stores.held as HeldStore;
         let early = false;
@@ -264,7 +279,7 @@ test('a streamed channel on the splice path: objects handed to the worker as the
         assert.ok(early, 'bytes arrived while the listing was held');
         assert.ok(result.ok && result.r.outcome === 'complete', String(!result.ok && result.err));
         const units = (await ChannelStream.open(s, plain, FETCH, c.host)).unitsOf(0, c.split);
-        assert.equal(sha(bytes), sha(Buffer.concat(units.map((u) => objects.get((u as { key: string }).key) as Buffer))), JSON.stringify(c));
+        assert.equal(sha(bytes), sha(Buffer.concat(units.map((u) => big.get((u as { key: string }).key) as Buffer))), JSON.stringify(c));
       } finally {
         stores.close();
         plain.close();
@@ -272,13 +287,13 @@ test('a streamed channel on the splice path: objects handed to the worker as the
     }
     const stores = new HeldStores();
     try {
-      const stream = await ChannelStream.open(spec(`s3://${name}/d/`), stores, FETCH, { hostRank: 0, hostCount: 1 }, undefined, { streamListing: true });
+      const stream = await ChannelStream.open(spec(`s3://${name}/big/`), stores, FETCH, { hostRank: 0, hostCount: 1 }, undefined, { streamListing: true });
       const held = stores.held as HeldStore;
-      held.failWith = new TransientStoreError('listing: connection reset (injected)', { uri: `s3://${name}/d/` });
+      held.failWith = new TransientStoreError('listing: connection reset (injected)', { uri: `s3://${name}/big/` });
       const { result, bytes } = await throughFifo(dir, stream, undefined, () => held.release());
       assert.equal(result.ok, false, 'not a short success');
       assert.equal(!result.ok && (result.err as { code?: string }).code, 'PM_ERR_TRANSIENT');
-      const all = Buffer.concat(sortedKeys.map((k) => objects.get(k) as Buffer));
+      const all = Buffer.concat(bigKeys.map((k) => big.get(k) as Buffer));
       assert.ok(bytes.length < all.length && all.subarray(0, bytes.length).equals(bytes), 'a true prefix of the stream, cut short');
     } finally {
       stores.close();
