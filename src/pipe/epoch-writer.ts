@@ -42,10 +42,10 @@ function spliceSegments(stream: ChannelStream, units: readonly Unit[]): SpliceSe
 
 /**
  * Mean size of the objects listed so far from which a plain-http prefix still being listed is
- * spliced. Measured on the bench store: 20,000 objects of 16 KiB went faster through the
- * prefetcher (1,203 against 1,043 objects/s spliced: the worker takes one object at a time per
- * request slot), objects of 32 MiB faster spliced (1.27× against 1.12× `rclone cat`); 1 MiB lies
- * between the two, not measured.
+ * spliced. Measured on the bench store (docs/benchmarks.md): 20,000 objects of 16 KiB went
+ * faster through the prefetcher (1,203 against 1,043 objects/s spliced, the store spending more
+ * CPU per object for the worker), objects of 32 MiB faster spliced (1.27× against 1.12× `rclone
+ * cat`); 1 MiB lies between the two, not measured.
  */
 const SPLICE_WHILE_LISTING_MEAN = 1024 * 1024;
 
