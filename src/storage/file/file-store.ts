@@ -170,7 +170,11 @@ export class FileStore implements ObjectStore {
     const wantDir = (dirKey: string): boolean =>
       (dirKey.startsWith(prefix) || prefix.startsWith(dirKey)) && (after === undefined || after.startsWith(dirKey) || compareKeys(dirKey, after) > 0);
 
-    /** A folder's keys in walk order; a folder statted up front (see above) has "/" appended, and its stat in `known`. */
+    /**
+     * A folder's entry names in walk order; a folder statted up front (see above) has "/"
+     * appended, and its stat in `known`. Names, not keys: 100,000 keys built and filtered up
+     * front cost a flat folder's first byte ~15 ms more.
+     */
     async function entriesOf(dirKey: string, known: Map<string, Stats | undefined>): Promise<string[] | undefined> {
       const dirPath = `/${dirKey}`;
       let names: string[];
@@ -184,35 +188,33 @@ export class FileStore implements ObjectStore {
         if (code === 'ENOENT' || code === 'ENOTDIR') return undefined; // like S3: nothing under this prefix
         throw mapFsError(err, uriOf(dirKey));
       }
-      // sorted by name: the folder's key is common to all (shorter strings to compare)
+      // inside the prefix and with no startAfter, every entry is wanted
+      const all = dirKey.startsWith(prefix) && after === undefined;
+      if (!all) names = names.filter((name) => wantFile(dirKey + name) || wantDir(`${dirKey}${name}/`));
       names.sort(compareKeys);
-      const keys: string[] = [];
-      for (const name of names) {
-        const key = dirKey + name;
-        if (wantFile(key) || wantDir(key + '/')) keys.push(key);
-      }
       let moved = false;
-      for (let i = 0; i + 1 < keys.length; i++) {
-        const key = keys[i] as string;
-        const next = keys[i + 1] as string;
-        if (!next.startsWith(key) || next.charCodeAt(key.length) >= 0x2f) continue;
-        const st = await stat(key);
+      for (let i = 0; i + 1 < names.length; i++) {
+        const name = names[i] as string;
+        const next = names[i + 1] as string;
+        if (!next.startsWith(name) || next.charCodeAt(name.length) >= 0x2f) continue;
+        const st = await stat(dirKey + name);
         const folder = st?.isDirectory() === true;
-        keys[i] = folder ? key + '/' : key;
-        known.set(keys[i] as string, st);
+        names[i] = folder ? name + '/' : name;
+        known.set(names[i] as string, st);
         moved ||= folder;
       }
-      return moved ? keys.sort(compareKeys) : keys;
+      return moved ? names.sort(compareKeys) : names;
     }
 
     async function* walk(dirKey: string): AsyncGenerator<ObjectInfo> {
       throwIfAborted(signal);
       const known = new Map<string, Stats | undefined>();
-      const keys = await entriesOf(dirKey, known);
-      if (keys === undefined) return;
-      for (const key of keys) {
+      const names = await entriesOf(dirKey, known);
+      if (names === undefined) return;
+      for (const name of names) {
         throwIfAborted(signal);
-        const st = known.has(key) ? known.get(key) : await stat(key);
+        const key = dirKey + name;
+        const st = known.has(name) ? known.get(name) : await stat(key);
         if (st === undefined) continue; // raced delete, or a dangling symlink
         if (st.isDirectory()) {
           const sub = key.endsWith('/') ? key : key + '/';
