@@ -254,7 +254,7 @@ export class PrefixListing {
         this.#notifySoon();
         // a store that streams one listing (a local walk) has no first page: its first
         // FIRST_PAGE_KEYS objects stand for one (an S3 root range never holds more)
-        if (range === this.#root && range.objects.length > FIRST_PAGE_KEYS) this.#firstPageDone?.();
+        if (range === this.#root && range.objects.length === FIRST_PAGE_KEYS + 1) this.#firstPageDone?.();
       }
       if (--pageLeft !== 0 || !more) continue;
       if (pages === 1 && range === this.#root) this.#firstPageDone?.();

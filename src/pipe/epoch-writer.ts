@@ -60,8 +60,8 @@ function spliceWhileListing(stream: ChannelStream): boolean {
   const segment = spliceSegmentOf(unit.store, unit.key, unit.info);
   if (segment === undefined) return false;
   if (segment.kind !== 's3') return true;
-  const sizes = stream.items.map((item) => (item[0]?.kind === 'object' ? item[0].info?.size ?? 0 : 0));
-  return sizes.reduce((a, b) => a + b, 0) >= SPLICE_WHILE_LISTING_MEAN * sizes.length;
+  const bytes = stream.items.reduce((sum, [u]) => sum + (u?.kind === 'object' ? u.info?.size ?? 0 : 0), 0);
+  return bytes >= SPLICE_WHILE_LISTING_MEAN * stream.items.length;
 }
 
 /** A listing's units as splice segments, batch by batch, as they are listed. */
@@ -75,36 +75,35 @@ async function* listedSegments(stream: ChannelStream, split: Split | undefined):
 
 export function openEpoch(stream: ChannelStream, epoch: number, zeroCopy: boolean, signal?: AbortSignal, split?: Split): EpochSource {
   const zeroCopyHere = zeroCopy && stream.spec.follow === undefined && stream.spec.compression === 'None';
+  const gzip = stream.spec.compression === 'Gzip';
+  let units: Unit[] | undefined;
   let segments: SpliceSegment[] | undefined;
   let more: AsyncIterable<SpliceSegment[]> | undefined;
   if (stream.listingComplete) {
-    segments = zeroCopyHere ? spliceSegments(stream, stream.unitsOf(epoch, split)) : undefined;
+    units = stream.unitsOf(epoch, split);
+    if (zeroCopyHere) segments = spliceSegments(stream, units);
   } else if (zeroCopyHere && spliceWhileListing(stream)) {
     // a prefix still being listed (a local folder, a plain-http store of large objects): its
     // objects go to the splice worker as they are listed
     segments = [];
     more = listedSegments(stream, split);
-  } else {
-    // any other channel still being listed streams its units as they are listed, through the prefetcher
-    return { kind: 'stream', bytes: stream.epoch(epoch, signal, split), gzip: stream.spec.compression === 'Gzip' };
   }
-  if (segments !== undefined) {
-    // the parts of a split channel share its budget (the same rule as the prefetcher's)
-    const fetch = shareOf(stream.fetchOptions, split?.count ?? 1);
-    const run = startSplice(segments, stream.spec.recordWrapper === 'RecordIO', {
-      more,
-      partBytes: fetch.partSize,
-      window: spliceWindow(fetch),
-      retry: fetch.retry,
-      // spliced GETs count like the prefetcher's (job metrics, `cat` debug line)
-      onPath: (path) => {
-        stream.stats.getRequests += path.http?.getRequests ?? 0;
-        stream.stats.retries += path.http?.retries ?? 0;
-      },
-    });
-    return { kind: 'splice', run, stats: stream.stats };
-  }
-  return { kind: 'stream', bytes: stream.epoch(epoch, signal, split, stream.unitsOf(epoch, split)), gzip: stream.spec.compression === 'Gzip' };
+  // otherwise the prefetcher, with the planned units, or those of a listing still under way as they come
+  if (segments === undefined) return { kind: 'stream', bytes: stream.epoch(epoch, signal, split, units), gzip };
+  // the parts of a split channel share its budget (the same rule as the prefetcher's)
+  const fetch = shareOf(stream.fetchOptions, split?.count ?? 1);
+  const run = startSplice(segments, stream.spec.recordWrapper === 'RecordIO', {
+    more,
+    partBytes: fetch.partSize,
+    window: spliceWindow(fetch),
+    retry: fetch.retry,
+    // spliced GETs count like the prefetcher's (job metrics, `cat` debug line)
+    onPath: (path) => {
+      stream.stats.getRequests += path.http?.getRequests ?? 0;
+      stream.stats.retries += path.http?.retries ?? 0;
+    },
+  });
+  return { kind: 'splice', run, stats: stream.stats };
 }
 
 /** Writes the epoch into the pipe `fd` (owned and closed here). */

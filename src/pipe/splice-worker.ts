@@ -13,17 +13,18 @@
  *
  * Input (the first message): SpliceJob plus `control`, an Int32Array over a SharedArrayBuffer:
  * [0] 1 = stop, [1] the pipe's fd + 1 once it is handed over (0 before). A job whose listing is
- * still under way (`streamed`) gets its later segments over `segmentPort`, in order (with the S3
+ * still under way (it has a `segmentPort`) gets its later segments there, in order (with the S3
  * objects they add), and ends only when the main thread says the listing has.
  * Output (one message): { type: 'complete' | 'reader-gone' | 'aborted', bytes } or
  * { type: 'error', code, message, details }.
  */
 import fs from 'node:fs';
-import { parentPort, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
+import { parentPort, type MessagePort } from 'node:worker_threads';
 import { PipemodeError } from '../core/errors.js';
 import { RECORDIO_MAX_LENGTH, recordioHeader, recordioPadding } from '../records/recordio.js';
 import { fileVersion } from '../storage/file/file-store.js';
 import { lastErrno, splice, waitWritable, write } from '../core/libc.js';
+import { receiveBlocking } from './blocking-port.js';
 import type { SegmentBatch, SpliceJob, WorkerSegment } from './splice-writer.js';
 import { HttpSplicer, PipeGone, type ByteRange, type HttpObject, type HttpSpliceStats, type HttpTarget } from './splice-http.js';
 
@@ -156,19 +157,10 @@ let splicer: HttpSplicer | undefined;
 /** Asks the main thread to sign GETs of these ranges and waits for the answer (splice-writer.ts serves it). */
 function sign(ranges: readonly ByteRange[]): readonly (HttpTarget | undefined)[] {
   const port = job.signPort as MessagePort;
-  const flag = job.signFlag as Int32Array;
-  const seen = Atomics.load(flag, 0);
   port.postMessage(ranges);
-  for (;;) {
-    const reply = receiveMessageOnPort(port);
-    if (reply !== undefined) {
-      const answer = reply.message as { targets: (HttpTarget | null)[]; code?: string; message?: string; details?: Record<string, string | number> };
-      if (answer.targets[0] == null) throw new Failure(answer.code ?? 'PM_ERR_INTERNAL', answer.message ?? 'signing failed', answer.details ?? {});
-      return answer.targets.map((t) => t ?? undefined);
-    }
-    checkAbort();
-    Atomics.wait(flag, 0, seen, 100);
-  }
+  const answer = receiveBlocking(port, job.signFlag as Int32Array, checkAbort) as { targets: (HttpTarget | null)[]; code?: string; message?: string; details?: Record<string, string | number> };
+  if (answer.targets[0] == null) throw new Failure(answer.code ?? 'PM_ERR_INTERNAL', answer.message ?? 'signing failed', answer.details ?? {});
+  return answer.targets.map((t) => t ?? undefined);
 }
 
 function httpSplicer(): HttpSplicer {
@@ -203,32 +195,22 @@ function runHttp(objects: readonly number[]): void {
  * listing has ended. A listing failure is the epoch's failure.
  */
 function nextSegments(): readonly WorkerSegment[] | undefined {
-  const port = job.segmentPort as MessagePort;
-  const flag = job.segmentFlag as Int32Array;
-  for (;;) {
-    const seen = Atomics.load(flag, 0);
-    const reply = receiveMessageOnPort(port);
-    if (reply !== undefined) {
-      const batch = reply.message as SegmentBatch;
-      if (batch.error !== undefined) throw new Failure(batch.error.code, batch.error.message, batch.error.details as Record<string, string | number>);
-      if (batch.objects !== undefined) {
-        // S3 objects listed since: appended where the splicer (which holds this array) finds them
-        if (job.http === undefined) {
-          if (batch.http === undefined) throw new Failure('PM_ERR_INTERNAL', 'http objects without http settings');
-          job = { ...job, http: { ...batch.http, objects: [] } };
-        }
-        (job.http?.objects as HttpObject[]).push(...batch.objects);
-      }
-      return batch.segments;
+  const batch = receiveBlocking(job.segmentPort as MessagePort, job.segmentFlag as Int32Array, checkAbort) as SegmentBatch;
+  if (batch.error !== undefined) throw new Failure(batch.error.code, batch.error.message, batch.error.details as Record<string, string | number>);
+  if (batch.objects !== undefined) {
+    // S3 objects listed since: appended where the splicer (which holds this array) finds them
+    if (job.http === undefined) {
+      if (batch.http === undefined) throw new Failure('PM_ERR_INTERNAL', 'http objects without http settings');
+      job = { ...job, http: { ...batch.http, objects: [] } };
     }
-    checkAbort();
-    Atomics.wait(flag, 0, seen, 100);
+    (job.http?.objects as HttpObject[]).push(...batch.objects);
   }
+  return batch.segments;
 }
 
 function run(): void {
   runSegments(job.segments);
-  if (job.streamed !== true) return;
+  if (job.segmentPort === undefined) return;
   for (let batch = nextSegments(); batch !== undefined; batch = nextSegments()) runSegments(batch);
 }
 

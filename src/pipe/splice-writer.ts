@@ -25,6 +25,7 @@ import type { ObjectInfo, ObjectStore } from '../storage/object-store.js';
 import { FileStore } from '../storage/file/file-store.js';
 import type { RawGet, S3Store } from '../storage/s3/s3-store.js';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from '../storage/retry.js';
+import { postAndWake } from './blocking-port.js';
 import { PIPE_BUFFER_BYTES, reportPath, type WriteHooks, type WriteResult } from './pipe-writer.js';
 import type { ByteRange, HttpObject, HttpSpliceStats } from './splice-http.js';
 
@@ -75,11 +76,6 @@ export interface HttpSettings {
 
 export interface SpliceJob {
   readonly segments: readonly WorkerSegment[];
-  /**
-   * More segments follow over `segmentPort` (SegmentBatch messages, `segmentFlag` bumped after
-   * each), as a local folder is still being walked.
-   */
-  readonly streamed?: boolean;
   /** Wrap each segment in a RecordIO record. */
   readonly recordio: boolean;
   readonly http?: HttpSettings;
@@ -213,11 +209,7 @@ export function startSplice(segments: readonly SpliceSegment[], recordio: boolea
           return { target: null, error: crossing(err) };
         }
       };
-      void Promise.all(ranges.map(signOne)).then((results) => {
-        port.postMessage({ targets: results.map((r) => r.target), ...results[0]?.error });
-        Atomics.add(flag, 0, 1);
-        Atomics.notify(flag, 0);
-      });
+      void Promise.all(ranges.map(signOne)).then((results) => postAndWake(port, flag, { targets: results.map((r) => r.target), ...results[0]?.error }));
     });
     Object.assign(job, { signPort: signing.port2, signFlag: flag });
     transfer.push(signing.port2);
@@ -247,12 +239,9 @@ export function startSplice(segments: readonly SpliceSegment[], recordio: boolea
     const channel = new MessageChannel();
     streaming = channel;
     const flag = new Int32Array(new SharedArrayBuffer(4));
-    const post = (batch: SegmentBatch): void => {
-      channel.port1.postMessage(batch);
-      Atomics.add(flag, 0, 1);
-      Atomics.notify(flag, 0);
-    };
-    Object.assign(job, { streamed: true, segmentPort: channel.port2, segmentFlag: flag });
+    // more segments follow over `segmentPort`, as the channel is still being listed
+    const post = (batch: SegmentBatch): void => postAndWake(channel.port1, flag, batch);
+    Object.assign(job, { segmentPort: channel.port2, segmentFlag: flag });
     transfer.push(channel.port2);
     // batches queue in the port until the worker takes them; the listing runs ahead of the pipe
     void (async () => {

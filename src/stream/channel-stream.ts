@@ -208,7 +208,7 @@ export class ChannelStream {
     if (this.spec.follow !== undefined) return this.followEpoch(epoch, signal, split);
     // the parts of a split channel share its memory budget
     const fetch = shareOf(this.#fetch, split.count);
-    const source = units ?? (this.#items instanceof PrefixItems && !this.#items.complete ? this.#listedUnitsOf(this.#items, split) : this.unitsOf(epoch, split));
+    const source = units ?? (this.#items instanceof PrefixItems && !this.#items.complete ? this.listedUnits(split) : this.unitsOf(epoch, split));
     // Gzip: half the budget fetches ahead, a quarter holds objects inflating at once (see above)
     const gzip = this.spec.compression === 'Gzip';
     const prefetch = gzip ? shareOf(fetch, 2) : fetch;
@@ -229,21 +229,15 @@ export class ChannelStream {
   }
 
   /**
-   * This host's units of an unshuffled channel (part `split`) in key order, as they are listed
-   * (the whole listing if it is complete); for the zero-copy path of a local folder still being
-   * listed (pipe/epoch-writer.ts).
+   * This host's units of an unshuffled channel (part `split`) in key order, as they are listed (the
+   * whole listing if it is complete): the item at listing position p is the host's if planEpoch
+   * (no shuffle) would give it position p's item, and the host's i-th item goes to part i mod
+   * split.count, as in unitsOf. For epochs that start while the listing goes on: the prefetcher's
+   * and the splice path's (pipe/epoch-writer.ts).
    */
-  listedUnits(split: Split = WHOLE): AsyncGenerator<Unit[]> {
-    if (!(this.#items instanceof PrefixItems)) throw new InternalError(`channel "${this.spec.name}": listedUnits() of a channel that is not listed as it streams`);
-    return this.#listedUnitsOf(this.#items, split);
-  }
-
-  /**
-   * This host's units (of part `split`) in key order as they are listed: the item at listing
-   * position p is the host's if planEpoch (no shuffle) would give it position p's item, and the
-   * host's i-th item goes to part i mod split.count, as in unitsOf.
-   */
-  async *#listedUnitsOf(items: PrefixItems, split: Split): AsyncGenerator<Unit[]> {
+  async *listedUnits(split: Split = WHOLE): AsyncGenerator<Unit[]> {
+    const items = this.#items;
+    if (!(items instanceof PrefixItems)) throw new InternalError(`channel "${this.spec.name}": listedUnits() of a channel that is not listed as it streams`);
     const host = { distribution: this.spec.distribution, ...this.#host };
     let position = 0;
     let mine = 0;

@@ -48,25 +48,21 @@ const big = new Map<string, Buffer>();
 for (let i = 0; i < 110; i++) big.set(`big/${String(i).padStart(3, '0')}`, randomBytes(1024 * 1024 + i));
 const bigKeys = [...big.keys()].sort(compareKeys);
 
-let bigBucketPromise: Promise<string> | undefined;
-function bigBucket(): Promise<string> {
-  bigBucketPromise ??= (async () => {
-    const name = await newBucket('listing-big');
-    await putAll(name, big);
-    return name;
-  })();
-  return bigBucketPromise;
+const buckets = new Map<string, Promise<string>>();
+/** A bucket holding `contents`, made once per test file. */
+function bucketOf(name: string, contents: ReadonlyMap<string, Buffer>): Promise<string> {
+  let made = buckets.get(name);
+  if (made === undefined) {
+    made = newBucket(name).then(async (bucket) => {
+      await putAll(bucket, contents);
+      return bucket;
+    });
+    buckets.set(name, made);
+  }
+  return made;
 }
-
-let bucketPromise: Promise<string> | undefined;
-function bucket(): Promise<string> {
-  bucketPromise ??= (async () => {
-    const name = await newBucket('listing');
-    await putAll(name, objects);
-    return name;
-  })();
-  return bucketPromise;
-}
+const bucket = (): Promise<string> => bucketOf('listing', objects);
+const bigBucket = (): Promise<string> => bucketOf('listing-big', big);
 
 function spec(uri: string, extra: Record<string, unknown> = {}) {
   return resolveChannel({ ChannelName: 'train', DataSource: { S3DataSource: { S3DataType: 'S3Prefix', S3Uri: uri, ...extra } } });

@@ -32,11 +32,24 @@ export function fileVersion(st: Stats): string {
   return `${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
 }
 
+/**
+ * The error for a file whose stat `st` is not the listed version `info`, or undefined if it is:
+ * found when the file is opened (`before`) or once its last bytes are read (an in-place rewrite).
+ */
+function changedError(info: ObjectInfo, st: Stats, uri: string, when: 'before' | 'after'): ObjectChangedError | undefined {
+  if (info.etag === undefined || fileVersion(st) === info.etag) return undefined;
+  return when === 'before'
+    ? new ObjectChangedError(`${uri} changed after it was listed (size ${info.size} → ${st.size})`, { uri })
+    : new ObjectChangedError(`${uri} changed while it was being read (rewritten in place: size, mtime or ctime differ from the listing)`, { uri });
+}
+
+function truncatedError(uri: string, position: number, end: number): ObjectChangedError {
+  return new ObjectChangedError(`${uri} ended at byte ${position}, expected ${end} (file truncated while reading)`, { uri, offset: position });
+}
+
 async function checkUnchanged(fh: fs.FileHandle, info: ObjectInfo, uri: string): Promise<void> {
-  const st = await fh.stat();
-  if (info.etag !== undefined && fileVersion(st) !== info.etag) {
-    throw new ObjectChangedError(`${uri} changed while it was being read (rewritten in place: size, mtime or ctime differ from the listing)`, { uri });
-  }
+  const err = changedError(info, await fh.stat(), uri, 'after');
+  if (err !== undefined) throw err;
 }
 
 function mapFsError(err: unknown, uri: string): PipemodeError {
@@ -55,15 +68,6 @@ function mapFsError(err: unknown, uri: string): PipemodeError {
  */
 const STATS_PER_TURN = 128;
 
-/** stat(2) of a key, following symlinks: its Stats, undefined where the path is gone, or the error. */
-function statNow(key: string): { readonly st: Stats | undefined } | { readonly err: unknown } {
-  try {
-    return { st: statSync(`/${key}`, { throwIfNoEntry: false }) };
-  } catch (err) {
-    return { err };
-  }
-}
-
 /**
  * Bytes [start, end) of a small range (under half a pooled buffer) in one exact-size buffer, with
  * the same checks as `read`. Only open and read, the calls that may wait for the disk, go to the
@@ -72,7 +76,6 @@ function statNow(key: string): { readonly st: Stats | undefined } | { readonly e
  * fstat, read, fstat and close made ~13,000 small files/s on the copying path.
  */
 function readSmall(filePath: string, info: ObjectInfo, start: number, end: number, uri: string): Promise<Buffer> {
-  const changed = (fd: number): boolean => info.etag !== undefined && fileVersion(fstatSync(fd)) !== info.etag;
   return new Promise((resolve, reject) => {
     fsCallback.open(filePath, 'r', (openErr, fd) => {
       if (openErr !== null) return reject(mapFsError(openErr, uri));
@@ -85,24 +88,22 @@ function readSmall(filePath: string, info: ObjectInfo, start: number, end: numbe
         if (err !== undefined) reject(mapFsError(err, uri));
         else resolve(buffer as Buffer);
       };
-      try {
-        if (changed(fd)) return finish(new ObjectChangedError(`${uri} changed after it was listed (size ${info.size} → ${fstatSync(fd).size})`, { uri }));
-      } catch (err) {
-        return finish(err);
-      }
+      const check = (when: 'before' | 'after'): unknown => {
+        try {
+          return changedError(info, fstatSync(fd), uri, when);
+        } catch (err) {
+          return err;
+        }
+      };
+      const before = check('before');
+      if (before !== undefined) return finish(before);
       const buffer = Buffer.allocUnsafeSlow(end - start);
       const readFrom = (offset: number): void => {
         fsCallback.read(fd, buffer, offset, buffer.length - offset, start + offset, (readErr, n) => {
           if (readErr !== null) return finish(readErr);
-          if (n === 0) return finish(new ObjectChangedError(`${uri} ended at byte ${start + offset}, expected ${end} (file truncated while reading)`, { uri, offset: start + offset }));
+          if (n === 0) return finish(truncatedError(uri, start + offset, end));
           if (offset + n < buffer.length) return readFrom(offset + n);
-          try {
-            // rewritten in place while it was read?
-            if (changed(fd)) return finish(new ObjectChangedError(`${uri} changed while it was being read (rewritten in place: size, mtime or ctime differ from the listing)`, { uri }));
-          } catch (err) {
-            return finish(err);
-          }
-          finish(undefined, buffer);
+          finish(check('after'), buffer);
         });
       };
       readFrom(0);
@@ -161,9 +162,11 @@ export class FileStore implements ObjectStore {
     /** stat(2) of `key` (undefined where it is gone), letting the event loop run every STATS_PER_TURN. */
     const stat = async (key: string): Promise<Stats | undefined> => {
       if (++stats % STATS_PER_TURN === 0) await new Promise<void>((resolve) => setImmediate(resolve));
-      const got = statNow(key);
-      if ('err' in got) throw mapFsError(got.err, uriOf(key));
-      return got.st;
+      try {
+        return statSync(`/${key}`, { throwIfNoEntry: false });
+      } catch (err) {
+        throw mapFsError(err, uriOf(key));
+      }
     };
     /** Whether `key` can be a listed file, and whether a folder of that name can hold one. */
     const wantFile = (key: string): boolean => key.startsWith(prefix) && (after === undefined || compareKeys(key, after) > 0);
@@ -256,10 +259,8 @@ export class FileStore implements ObjectStore {
       throw mapFsError(err, uri);
     }
     try {
-      const st = await fh.stat();
-      if (info.etag !== undefined && fileVersion(st) !== info.etag) {
-        throw new ObjectChangedError(`${uri} changed after it was listed (size ${info.size} → ${st.size})`, { uri });
-      }
+      const changed = changedError(info, await fh.stat(), uri, 'before');
+      if (changed !== undefined) throw changed;
       let position = start;
       while (position < end) {
         throwIfAborted(signal);
@@ -267,7 +268,7 @@ export class FileStore implements ObjectStore {
         const { bytesRead } = await fh.readv(buffers, position);
         if (bytesRead === 0) {
           for (const b of buffers) ioBuffers.release(b);
-          throw new ObjectChangedError(`${uri} ended at byte ${position}, expected ${end} (file truncated while reading)`, { uri, offset: position });
+          throw truncatedError(uri, position, end);
         }
         position += bytesRead;
         // the last bytes are checked before they are handed on: rewritten in place meanwhile?
