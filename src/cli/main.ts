@@ -20,6 +20,7 @@ import type { ServeFlags } from './commands/serve.js';
 import type { TrainFlags } from './commands/train.js';
 import type { TransformFlags } from './commands/transform.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
+import { readChannelsAhead } from './read-ahead.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -108,6 +109,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       .option('--channel <file>', 'SageMaker Channel spec (JSON or YAML); flags override its fields')
       .option('--epoch <n>', 'epoch to stream (shuffle order and shards depend on it)', '0'),
   ).action(async (source: string | undefined, flags: CatFlags) => {
+    // a large local folder's readdir overlaps the loading of cat's modules (~50 ms at 100,000 files)
+    if (source !== undefined && (flags.s3DataType ?? 'S3Prefix').toLowerCase() === 's3prefix') await readChannelsAhead([source]);
     // into a FIFO the zero-copy path will likely want its thread: it starts while cat's modules
     // load (~15 ms earlier first byte); cat.ts decides, and an unused spare costs nothing
     if (flags.zeroCopy !== false && fstatSync(1).isFIFO()) (await import('../pipe/splice-writer.js')).prewarmSpliceWorker();

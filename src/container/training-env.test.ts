@@ -1,7 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { hostLayout } from './container-layout.js';
-import { smVariables } from './training-env.js';
+import { countGpus, countNeurons, smVariables } from './training-env.js';
 
 /**
  * What the SageMaker training toolkit (sagemaker-training-toolkit 5.x,
@@ -72,4 +75,20 @@ test('SM_TOPOLOGY only when resourceconfig.json has a topology; the job\'s Envir
   const trainingEnv = JSON.parse(env.SM_TRAINING_ENV ?? '') as Record<string, unknown>;
   assert.equal(trainingEnv.is_modelparallel_enabled, true);
   assert.deepEqual(trainingEnv.topology, topology);
+});
+
+test('GPUs and Neuron cores are counted by the tools on PATH, and are 0 without them (nothing spawned)', (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pipemode-gpus-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const saved = process.env.PATH;
+  t.after(() => { process.env.PATH = saved; });
+  process.env.PATH = dir;
+  assert.equal(countGpus(), 0);
+  assert.equal(countNeurons('ml.trn1.32xlarge'), 0);
+  fs.writeFileSync(path.join(dir, 'nvidia-smi'), '#!/bin/sh\necho "GPU 0: NVIDIA H200 (UUID: GPU-1)"\necho "GPU 1: NVIDIA H200 (UUID: GPU-2)"\n', { mode: 0o755 });
+  fs.writeFileSync(path.join(dir, 'neuron-ls'), '#!/bin/sh\necho \'[{"nc_count": 2}, {"nc_count": 2}]\'\n', { mode: 0o755 });
+  process.env.PATH = `${dir}:/usr/bin:/bin`;
+  assert.equal(countGpus(), 2);
+  assert.equal(countNeurons('ml.trn1.32xlarge'), 4);
+  assert.equal(countNeurons('ml.trn2.48xlarge'), 64);
 });

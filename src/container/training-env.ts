@@ -57,8 +57,13 @@ export function userArgsOf(hyperParameters: Readonly<Record<string, string>>): s
     .map(([k, v]) => [k, decode(v)] as const));
 }
 
-/** `nvidia-smi --list-gpus` line count, as the toolkit counts GPUs (0 without a GPU). */
+/**
+ * `nvidia-smi --list-gpus` line count, as the toolkit counts GPUs (0 without a GPU). Without
+ * nvidia-smi on PATH it is 0 at once: a spawn that fails still costs a fork (~15 ms of the main
+ * thread, at every job start).
+ */
 export function countGpus(): number {
+  if (!onPath('nvidia-smi', process.env.PATH)) return 0;
   try {
     return execFileSync('nvidia-smi', ['--list-gpus'], { stdio: ['ignore', 'pipe', 'ignore'], timeout: 5000 })
       .toString().split('\n').filter((l) => l.startsWith('GPU ')).length;
@@ -70,6 +75,7 @@ export function countGpus(): number {
 /** Neuron cores as the toolkit counts them: 64 on a trn2.48xlarge, else `neuron-ls -j`'s nc_count summed, 0 without it. */
 export function countNeurons(instanceType: string): number {
   if (instanceType.includes('trn2.48xlarge')) return 64;
+  if (!onPath('neuron-ls', process.env.PATH)) return 0;
   try {
     const out = JSON.parse(execFileSync('neuron-ls', ['-j'], { stdio: ['ignore', 'pipe', 'ignore'], timeout: 5000 }).toString()) as unknown;
     return Array.isArray(out) ? out.reduce((n: number, d: unknown) => n + (typeof (d as { nc_count?: unknown }).nc_count === 'number' ? (d as { nc_count: number }).nc_count : 0), 0) : 0;

@@ -13,11 +13,11 @@ import { withPathContext } from '../../core/system-error.js';
 import type { Logger } from '../../core/log.js';
 import { resolveJob } from '../../training/job-spec.js';
 import { DEFAULT_JOBS_DIR } from '../../training/job-status.js';
-import { runJob } from '../../training/run-job.js';
 import { prepareSource, scriptCommand, scriptModeOf } from '../../training/script-mode.js';
 import { commandForImage, findImageMapping, loadImagesMap } from '../../hosting/images-file.js';
 import { countGpus } from '../../container/training-env.js';
 import { fetchSettings, hostPosition, intFlag, storesOptions, type FetchFlags, type HostFlags } from '../options.js';
+import { readChannelsAhead } from '../read-ahead.js';
 
 export interface TrainFlags extends FetchFlags, HostFlags {
   readonly baseDir?: string;
@@ -34,6 +34,8 @@ export interface TrainFlags extends FetchFlags, HostFlags {
 export async function trainCommand(file: string, command: readonly string[], flags: TrainFlags, log: Logger): Promise<number> {
   const doc = readSpecFile(file);
   const job = resolveJob(doc, file);
+  // the local channels' folders are read while the job's checks run and run-job's modules load
+  await readChannelsAhead(job.channels.filter((c) => c.dataType === 'S3Prefix').map((c) => c.source));
   const fetch = fetchSettings(flags);
   const stopGraceMs = (intFlag(flags.stopGrace, '--stop-grace', 0, 86_400) ?? 120) * 1000;
   const checkpointIntervalMs = (intFlag(flags.checkpointInterval, '--checkpoint-interval', 1, 86_400) ?? 10) * 1000;
@@ -108,6 +110,7 @@ export async function trainCommand(file: string, command: readonly string[], fla
   process.on('SIGTERM', onSignal);
   process.on('SIGHUP', onSignal);
   try {
+    const { runJob } = await import('../../training/run-job.js');
     const outcome = await runJob(job, {
       jobDir,
       hosts: { ranks, count },

@@ -4,7 +4,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { ioBuffers } from '../../core/buffer-pool.js';
 import { ramp } from '../memory/memory-store.js';
-import { FileStore } from './file-store.js';
+import { FileStore, readFolderAhead } from './file-store.js';
 import { withFiles } from '../../../test/helpers/temp-files.js';
 
 test('a small file is read into an exact-size buffer, not a pooled one', async () => {
@@ -103,6 +103,36 @@ test('listing streams: a file added to a later folder after the first key was ta
       if (seen.length === 1) await fs.writeFile(path.join(dir, 'b', '0'), 'late');
     }
     assert.deepEqual(seen, ['a/1', 'b/0', 'b/1']);
+  });
+});
+
+test('a folder read ahead is taken by the next listing of it, once; a missing one lists nothing', async () => {
+  await withFiles({}, async (dir) => {
+    for (const name of ['d/x-1', 'd/x/y', 'd/z']) {
+      await fs.mkdir(path.dirname(path.join(dir, name)), { recursive: true });
+      await fs.writeFile(path.join(dir, name), name);
+    }
+    const store = new FileStore();
+    const keys = async (prefix: string): Promise<string[]> => {
+      const out: string[] = [];
+      for await (const info of store.list(prefix)) out.push(info.key.slice(dir.length - 1));
+      return out;
+    };
+    const prefix = dir.slice(1) + '/d/';
+    readFolderAhead(prefix);
+    readFolderAhead(prefix); // a second hint for the same folder changes nothing
+    await new Promise((resolve) => setTimeout(resolve, 50)); // the read ahead is done by now
+    await fs.writeFile(path.join(dir, 'd', 'late'), 'd');
+    // the listing starts from the names read ahead (as if it had started then), its folders as usual
+    assert.deepEqual(await keys(prefix), ['/d/x-1', '/d/x/y', '/d/z']);
+    assert.deepEqual(await keys(prefix), ['/d/late', '/d/x-1', '/d/x/y', '/d/z']);
+    // a partial name's listing starts in the same folder
+    readFolderAhead(dir.slice(1) + '/d/x');
+    assert.deepEqual(await keys(dir.slice(1) + '/d/x'), ['/d/x-1', '/d/x/y']);
+    // a folder that is not there: the read's failure is the listing's, an empty one (like S3)
+    readFolderAhead(dir.slice(1) + '/missing/');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.deepEqual(await keys(dir.slice(1) + '/missing/'), []);
   });
 });
 
