@@ -11,7 +11,8 @@
  *   clean end; an empty prefix is EmptySourceError when the channel opens;
  * - on the zero-copy path too (a prefix of 1 MiB objects): the objects go to the splice worker as
  *   they are listed and their bodies are spliced from the sockets into a real FIFO, same bytes,
- *   same failure.
+ *   same failure; a shuffled channel of small objects (a complete plan, handed to the worker in
+ *   batches) is spliced with the bytes of its plan.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -295,6 +296,30 @@ test('a streamed channel of large objects on the splice path: objects handed to 
       stores.close();
     }
   } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a shuffled channel of small objects is spliced from the sockets in batches, with the bytes of its plan', async () => {
+  const name = await bucket();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pipemode-listing-fifo-'));
+  const stores = new Stores();
+  try {
+    const s = resolveChannel({
+      ChannelName: 'train',
+      DataSource: { S3DataSource: { S3DataType: 'S3Prefix', S3Uri: `s3://${name}/d/` } },
+      ShuffleConfig: { Seed: 5 },
+    });
+    const stream = await ChannelStream.open(s, stores, FETCH, { hostRank: 0, hostCount: 1 });
+    const units = stream.unitsOf(0);
+    assert.equal(units.length, sortedKeys.length);
+    assert.ok(units.length > 2 * 1024, 'several batches after the job\'s');
+    const { result, bytes } = await throughFifo(dir, stream, undefined);
+    assert.ok(result.ok && result.r.outcome === 'complete', String(!result.ok && result.err));
+    assert.equal(sha(bytes), sha(Buffer.concat(units.map((u) => objects.get((u as { key: string }).key) as Buffer))));
+    assert.equal(stream.stats.getRequests, units.filter((u) => (objects.get((u as { key: string }).key)?.length ?? 0) > 0).length, 'one GET per object with bytes, all on the splice path');
+  } finally {
+    stores.close();
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });

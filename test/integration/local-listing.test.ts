@@ -5,7 +5,9 @@
  *   split over 2 FIFOs and RecordIO wrapping;
  * - the first bytes arrive while the walk is held after its first objects (no timing involved);
  * - a walk that fails after its first objects fails the epoch with that coded error, never a
- *   short clean end.
+ *   short clean end;
+ * - a shuffled channel (a complete plan of more segments than go with the worker's job) is
+ *   spliced with the bytes of its plan.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -163,6 +165,39 @@ test('the first bytes of a local folder arrive while its walk is held; a walk th
       assert.equal(!result.ok && (result.err as { code?: string }).code, 'PM_ERR_STORE_PROTOCOL');
       assert.ok(bytes.length < everything.length, 'cut short, and said so');
       assert.ok(everything.subarray(0, bytes.length).equals(bytes), 'what did arrive is the stream\'s own start');
+    } finally {
+      stores.close();
+    }
+  }
+});
+
+test('a shuffled local channel is spliced in batches with the bytes of its plan (1 host, 3 sharded hosts, RecordIO)', async () => {
+  const cases = [
+    { host: { hostRank: 0, hostCount: 1 }, extra: {}, wrapper: undefined },
+    { host: { hostRank: 2, hostCount: 3 }, extra: { S3DataDistributionType: 'ShardedByS3Key' }, wrapper: undefined },
+    { host: { hostRank: 0, hostCount: 1 }, extra: {}, wrapper: 'RecordIO' },
+  ];
+  for (const c of cases) {
+    const s = resolveChannel({
+      ChannelName: 'train',
+      DataSource: { S3DataSource: { S3DataType: 'S3Prefix', S3Uri: `file://${dataDir}/`, ...c.extra } },
+      ShuffleConfig: { Seed: 11 },
+      ...(c.wrapper !== undefined ? { RecordWrapperType: c.wrapper } : {}),
+    });
+    const stores = new Stores();
+    try {
+      const stream = await ChannelStream.open(s, stores, FETCH, c.host);
+      assert.equal(stream.listingComplete, true);
+      const units = stream.unitsOf(0);
+      if (c.host.hostCount === 1) assert.ok(units.length > 1024, 'more segments than go with the worker\'s job');
+      const { result, bytes } = await throughFifo(root, stream, undefined);
+      assert.ok(result.ok && result.r.outcome === 'complete', String(!result.ok && result.err));
+      const want = Buffer.concat(units.flatMap((u) => {
+        const body = bodyOf(keyOf(u));
+        return c.wrapper === 'RecordIO' ? [recordioHeader(body.length), body, recordioPadding(body.length)] : [body];
+      }));
+      assert.equal(bytes.length, want.length, JSON.stringify(c));
+      assert.equal(sha(bytes), sha(want), JSON.stringify(c));
     } finally {
       stores.close();
     }
