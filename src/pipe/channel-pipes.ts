@@ -102,8 +102,10 @@ async function serveChannel(channel: PipeChannel, split: Split, options: PipeSer
   const more = (epoch: number): boolean => options.epochs === undefined || epoch < options.epochs;
   const create = (epoch: number): void => {
     const fifo = fifoPath(options.dir, name, epoch, split);
-    createFifo(fifo);
+    // the guardian hears of the FIFO before it exists: pipemode killed right after mkfifo must
+    // still leave a marker, never a bare FIFO that the next reader would take for a fresh epoch
     guardian.watch(fifo);
+    createFifo(fifo);
     options.onEpochReady?.({ channel: name, epoch, path: fifo });
   };
   let next = 0; // the next epoch whose FIFO is not created yet

@@ -10,9 +10,10 @@
  * EOF: it keeps waiting while this process, seeing its stdin close without "done",
  *   1. SIGKILLs the process groups it was given (the trainers, under `pipemode train`): once
  *      kill(2) returns, none of their processes runs user code again, so none can see the EOF;
- *   2. writes `<fifo>.error` (PM_ERR_WRITER_DIED) for every FIFO pipemode had created and not yet
- *      finished, opens each one O_RDWR (which releases a reader blocked in open(2)), removes it,
- *      and a moment later closes everything (now the readers see EOF, the marker already there);
+ *   2. writes `<fifo>.error` (PM_ERR_WRITER_DIED) for every FIFO pipemode had announced (it does so
+ *      before creating one) and not yet finished, opens each one O_RDWR (which releases a reader
+ *      blocked in open(2)), removes it, and a moment later closes everything (now the readers see
+ *      EOF, the marker already there);
  *   3. exits.
  * "done" on stdin: pipemode ended normally; exit without doing anything.
  *

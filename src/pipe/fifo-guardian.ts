@@ -69,7 +69,11 @@ export class FifoGuardian {
     if (this.#alive) this.#child.stdin?.write(`${JSON.stringify(message)}\n`);
   }
 
-  /** A FIFO was created: if pipemode dies before `unwatch`, its reader gets a marker, the FIFO is removed. */
+  /**
+   * A FIFO is about to be created (told first, so that no moment exists where it is there and the
+   * guardian does not know): if pipemode dies before `unwatch`, its epoch gets a marker and the FIFO
+   * is removed.
+   */
   watch(path: string): void {
     this.#send({ op: 'watch', path });
   }
