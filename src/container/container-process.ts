@@ -46,6 +46,11 @@ export interface ContainerProcessOptions {
   readonly unmountOnDeath?: readonly string[];
   /** Kill every process the command started, even those that left its process group (see above). */
   readonly isolatePids?: boolean;
+  /**
+   * Told the process group as soon as the process exists, before `start` resolves: whoever must
+   * kill it if pipemode dies (the FIFO guardian under `pipemode train`) hears of it at once.
+   */
+  readonly onSpawned?: (pgid: number) => void;
 }
 
 /** The environment variable that marks every process of one container. */
@@ -162,15 +167,24 @@ export class ContainerProcess {
     const token = options.isolatePids === true ? randomBytes(16).toString('hex') : undefined;
     const env = token === undefined ? options.env : { ...options.env, [CONTAINER_TOKEN_VAR]: token };
     const child = spawn(file, args, { env, stdio, detached: true });
-    await new Promise<void>((resolve, reject) => {
-      child.once('spawn', resolve);
-      child.once('error', (err: NodeJS.ErrnoException) => reject(cannotStart(file, err.code, err)));
-    });
-    const guardian = spawn('sh', ['-c', GUARDIAN, 'pipemode-guardian', String(child.pid), token ?? '', ...(options.unmountOnDeath ?? [])], {
+    // the guardian starts before anything is awaited: pipemode killed in between must not leave
+    // the command running (a process that could not start has no pid, and then needs none)
+    const guardian = child.pid === undefined ? undefined : spawn('sh', ['-c', GUARDIAN, 'pipemode-guardian', String(child.pid), token ?? '', ...(options.unmountOnDeath ?? [])], {
       stdio: ['pipe', 'ignore', 'ignore'],
       detached: true,
     });
-    guardian.unref();
+    guardian?.unref();
+    if (child.pid !== undefined) options.onSpawned?.(child.pid);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        child.once('spawn', resolve);
+        child.once('error', (err: NodeJS.ErrnoException) => reject(cannotStart(file, err.code, err)));
+      });
+    } catch (err) {
+      guardian?.stdin?.end('done\n');
+      throw err;
+    }
+    if (guardian === undefined) throw new EntrypointError(`cannot start the command "${file}": no process`, { command: file });
     return new ContainerProcess(child, guardian, token);
   }
 

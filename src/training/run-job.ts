@@ -330,9 +330,9 @@ async function startContainers(run: Run): Promise<void> {
     host.container = await ContainerProcess.start({
       command: hostCommand(run.isolation, host, command, env, options.cwdFor?.(host.layout)), env, stdio: 'pipe', unmountOnDeath: run.mounts.map((m) => m.dir),
       isolatePids: true,
+      // if pipemode dies, the trainers die before any of their FIFOs can close
+      onSpawned: (pgid) => run.guardian?.guardGroup(pgid),
     });
-    // if pipemode dies, the trainers die before any of their FIFOs can close
-    run.guardian?.guardGroup(host.container.pid);
     // on the terminal (prefixed when several hosts share it), or to a server's log store, and in <jobDir>/algo-<i>.log
     host.output = teeHostOutput(host.container.process, path.join(options.jobDir, `${host.name}.log`), hosts.length > 1 ? host.name : undefined,
       output === undefined ? undefined : (stream, line) => output(host.name, stream, line));
