@@ -7,17 +7,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ContainerProcess } from './container-process.js';
+import { ContainerProcess, pidAlive } from './container-process.js';
 import { EntrypointError } from '../core/errors.js';
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 test('onSpawned gets the process group before start resolves; a command that cannot start gets none', async () => {
   const seen: number[] = [];
@@ -50,6 +41,6 @@ test('pipemode SIGKILLed the moment its container exists: the guardian still kil
   assert.equal(run.signal, 'SIGKILL', run.stderr);
   const pgid = Number(run.stdout);
   assert.ok(pgid > 0, `the group was announced: ${JSON.stringify(run.stdout)}`);
-  for (const end = Date.now() + 10_000; alive(pgid) && Date.now() < end;) await sleep(20);
-  assert.ok(!alive(pgid), `container ${pgid} outlived pipemode`);
+  for (const end = Date.now() + 10_000; pidAlive(pgid) && Date.now() < end;) await sleep(20);
+  assert.ok(!pidAlive(pgid), `container ${pgid} outlived pipemode`);
 });

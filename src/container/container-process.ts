@@ -94,6 +94,16 @@ const GUARDIAN = [
   'shift 2; for m do umount -l "$m" 2>/dev/null; done',
 ].join('; ');
 
+/** Whether process `pid` exists (one we may not signal counts: it exists). */
+export function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 function killGroup(pid: number, signal: NodeJS.Signals): void {
   try {
     process.kill(-pid, signal);
@@ -167,24 +177,26 @@ export class ContainerProcess {
     const token = options.isolatePids === true ? randomBytes(16).toString('hex') : undefined;
     const env = token === undefined ? options.env : { ...options.env, [CONTAINER_TOKEN_VAR]: token };
     const child = spawn(file, args, { env, stdio, detached: true });
+    const started = new Promise<void>((resolve, reject) => {
+      child.once('spawn', resolve);
+      child.once('error', (err: NodeJS.ErrnoException) => reject(cannotStart(file, err.code, err)));
+    });
+    if (child.pid === undefined) await started; // no process: this rejects, and 'error' says why
+    const pid = child.pid as number;
     // the guardian starts before anything is awaited: pipemode killed in between must not leave
-    // the command running (a process that could not start has no pid, and then needs none)
-    const guardian = child.pid === undefined ? undefined : spawn('sh', ['-c', GUARDIAN, 'pipemode-guardian', String(child.pid), token ?? '', ...(options.unmountOnDeath ?? [])], {
+    // the command running
+    const guardian = spawn('sh', ['-c', GUARDIAN, 'pipemode-guardian', String(pid), token ?? '', ...(options.unmountOnDeath ?? [])], {
       stdio: ['pipe', 'ignore', 'ignore'],
       detached: true,
     });
-    guardian?.unref();
-    if (child.pid !== undefined) options.onSpawned?.(child.pid);
+    guardian.unref();
+    options.onSpawned?.(pid);
     try {
-      await new Promise<void>((resolve, reject) => {
-        child.once('spawn', resolve);
-        child.once('error', (err: NodeJS.ErrnoException) => reject(cannotStart(file, err.code, err)));
-      });
+      await started;
     } catch (err) {
-      guardian?.stdin?.end('done\n');
+      guardian.stdin?.end('done\n');
       throw err;
     }
-    if (guardian === undefined) throw new EntrypointError(`cannot start the command "${file}": no process`, { command: file });
     return new ContainerProcess(child, guardian, token);
   }
 

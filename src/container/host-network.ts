@@ -27,6 +27,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { HostNetworkError } from '../core/errors.js';
 import { hostName } from './container-layout.js';
+import { pidAlive } from './container-process.js';
 
 const run = promisify(execFile);
 
@@ -119,15 +120,6 @@ export function namespacesUnavailable(): string | undefined {
     if (!found) return `${tool} is not installed (${tool === 'ip' ? 'iproute2' : 'util-linux'})`;
   }
   return undefined;
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /** Runs the cleanup scripts of owners that are gone (and any left for this tag). Returns how many ran. */

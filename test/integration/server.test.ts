@@ -18,6 +18,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ROOT, runPipemode } from '../helpers/cli.js';
 import { runChild, runPython } from '../helpers/python-aws.js';
 import { startServerProcess, type ServerProcess } from '../helpers/server-process.js';
+import { pidAlive } from '../../src/container/container-process.js';
 
 let tmp: string;
 let stateDir: string;
@@ -365,15 +366,6 @@ print(json.dumps({n: sm.describe_training_job(TrainingJobName=n) for n in names}
   return all;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 test('restart: kill -9 while Starting and while Training, then SIGTERM: finished records unchanged, running ones Failed "interrupted", trainers gone', async () => {
   const before = await allJobs(server);
   const pidFile = path.join(tmp, 'trainer.pid');
@@ -398,11 +390,11 @@ for _ in range(100):
 `);
   for (let i = 0; i < 50 && !fs.existsSync(`${pidFile}.kill-training`); i++) await sleep(100);
   const trainerPid = Number(fs.readFileSync(`${pidFile}.kill-training`, 'utf8'));
-  assert.ok(alive(trainerPid));
+  assert.ok(pidAlive(trainerPid));
   server.child.kill('SIGKILL');
   await server.exited;
-  for (let i = 0; i < 50 && alive(trainerPid); i++) await sleep(100);
-  assert.ok(!alive(trainerPid), 'the trainer died with the server (its guardian killed the group)');
+  for (let i = 0; i < 50 && pidAlive(trainerPid); i++) await sleep(100);
+  assert.ok(!pidAlive(trainerPid), 'the trainer died with the server (its guardian killed the group)');
   server = await startServerProcess(stateDir);
   // 3: SIGTERM while a trainer runs
   await py(`${BOTO}
