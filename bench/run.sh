@@ -20,7 +20,8 @@
 # (bench/first_byte.py): `pipemode cat` (and `pipemode train`, Pipe) time to the first byte of 10-,
 # 30,000- (and 100,000-) object channels of 1 KiB objects, unshuffled and shuffled, as ratios against
 # the 10-object channel, and the listing time of those prefixes against `aws s3 ls --recursive` and
-# `rclone lsf -R`.
+# `rclone lsf -R`. Part `sdk` (bench/sdk_load.mjs): the AWS SDK's load time in a fresh process, from
+# the bundle the build makes (with V8's code cache) against requiring the packages.
 # How: bench/harness.py interleaves rounds, takes MiB/s from the reader (open() returning to EOF,
 # writer start-up included), the writer's CPU time and peak RSS from wait4(), checks every run's byte
 # count and, in an untimed first round, each variant's sha256. It prints a table with medians
@@ -34,7 +35,7 @@
 #   BENCH_MEMORY_BUDGET_MIB   pipemode --memory-budget (default 128); RSS target = 128 MiB + budget
 #   BENCH_S3=0                skip the S3 pair (no Ceph, no rclone)
 #   BENCH_TLS=0               skip the HTTPS pair (no TLS proxy)
-#   BENCH_PARTS               which parts run (default pipe,gzip,train,objects,fastfile,reader,server,follow,transform,firstbyte;
+#   BENCH_PARTS               which parts run (default pipe,gzip,sdk,train,objects,fastfile,reader,server,follow,transform,firstbyte;
 #                             also: serve)
 #   BENCH_GZIP_MIB            inflated size of part gzip's data (default 512, as gzip files of 32 MiB inflated)
 #   BENCH_OBJECTS             small objects in part objects (default 20000, of 16 KiB)
@@ -53,7 +54,7 @@ BENCH_SIZE_MIB=${BENCH_SIZE_MIB:-2048}
 BENCH_ROUNDS=${BENCH_ROUNDS:-5}
 BENCH_MEMORY_BUDGET_MIB=${BENCH_MEMORY_BUDGET_MIB:-128}
 BENCH_S3=${BENCH_S3:-1}
-BENCH_PARTS=${BENCH_PARTS:-pipe,gzip,train,objects,fastfile,reader,server,follow,transform,firstbyte}
+BENCH_PARTS=${BENCH_PARTS:-pipe,gzip,sdk,train,objects,fastfile,reader,server,follow,transform,firstbyte}
 DATA_DIR=$BENCH_DIR/data-${BENCH_SIZE_MIB}MiB
 BUCKET=bench
 PREFIX=data/
@@ -121,6 +122,12 @@ main() {
     python3 bench/harness.py run "$gz_dir" --gzip --root "$PWD" --reader "$BENCH_DIR/bin/fiforead" \
       --results "$BENCH_DIR/gzip.jsonl" --rounds "$BENCH_ROUNDS" --memory-budget-mib "$BENCH_MEMORY_BUDGET_MIB" \
       --timeout $((60 + ${BENCH_GZIP_MIB:-512} / 5))
+  fi
+
+  if part sdk; then
+    echo
+    echo "Loading the AWS SDK (every S3 channel's first byte waits for it): the bundle with its code cache vs the packages"
+    node bench/sdk_load.mjs --rounds 15 --results "$BENCH_DIR/sdk.jsonl"
   fi
 
   if part train; then
