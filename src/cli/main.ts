@@ -127,6 +127,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       .option('--fifos-per-channel <k>', 'serve each channel as K FIFOs <channel>_<epoch>_<k>, one per reader process (pipemode extension)')
       .option('--progress-interval <seconds>', 'a progress line per channel every N seconds: throughput, and whether the reader or the data is waited for (default 5 on a terminal)'),
   ).action(async (flags: PipeFlags) => {
+    (await import('../pipe/fifo-guardian.js')).FifoGuardian.prestart();
     const { pipeCommand } = await import('./commands/pipe.js');
     await pipeCommand(flags, logger());
   });
@@ -147,6 +148,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     .option('--host-isolation <mode>', 'auto: as root, each host in its own namespaces (network, hostname algo-i, PID, /opt/ml); without root, one host in a user namespace (hostname algo-1); none: hosts share this machine', 'auto')
     .option('--images <file>', 'images file: TrainingImage (or glob) → command, run with "train" when there is no ContainerEntrypoint (default: PIPEMODE_IMAGES)'))
     .action(async (job: string, command: string[], flags: TrainFlags) => {
+      (await import('../pipe/fifo-guardian.js')).FifoGuardian.prestart(); // dropped if the job has no Pipe channel
       const { trainCommand } = await import('./commands/train.js');
       exitCode = await trainCommand(job, command, flags, logger());
     });

@@ -436,3 +436,60 @@ test('FastFile mode: unmounted after a trainer crash, and by the guardian when p
   for (let i = 0; i < 100 && mounted('ff-killed'); i++) await sleep(50);
   assert.ok(!mounted('ff-killed'), 'the guardian unmounted the orphaned FastFile mount');
 });
+
+/** The guardian processes (pipe/fifo-guardian-main.js) whose parent is `pid`. */
+function guardiansOf(pid: number): number[] {
+  const found: number[] = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === pid && alive(Number(entry)) && fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes('fifo-guardian-main')) found.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
+}
+
+test('the guardian the CLI starts early serves a Pipe job and is ended for a job without Pipe channels', { timeout: 60_000 }, async () => {
+  const dir = workdir();
+  const local = writeLocal(contents);
+  const guardiansWhileTraining = async (mode: string): Promise<number[]> => {
+    const job = writeJob(dir, {
+      TrainingJobName: `guardian-${mode.toLowerCase()}`,
+      // the trainer reads its channel's first byte, then waits for the test to look
+      AlgorithmSpecification: { TrainingInputMode: mode, ContainerEntrypoint: ['python3', '-c', `import os,time
+p = os.environ["SM_CHANNEL_TRAIN"]
+f = open(p + "_0", "rb") if ${mode === 'Pipe' ? 'True' : 'False'} else open(os.path.join(p, sorted(os.listdir(p))[0]), "rb")
+assert f.read(1)
+open(${JSON.stringify(path.join(dir, 'ready'))}, "w").close()
+time.sleep(30)`] },
+      InputDataConfig: [{ ChannelName: 'train', DataSource: { S3DataSource: { S3DataType: 'S3Prefix', S3Uri: local.raw } } }],
+      OutputDataConfig: { S3OutputPath: path.join(dir, 'out') },
+    });
+    fs.rmSync(path.join(dir, 'ready'), { force: true });
+    const child = startPipemode(['train', job, '--jobs-dir', path.join(dir, 'jobs'), '-q']);
+    const exited = once(child, 'exit');
+    try {
+      const deadline = Date.now() + 30_000;
+      while (!fs.existsSync(path.join(dir, 'ready'))) {
+        assert.ok(Date.now() < deadline, `${mode}: the trainer never read its first byte`);
+        await sleep(50);
+      }
+      // a guardian that was told to end goes within moments of its own start-up
+      let guardians = guardiansOf(child.pid as number);
+      for (let i = 0; i < 100 && guardians.length > (mode === 'Pipe' ? 1 : 0); i++) {
+        await sleep(50);
+        guardians = guardiansOf(child.pid as number);
+      }
+      return guardians;
+    } finally {
+      child.kill('SIGTERM');
+      await exited;
+    }
+  };
+  assert.equal((await guardiansWhileTraining('Pipe')).length, 1, 'a Pipe job has exactly one guardian');
+  assert.deepEqual(await guardiansWhileTraining('File'), [], 'a File job keeps no guardian');
+});
