@@ -21,7 +21,8 @@
 # 30,000- (and 100,000-) object channels of 1 KiB objects, unshuffled and shuffled, as ratios against
 # the 10-object channel, and the listing time of those prefixes against `aws s3 ls --recursive` and
 # `rclone lsf -R`. Part `sdk` (bench/sdk_load.mjs): the AWS SDK's load time in a fresh process, from
-# the bundle the build makes (with V8's code cache) against requiring the packages.
+# the bundle the build makes (with V8's code cache) against requiring the packages. Part `epochs`
+# (bench/epoch_gap.py): a reader's wait between two epochs of `pipemode pipe`, every epoch's sha256 checked.
 # How: bench/harness.py interleaves rounds, takes MiB/s from the reader (open() returning to EOF,
 # writer start-up included), the writer's CPU time and peak RSS from wait4(), checks every run's byte
 # count and, in an untimed first round, each variant's sha256. It prints a table with medians
@@ -35,7 +36,7 @@
 #   BENCH_MEMORY_BUDGET_MIB   pipemode --memory-budget (default 128); RSS target = 128 MiB + budget
 #   BENCH_S3=0                skip the S3 pair (no Ceph, no rclone)
 #   BENCH_TLS=0               skip the HTTPS pair (no TLS proxy)
-#   BENCH_PARTS               which parts run (default pipe,gzip,sdk,train,objects,fastfile,reader,server,follow,transform,firstbyte;
+#   BENCH_PARTS               which parts run (default pipe,gzip,sdk,train,epochs,objects,fastfile,reader,server,follow,transform,firstbyte;
 #                             also: serve)
 #   BENCH_GZIP_MIB            inflated size of part gzip's data (default 512, as gzip files of 32 MiB inflated)
 #   BENCH_OBJECTS             small objects in part objects (default 20000, of 16 KiB)
@@ -54,7 +55,7 @@ BENCH_SIZE_MIB=${BENCH_SIZE_MIB:-2048}
 BENCH_ROUNDS=${BENCH_ROUNDS:-5}
 BENCH_MEMORY_BUDGET_MIB=${BENCH_MEMORY_BUDGET_MIB:-128}
 BENCH_S3=${BENCH_S3:-1}
-BENCH_PARTS=${BENCH_PARTS:-pipe,gzip,sdk,train,objects,fastfile,reader,server,follow,transform,firstbyte}
+BENCH_PARTS=${BENCH_PARTS:-pipe,gzip,sdk,train,epochs,objects,fastfile,reader,server,follow,transform,firstbyte}
 DATA_DIR=$BENCH_DIR/data-${BENCH_SIZE_MIB}MiB
 BUCKET=bench
 PREFIX=data/
@@ -90,7 +91,7 @@ main() {
   part() { [[ ",$BENCH_PARTS," == *",$1,"* ]]; }
   # the 2 GiB data set only for the parts that read it
   local data=0
-  part pipe || part train || part fastfile && data=1
+  part pipe || part train || part epochs || part fastfile && data=1
   install_if_missing gcc gcc
   [[ $BENCH_S3 == 0 ]] || { [[ $data == 0 ]] && ! part objects && ! part firstbyte; } || install_if_missing rclone rclone
   [[ -f dist/src/cli/main.js ]] || npm run build
@@ -138,6 +139,16 @@ main() {
   for source in "${fb[@]}"; do
     python3 bench/train_first_byte.py --root "$PWD" --source "$source" --label "$source" --rounds 5 --results "$BENCH_DIR/first-byte.jsonl"
   done
+  fi
+
+  if part epochs; then
+    echo
+    echo "pipemode pipe: a reader's wait between epochs (EOF of <ch>_N to the first byte of <ch>_N+1), same ${BENCH_SIZE_MIB} MiB channel, 4 epochs"
+    local ep=("$DATA_DIR/")
+    [[ $BENCH_S3 == 0 ]] || ep+=("s3://$BUCKET/$PREFIX")
+    for source in "${ep[@]}"; do
+      python3 bench/epoch_gap.py --root "$PWD" --source "$source" --label "$source" --epochs 4 --results "$BENCH_DIR/epochs.jsonl"
+    done
   fi
 
   # many small objects (20,000 x 16 KiB) from S3 into a FIFO: objects/s against rclone cat and rclone copy + cat

@@ -37,6 +37,7 @@ import { createFifo, openFifoForWrite, removeFifo } from './fifo.js';
 import type { WriteOutcome } from './pipe-writer.js';
 import { closeEpoch, openEpoch, writeEpoch, type EpochSource } from './epoch-writer.js';
 import { FifoGuardian } from './fifo-guardian.js';
+import { prewarmSpliceWorker } from './splice-writer.js';
 import { lockPipesDir } from './pipes-lock.js';
 
 export interface EpochEvent {
@@ -127,13 +128,17 @@ async function serveChannel(channel: PipeChannel, split: Split, options: PipeSer
         if (more(next) && stream.spec.follow === undefined) create(next++);
         const started = performance.now();
         // a reader got part of this epoch: tell it, before it sees EOF, that EOF is not the end
-        const result = await writeEpoch(fd, source, {
+        const writing = writeEpoch(fd, source, {
           signal,
           onFailure: async (err) => {
             writeErrorMarker(`${fifo}.error`, err);
             await options.beforeFailedEpochCloses?.(err);
           },
         });
+        // writeEpoch has taken this epoch's worker thread first thing: the next epoch's starts now,
+        // not after this one's EOF (a thread's start-up was most of a reader's wait between epochs)
+        if (source.kind === 'splice' && more(epoch + 1)) prewarmSpliceWorker();
+        const result = await writing;
         guardian.release(fifo);
         options.onEpochDone?.({ channel: name, epoch, path: fifo, ...result, seconds: (performance.now() - started) / 1000 });
         if (stream.spec.follow !== undefined) return;

@@ -29,7 +29,12 @@ function workdir(): string {
 function listeningSockets(pid: number): string[] {
   const inodes = new Set<string>();
   for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
-    const link = fs.readlinkSync(`/proc/${pid}/fd/${fd}`, { encoding: 'utf8' });
+    let link: string;
+    try {
+      link = fs.readlinkSync(`/proc/${pid}/fd/${fd}`, { encoding: 'utf8' });
+    } catch {
+      continue; // closed since the listing: it listens on nothing
+    }
     const m = /^socket:\[(\d+)\]$/.exec(link);
     if (m?.[1] !== undefined) inodes.add(m[1]);
   }
