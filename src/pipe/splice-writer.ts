@@ -9,8 +9,10 @@
  *
  * The worker starts when the epoch is opened (`startSplice`), before the reader has opened the
  * FIFO: the first GET is already on its way when the pipe is handed over (`write`). A spare
- * worker can be started even earlier (`prewarmSpliceWorker`, while the channel is listed), since a
- * thread's start-up (~0.1–0.5 s on a busy machine) would otherwise come before the first byte.
+ * worker can be started even earlier (`prewarmSpliceWorker`), since a thread's start-up (~0.04 s,
+ * up to 0.5 s on a busy machine) would otherwise come before the first byte: `cat`, `pipe` and
+ * `train` start one while the channel is listed, and each spliced epoch starts the next epoch's
+ * while it streams (channel-pipes.ts), so no reader waits for a thread between epochs.
  *
  * `write` has the same contract as writeToPipe: owns and closes `fd`; resolves 'complete' or
  * 'reader-gone'; throws typed errors, calling `onFailure` before the fd is closed.
