@@ -5,8 +5,8 @@
  * `npm run build` bundles the SDK modules pipemode uses into dist/vendor/aws-sdk.cjs (esbuild,
  * scripts/bundle-sdk.mjs: the packages' own CommonJS, unchanged) and then runs it once through
  * `writeSdkCodeCache`, which stores V8's compiled code for it in aws-sdk.cjs.cache. Loading
- * then skips most of the parsing and compiling: measured here, 30–45 ms against 80–95 ms for the
- * packages themselves (docs/benchmarks.md). A cache that V8 rejects (another Node release) only
+ * then skips most of the parsing and compiling: measured here, 46–54 ms against 74–92 ms for the
+ * packages themselves (bench part `sdk`, docs/benchmarks.md). A cache that V8 rejects (another Node release) only
  * costs that time back; without the bundle (a plain `tsc` build) the packages load as they are.
  *
  * The bundle runs as a CommonJS module body in this context (vm.Script), with a `require` that
@@ -14,23 +14,25 @@
  */
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import vm from 'node:vm';
 
-const BUNDLE = new URL('../../../vendor/aws-sdk.cjs', import.meta.url);
-const CACHE = new URL('../../../vendor/aws-sdk.cjs.cache', import.meta.url);
+const BUNDLE = fileURLToPath(new URL('../../../vendor/aws-sdk.cjs', import.meta.url));
+const CACHE = `${BUNDLE}.cache`;
 
 type ModuleBody = (exports: object, require: NodeJS.Require, module: { exports: object }, filename: string, dirname: string) => void;
 
 function compile(source: string, cachedData: Buffer | undefined): vm.Script {
   // the same wrapper as Node's own for a CommonJS file: the cache is only valid for this text
   const wrapped = `(function (exports, require, module, __filename, __dirname) {${source}\n})`;
-  return new vm.Script(wrapped, { filename: BUNDLE.pathname, ...(cachedData !== undefined ? { cachedData } : {}) });
+  return new vm.Script(wrapped, { filename: BUNDLE, ...(cachedData !== undefined ? { cachedData } : {}) });
 }
 
 function run(script: vm.Script): unknown {
   const body = script.runInThisContext() as ModuleBody;
   const module = { exports: {} };
-  body(module.exports, createRequire(BUNDLE), module, BUNDLE.pathname, new URL('.', BUNDLE).pathname);
+  body(module.exports, createRequire(BUNDLE), module, BUNDLE, path.dirname(BUNDLE));
   return module.exports;
 }
 
