@@ -9,6 +9,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { createLogger, formatLogLine, LOG_FORMATS, type LogFormat, type LogLevel } from '../core/log.js';
 import { ConfigError, isPipemodeError } from '../core/errors.js';
 import { fromSystemError } from '../core/system-error.js';
+import { threadsStarted } from '../core/thread-starts.js';
 import { DEFAULT_JOBS_DIR } from '../training/job-status.js';
 import type { CatFlags } from './commands/cat.js';
 import type { ConvertFlags } from './commands/convert.js';
@@ -322,5 +323,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       }
     }
   }
+  // a worker thread stopped by the exit while it loads koffi would abort the process
+  await threadsStarted();
   return exitCode;
 }

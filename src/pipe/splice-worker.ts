@@ -248,3 +248,6 @@ parentPort?.once('message', (message: Job) => {
     else parentPort?.postMessage({ type: 'error', code: 'PM_ERR_INTERNAL', message: String((err as Error).stack ?? err), details: {}, bytes, http: httpStats });
   }
 });
+// modules loaded (koffi's among them): from here the thread may be stopped safely
+parentPort?.postMessage({ type: 'ready' });
+

@@ -20,6 +20,7 @@
 import fs from 'node:fs';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { AbortedError, PipemodeError } from '../core/errors.js';
+import { trackThreadStart } from '../core/thread-starts.js';
 import { errorFromCode } from '../core/error-codes.js';
 import { setPipeSize } from '../core/libc.js';
 import { DEFAULT_FETCH_OPTIONS } from '../fetch/fetch-options.js';
@@ -115,25 +116,48 @@ export function spliceWindow(fetch: { readonly partSize: number; readonly maxReq
 }
 
 const WORKER_URL = new URL('./splice-worker.js', import.meta.url);
-let spare: Worker | undefined;
+let spare: StartingWorker | undefined;
+
+/** The worker's first message, once its modules are loaded; the job's result comes after it. */
+interface Ready {
+  readonly type: 'ready';
+}
+
+/** A worker thread and its start-up, registered so that the CLI's exit waits for it (core/thread-starts.ts). */
+interface StartingWorker {
+  readonly worker: Worker;
+  /** Settles once its modules are loaded (or it exited): only then may it be stopped. */
+  readonly started: Promise<void>;
+}
+
+function newWorker(): StartingWorker {
+  const worker = new Worker(WORKER_URL);
+  const started = new Promise<void>((resolve) => {
+    worker.once('message', () => resolve());
+    worker.once('exit', () => resolve());
+  });
+  trackThreadStart(started);
+  return { worker, started };
+}
 
 /** Starts a worker thread now, to be used by the next startSplice (no-op if one is waiting). */
 export function prewarmSpliceWorker(): void {
   if (spare !== undefined) return;
-  const worker = new Worker(WORKER_URL);
+  const starting = newWorker();
+  const { worker } = starting;
   worker.unref(); // a spare never keeps the process alive
   worker.on('error', () => {}); // reported to whoever takes it, through 'exit'
   worker.once('exit', () => {
-    if (spare === worker) spare = undefined;
+    if (spare === starting) spare = undefined;
   });
-  spare = worker;
+  spare = starting;
 }
 
-function takeWorker(): Worker {
-  const worker = spare ?? new Worker(WORKER_URL);
+function takeWorker(): StartingWorker {
+  const taken = spare ?? newWorker();
   spare = undefined;
-  worker.ref();
-  return worker;
+  taken.worker.ref();
+  return taken;
 }
 
 /** PIPEMODE_REPORT_PATH=1: one stderr line per epoch saying which write path ran (for the bench). */
@@ -219,15 +243,20 @@ export function startSplice(segments: readonly SpliceSegment[], recordio: boolea
   if (s3.length > 0) Object.assign(job, { http: { objects: httpObjects(0), ...httpSettings() } });
   // an epoch of local files has nothing to do before the reader arrives: its thread starts then
   // (an idle `pipe` of many channels costs no thread start-ups); one with S3 objects starts now
-  let worker: Worker | undefined;
+  let worker: StartingWorker | undefined;
   let result: Promise<WorkerResult> | undefined;
   const launch = (): Promise<WorkerResult> => {
     if (result !== undefined) return result;
-    const w = takeWorker();
-    worker = w;
+    worker = takeWorker();
+    const w = worker.worker;
     w.postMessage(job, transfer);
     result = new Promise<WorkerResult>((resolve, reject) => {
-      w.once('message', resolve);
+      const onMessage = (message: WorkerResult | Ready): void => {
+        if (message.type === 'ready') return;
+        w.off('message', onMessage);
+        resolve(message);
+      };
+      w.on('message', onMessage);
       w.once('error', reject);
       w.once('exit', (code) => reject(new Error(`splice worker exited with code ${code}`)));
     });
@@ -276,7 +305,9 @@ export function startSplice(segments: readonly SpliceSegment[], recordio: boolea
     stopped = true;
     signing?.port1.close();
     streaming?.port1.close();
-    void worker?.terminate();
+    // stopped once started: a thread stopped while it loads koffi can abort the process
+    const taken = worker;
+    void taken?.started.then(() => taken.worker.terminate());
   };
   return {
     close: () => {
