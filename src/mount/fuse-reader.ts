@@ -60,4 +60,6 @@ function loop(): string | undefined {
   return undefined;
 }
 
+// modules loaded (koffi's among them): from here the thread may be stopped safely
+port.postMessage({ ready: true });
 port.postMessage({ end: loop() });
