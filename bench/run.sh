@@ -131,12 +131,14 @@ main() {
     node bench/sdk_load.mjs --rounds 15 --results "$BENCH_DIR/sdk.jsonl"
   fi
 
+  # the 2 GiB channel as a local folder and, with S3, from the bench bucket (parts train and epochs)
+  local sources=("$DATA_DIR/") source
+  [[ $BENCH_S3 == 0 ]] || sources+=("s3://$BUCKET/$PREFIX")
+
   if part train; then
   echo
   echo "pipemode train: time to the trainer's first byte (median of 5), Pipe vs File mode, same ${BENCH_SIZE_MIB} MiB channel"
-  local fb=("$DATA_DIR/")
-  [[ $BENCH_S3 == 0 ]] || fb+=("s3://$BUCKET/$PREFIX")
-  for source in "${fb[@]}"; do
+  for source in "${sources[@]}"; do
     python3 bench/train_first_byte.py --root "$PWD" --source "$source" --label "$source" --rounds 5 --results "$BENCH_DIR/first-byte.jsonl"
   done
   fi
@@ -144,9 +146,7 @@ main() {
   if part epochs; then
     echo
     echo "pipemode pipe: a reader's wait between epochs (EOF of <ch>_N to the first byte of <ch>_N+1), same ${BENCH_SIZE_MIB} MiB channel, 4 epochs"
-    local ep=("$DATA_DIR/")
-    [[ $BENCH_S3 == 0 ]] || ep+=("s3://$BUCKET/$PREFIX")
-    for source in "${ep[@]}"; do
+    for source in "${sources[@]}"; do
       python3 bench/epoch_gap.py --root "$PWD" --source "$source" --label "$source" --epochs 4 --results "$BENCH_DIR/epochs.jsonl"
     done
   fi

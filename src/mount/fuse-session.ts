@@ -24,7 +24,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { MountError } from '../core/errors.js';
-import { trackThreadStart } from '../core/thread-starts.js';
+import { trackWorkerStart } from '../core/thread-starts.js';
 import type { Logger } from '../core/log.js';
 import { mount as mountSyscall } from '../core/libc.js';
 import { detach } from './fuse-binding.js';
@@ -88,12 +88,7 @@ export class FuseSession {
       this.#markReady = resolve;
     });
     this.#worker = new Worker(WORKER_URL, { workerData: { fd, bufferSize: REQUEST_BUFFER, control: this.#control } });
-    const worker = this.#worker;
-    // the CLI's exit waits for the thread's start (core/thread-starts.ts): its first message
-    trackThreadStart(new Promise<void>((resolve) => {
-      worker.once('message', () => resolve());
-      worker.once('exit', () => resolve());
-    }));
+    void trackWorkerStart(this.#worker); // the CLI's exit waits for the thread's start
     this.ended = new Promise((resolve) => {
       this.#worker.on('message', (message: Uint8Array[] | { end: string | undefined } | { ready: true }) => {
         if ('ready' in message) return;

@@ -15,7 +15,7 @@ import type { FetchStats } from '../fetch/prefetcher.js';
 import type { Unit } from '../manifest/unit.js';
 import type { ChannelStream, EpochBytes, Split } from '../stream/channel-stream.js';
 import type { FollowBytes } from '../stream/follow-stream.js';
-import { spliceSegmentOf, spliceWindow, startSplice, type SpliceRun } from './splice-writer.js';
+import { maySplice, spliceSegmentOf, spliceWindow, startSplice, type SpliceRun } from './splice-writer.js';
 import type { SpliceSegment } from './splice-writer.js';
 import { reportPath, writeToPipe, type WriteHooks, type WriteResult } from './pipe-writer.js';
 import { INFLATE_PARALLEL } from '../stream/inflate-ahead.js';
@@ -93,7 +93,7 @@ async function* listedSegments(stream: ChannelStream, split: Split | undefined):
 }
 
 export function openEpoch(stream: ChannelStream, epoch: number, zeroCopy: boolean, signal?: AbortSignal, split?: Split): EpochSource {
-  const zeroCopyHere = zeroCopy && stream.spec.follow === undefined && stream.spec.compression === 'None';
+  const zeroCopyHere = zeroCopy && maySplice(stream.spec);
   const gzip = stream.spec.compression === 'Gzip';
   let units: Unit[] | undefined;
   let segments: SpliceSegment[] | undefined;

@@ -20,7 +20,8 @@
 import fs from 'node:fs';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { AbortedError, PipemodeError } from '../core/errors.js';
-import { trackThreadStart } from '../core/thread-starts.js';
+import type { ChannelSpec } from '../channel/channel-spec.js';
+import { trackWorkerStart } from '../core/thread-starts.js';
 import { errorFromCode } from '../core/error-codes.js';
 import { setPipeSize } from '../core/libc.js';
 import { DEFAULT_FETCH_OPTIONS } from '../fetch/fetch-options.js';
@@ -104,6 +105,11 @@ interface SignError {
   readonly details: Readonly<Record<string, unknown>>;
 }
 
+/** Whether the zero-copy path may take a channel's epochs: nothing to inflate, nothing followed. */
+export function maySplice(spec: ChannelSpec): boolean {
+  return spec.compression === 'None' && spec.follow === undefined;
+}
+
 /** GETs in flight when no fetch options are given (tests); parts are DEFAULT_FETCH_OPTIONS' size. */
 const HTTP_SPLICE_WINDOW = 4;
 
@@ -132,12 +138,7 @@ interface StartingWorker {
 
 function newWorker(): StartingWorker {
   const worker = new Worker(WORKER_URL);
-  const started = new Promise<void>((resolve) => {
-    worker.once('message', () => resolve());
-    worker.once('exit', () => resolve());
-  });
-  trackThreadStart(started);
-  return { worker, started };
+  return { worker, started: trackWorkerStart(worker) };
 }
 
 /** Starts a worker thread now, to be used by the next startSplice (no-op if one is waiting). */

@@ -10,7 +10,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { hostName, hostNames, type ConfigFiles, type HostIdentity, type HostLayout } from '../container/container-layout.js';
-import type { JobSpec } from './job-spec.js';
+import { inputModeOf, type JobSpec } from './job-spec.js';
 
 /** `networkInterface`: the host's interface (`eth0` in its own namespace; else this machine's default-route one). */
 export function configFiles(job: JobSpec, host: HostIdentity, networkInterface = 'eth0'): ConfigFiles {
@@ -18,7 +18,7 @@ export function configFiles(job: JobSpec, host: HostIdentity, networkInterface =
   for (const c of job.channels) {
     inputdataconfig[c.name] = {
       ...(c.contentType !== undefined ? { ContentType: c.contentType } : {}),
-      TrainingInputMode: c.inputMode ?? job.inputMode,
+      TrainingInputMode: inputModeOf(job, c),
       S3DistributionType: c.distribution,
       RecordWrapperType: c.recordWrapper,
     };

@@ -87,6 +87,11 @@ export const jobSchema = v.strictObject({
   ServerlessJobConfig: ignored,
 });
 
+/** A channel's input mode: its own InputMode, else the job's TrainingInputMode. */
+export function inputModeOf(job: JobSpec, channel: ChannelSpec): InputMode {
+  return channel.inputMode ?? job.inputMode;
+}
+
 export interface JobSpec {
   readonly name: string;
   readonly inputMode: InputMode;

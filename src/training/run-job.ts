@@ -36,12 +36,11 @@ import { formatBytes } from '../core/byte-size.js';
 import { onAbort } from '../core/abort.js';
 import { AbortedError, MountError, isPipemodeError } from '../core/errors.js';
 import { EXIT } from '../core/exit-status.js';
-import type { ChannelSpec } from '../channel/channel-spec.js';
 import type { Logger } from '../core/log.js';
 import { MOUNT_FETCH_OPTIONS, resolveFetchOptions, type FetchSettings } from '../fetch/fetch-options.js';
 import { mountChannel, type ChannelMount } from '../mount/mount-channel.js';
 import { servePipes } from '../pipe/channel-pipes.js';
-import { prewarmSpliceWorker } from '../pipe/splice-writer.js';
+import { maySplice, prewarmSpliceWorker } from '../pipe/splice-writer.js';
 import { FifoGuardian } from '../pipe/fifo-guardian.js';
 import { ChannelStream } from '../stream/channel-stream.js';
 import { ChannelProgress } from '../stream/channel-progress.js';
@@ -51,7 +50,7 @@ import { FollowCursor } from '../manifest/follow-cursor.js';
 import { hostLayout, hostName, type ConfigFiles, type HostLayout } from '../container/container-layout.js';
 import { configFiles, writeLayout } from './config-files.js';
 import { downloadChannel } from '../download/download-channel.js';
-import type { JobSpec } from './job-spec.js';
+import { inputModeOf, type JobSpec } from './job-spec.js';
 import { JobStatus, type JobRecord, type Transition } from './job-status.js';
 import { uploadOutputs } from '../container/artifacts.js';
 import { ContainerProcess, type ContainerExit } from '../container/container-process.js';
@@ -174,8 +173,6 @@ interface Run {
   guardian?: FifoGuardian;
 }
 
-const modeOf = (run: Run, spec: ChannelSpec): string => spec.inputMode ?? run.job.inputMode;
-
 async function stopAll(run: Run, kill = false): Promise<void> {
   await Promise.all(run.hosts.map(async (h) => {
     if (h.container === undefined) return;
@@ -196,10 +193,10 @@ function listChannels(run: Run): void {
   const fetch = resolveFetchOptions(options.fetch);
   // a Pipe channel that will be spliced needs a worker thread, whose start-up (~0.1 s) would come
   // after the listing, on the way to the first byte: it starts now, beside the listing
-  if (job.channels.some((spec) => modeOf(run, spec) === 'Pipe' && spec.compression === 'None' && spec.follow === undefined)) prewarmSpliceWorker();
+  if (job.channels.some((spec) => inputModeOf(job, spec) === 'Pipe' && maySplice(spec))) prewarmSpliceWorker();
   run.listed = Promise.all(job.channels.map((spec) =>
     // Pipe channels stream from their first listing page; File and FastFile ones need every key first
-    ChannelStream.open(spec, stores, fetch, { hostRank: 0, hostCount: options.hosts.count }, stop.signal, { streamListing: modeOf(run, spec) === 'Pipe' })))
+    ChannelStream.open(spec, stores, fetch, { hostRank: 0, hostCount: options.hosts.count }, stop.signal, { streamListing: inputModeOf(job, spec) === 'Pipe' })))
     .then((streams) => {
       for (const host of run.hosts) {
         host.streams = streams.map((s) => {
@@ -238,7 +235,7 @@ async function prepareChannels(run: Run): Promise<void> {
   // File and FastFile channels are complete before the container starts, so they need the listing
   // now; a Pipe-only job starts its containers while the channels are still being listed (the
   // trainer's own start-up, often seconds of imports, overlaps pipemode's)
-  if (job.channels.some((spec) => modeOf(run, spec) !== 'Pipe')) await listed;
+  if (job.channels.some((spec) => inputModeOf(job, spec) !== 'Pipe')) await listed;
 
   // FastFile channels: mounted read-only at input/data/<channel>; where FUSE cannot be used, downloaded
   const fileFetch = resolveFetchOptions(options.fetch);
@@ -246,7 +243,7 @@ async function prepareChannels(run: Run): Promise<void> {
   const downloads: { host: Host; stream: ChannelStream }[] = [];
   for (const host of hosts) {
     for (const s of host.streams) {
-      const mode = modeOf(run, s.spec);
+      const mode = inputModeOf(job, s.spec);
       if (mode === 'Pipe') continue;
       if (mode === 'FastFile') {
         try {
@@ -281,7 +278,7 @@ async function prepareChannels(run: Run): Promise<void> {
   // Pipe channels: FIFOs `<ch>_0` exist before any command starts
   for (const host of hosts) {
     const pipeChannels = job.channels.flatMap((spec, i) =>
-      modeOf(run, spec) === 'Pipe' ? [{ name: spec.name, stream: listed.then(() => host.streams[i] as ChannelStream) }] : []);
+      inputModeOf(job, spec) === 'Pipe' ? [{ name: spec.name, stream: listed.then(() => host.streams[i] as ChannelStream) }] : []);
     if (pipeChannels.length === 0) continue;
     run.guardian ??= FifoGuardian.start();
     let pending = pipeChannels.length * options.fifosPerChannel;
@@ -445,7 +442,7 @@ function pipeProgress(run: Run): { stop(): void } | undefined {
   let stopped = false;
   // a Pipe-only job starts while its channels are still listed: start once they are
   void run.listed?.then(() => {
-    const pipes = run.hosts.flatMap((h) => h.streams.filter((s) => modeOf(run, s.spec) === 'Pipe').map((s) => ({ label: `${h.name} ${s.spec.name}`, stream: s })));
+    const pipes = run.hosts.flatMap((h) => h.streams.filter((s) => inputModeOf(run.job, s.spec) === 'Pipe').map((s) => ({ label: `${h.name} ${s.spec.name}`, stream: s })));
     if (!stopped && pipes.length > 0) progress = new ChannelProgress(pipes, run.options.log, 5000).start();
   }, () => {});
   return { stop: () => { stopped = true; progress?.stop(); } };

@@ -10,7 +10,7 @@ import { writeToPipe } from '../../pipe/pipe-writer.js';
 import { openEpoch, writeEpoch } from '../../pipe/epoch-writer.js';
 import { ConfigError } from '../../core/errors.js';
 import { FollowCursor } from '../../manifest/follow-cursor.js';
-import { prewarmSpliceWorker } from '../../pipe/splice-writer.js';
+import { maySplice, prewarmSpliceWorker } from '../../pipe/splice-writer.js';
 import { ChannelStream } from '../../stream/channel-stream.js';
 import { Stores } from '../../storage/stores.js';
 import { catChannel, fetchOptions, storesOptions, hostPosition, intFlag, type ChannelFlags, type FetchFlags, type HostFlags } from '../options.js';
@@ -46,7 +46,7 @@ export async function catCommand(source: string | undefined, flags: CatFlags, lo
   const cursor = flags.state !== undefined ? FollowCursor.open(flags.state) : undefined;
   const fifo = fs.fstatSync(1).isFIFO();
   // the splice worker's thread starts while the channel is listed, not after (first byte)
-  if (fifo && flags.zeroCopy !== false && spec.compression === 'None' && spec.follow === undefined) prewarmSpliceWorker();
+  if (fifo && flags.zeroCopy !== false && maySplice(spec)) prewarmSpliceWorker();
   // stops a listing still under way when the epoch ends early (the reader went)
   const listing = new AbortController();
   try {

@@ -9,7 +9,7 @@ import { FifoError } from '../../core/errors.js';
 import { describeErrno } from '../../core/system-error.js';
 import type { Logger } from '../../core/log.js';
 import { servePipes } from '../../pipe/channel-pipes.js';
-import { prewarmSpliceWorker } from '../../pipe/splice-writer.js';
+import { maySplice, prewarmSpliceWorker } from '../../pipe/splice-writer.js';
 import { ConfigError } from '../../core/errors.js';
 import { FollowCursor } from '../../manifest/follow-cursor.js';
 import { ChannelProgress } from '../../stream/channel-progress.js';
@@ -62,7 +62,7 @@ export async function pipeCommand(flags: PipeFlags, log: Logger): Promise<void> 
   if (flags.state !== undefined && !followed) throw new ConfigError('--state keeps the cursor of followed channels: add --follow', { field: '--state' });
   if (followed && fifosPerChannel > 1) throw new ConfigError('a followed channel cannot be split over several FIFOs (--fifos-per-channel)', { field: '--fifos-per-channel' });
   // the first spliced epoch's worker thread starts now, beside the listing, not after the reader opens
-  if (flags.zeroCopy !== false && specs.some((s) => s.compression === 'None' && s.follow === undefined)) prewarmSpliceWorker();
+  if (flags.zeroCopy !== false && specs.some(maySplice)) prewarmSpliceWorker();
   const stores = new Stores(storesOptions(flags));
   const cursor = flags.state !== undefined ? FollowCursor.open(flags.state) : undefined;
   let progress: ChannelProgress | undefined;

@@ -12,7 +12,7 @@ import { ConfigError } from '../../core/errors.js';
 import { withPathContext } from '../../core/system-error.js';
 import type { Logger } from '../../core/log.js';
 import { FifoGuardian } from '../../pipe/fifo-guardian.js';
-import { resolveJob } from '../../training/job-spec.js';
+import { inputModeOf, resolveJob } from '../../training/job-spec.js';
 import { DEFAULT_JOBS_DIR } from '../../training/job-status.js';
 import { prepareSource, scriptCommand, scriptModeOf } from '../../training/script-mode.js';
 import { commandForImage, findImageMapping, loadImagesMap } from '../../hosting/images-file.js';
@@ -35,7 +35,7 @@ export interface TrainFlags extends FetchFlags, HostFlags {
 export async function trainCommand(file: string, command: readonly string[], flags: TrainFlags, log: Logger): Promise<number> {
   const doc = readSpecFile(file);
   const job = resolveJob(doc, file);
-  if (!job.channels.some((c) => (c.inputMode ?? job.inputMode) === 'Pipe')) FifoGuardian.dropSpare(); // main.ts started one
+  if (!job.channels.some((c) => inputModeOf(job, c) === 'Pipe')) FifoGuardian.dropSpare(); // main.ts started one
   // the local channels' folders are read while the job's checks run and run-job's modules load
   await readChannelsAhead(job.channels.filter((c) => c.dataType === 'S3Prefix').map((c) => c.source));
   const fetch = fetchSettings(flags);
