@@ -36,6 +36,12 @@ import { ChunkCollector } from './chunk-collector.js';
 import { readRangeWithRetry, withRetry } from '../storage/retry.js';
 import { resolveFetchOptions, type FetchOptions } from './fetch-options.js';
 
+/** An epoch streamed past the prefetcher (pipe/splice-writer.ts): what it has sent, what it waits for. */
+export interface LiveSplice {
+  readonly sent: number;
+  readonly waiting: 'reader' | 'data' | undefined;
+}
+
 /** Counters shared by everything that fetches for one channel; read them any time. */
 export class FetchStats {
   /** Bytes received from the store (including bytes of attempts that were retried). */
@@ -53,6 +59,15 @@ export class FetchStats {
   retries = 0;
   /** Time the consumer waited for bytes not fetched yet (starvation), in milliseconds. */
   consumerWaitMs = 0;
+  /** Spliced epochs under way; their bytes join `bytesDelivered` when they end. */
+  readonly splicing = new Set<LiveSplice>();
+
+  /** Bytes delivered so far, those of spliced epochs under way included. */
+  get deliveredNow(): number {
+    let n = this.bytesDelivered;
+    for (const run of this.splicing) n += run.sent;
+    return n;
+  }
 }
 
 /** One unit's bytes, in order, as batches of chunks (whatever had arrived when pulled). */

@@ -141,9 +141,15 @@ export async function writeEpoch(fd: number, source: EpochSource, hooks: WriteHo
     bytes.trackFlushes();
     return writeToPipe(fd, bytes, { ...hooks, onFlushed: (n) => bytes.flushed(n) });
   }
-  const result = await source.run.write(fd, hooks);
-  source.stats.bytesDelivered += result.bytes; // the prefetcher counts its own; spliced bytes are counted here
-  return result;
+  // the prefetcher counts its own bytes; a spliced epoch's are read live from its worker, then added
+  const { run, stats } = source;
+  stats.splicing.add(run);
+  try {
+    return await run.write(fd, hooks);
+  } finally {
+    stats.splicing.delete(run);
+    stats.bytesDelivered += run.sent;
+  }
 }
 
 function isFollowBytes(bytes: EpochBytes): bytes is FollowBytes {

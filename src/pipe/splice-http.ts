@@ -28,6 +28,7 @@ import {
 } from '../core/libc.js';
 import { backoffDelay, type RetryPolicy } from '../storage/retry.js';
 import { errorFromStatus } from '../storage/s3/s3-errors.js';
+import type { SpliceWait } from './splice-cells.js';
 
 /** A signed GET, as the main thread hands it over. */
 export interface HttpTarget {
@@ -62,6 +63,8 @@ export interface HttpSpliceContext {
   readonly awaitRoom: () => void;
   /** Bytes that went into the pipe (both paths), for the caller's count. */
   readonly onBytes: (n: number) => void;
+  /** What the splicer waits for from now on: the store ('data'), the reader, or nothing. */
+  readonly onWait: (what: SpliceWait) => void;
   readonly stats: HttpSpliceStats;
 }
 
@@ -291,7 +294,12 @@ export class HttpSplicer {
           throw new RetriesExhaustedError(`gave up after ${attempt} attempts: ${e.message}`, { ...e.details, attempts: attempt });
         }
         this.#ctx.stats.retries++;
-        sleep(backoffDelay(this.#ctx.retry, attempt), this.#ctx.checkAbort);
+        this.#ctx.onWait('data');
+        try {
+          sleep(backoffDelay(this.#ctx.retry, attempt), this.#ctx.checkAbort);
+        } finally {
+          this.#ctx.onWait(undefined);
+        }
       }
     }
   }
@@ -299,11 +307,16 @@ export class HttpSplicer {
   /** Waits until `fd` is readable (or broken); throws after the idle timeout. */
   #awaitReadable(fd: number, uri: string): void {
     const deadline = Date.now() + this.#ctx.idleTimeoutMs;
-    for (;;) {
-      this.#ctx.checkAbort();
-      const [revents = 0] = pollFds([fd], [POLLIN], POLL_MS);
-      if (revents !== 0) return;
-      if (Date.now() > deadline) throw transient(`${uri}: no data for ${this.#ctx.idleTimeoutMs} ms`, uri, 'ETIMEDOUT');
+    this.#ctx.onWait('data');
+    try {
+      for (;;) {
+        this.#ctx.checkAbort();
+        const [revents = 0] = pollFds([fd], [POLLIN], POLL_MS);
+        if (revents !== 0) return;
+        if (Date.now() > deadline) throw transient(`${uri}: no data for ${this.#ctx.idleTimeoutMs} ms`, uri, 'ETIMEDOUT');
+      }
+    } finally {
+      this.#ctx.onWait(undefined);
     }
   }
 
@@ -419,13 +432,17 @@ export class HttpSplicer {
       // is reported either way.
       const [readable = 0] = pollFds([fd], [POLLIN], 0);
       if ((readable & (POLLIN | POLLERR | POLLHUP)) === 0) {
+        this.#ctx.onWait('data');
         const [sock = 0, out = 0] = pollFds([fd, pipe], [POLLIN, 0], POLL_MS);
+        this.#ctx.onWait(undefined);
         if ((out & POLLERR) !== 0) throw new PipeGone('reader gone');
         if (sock === 0 && Date.now() - idleSince > this.#ctx.idleTimeoutMs) {
           throw transient(`${uri}: no data for ${this.#ctx.idleTimeoutMs} ms`, uri, 'ETIMEDOUT');
         }
       } else if ((readable & POLLIN) !== 0) {
+        this.#ctx.onWait('reader');
         const [out = 0] = pollFds([pipe], [POLLOUT], POLL_MS);
+        this.#ctx.onWait(undefined);
         if ((out & POLLERR) !== 0) throw new PipeGone('reader gone');
         idleSince = Date.now(); // waiting on our reader is not the server's silence
       }

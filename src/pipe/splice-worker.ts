@@ -11,8 +11,9 @@
  * opened the FIFO: the first GET is sent and its response waits in the socket until the pipe is
  * handed over.
  *
- * Input (the first message): SpliceJob plus `control`, an Int32Array over a SharedArrayBuffer:
- * [0] 1 = stop, [1] the pipe's fd + 1 once it is handed over (0 before). A job whose listing is
+ * Input (the first message): SpliceJob plus `cells`, the memory it shares with the main thread
+ * (splice-cells.ts: the stop flag and the pipe once handed over; the bytes sent so far and what
+ * the worker waits for, which it keeps up to date for progress lines). A job whose listing is
  * still under way (it has a `segmentPort`) gets its later segments there, in order (with the S3
  * objects they add), and ends only when the main thread says the listing has.
  * Output (one message): { type: 'complete' | 'reader-gone' | 'aborted', bytes } or
@@ -25,6 +26,7 @@ import { RECORDIO_MAX_LENGTH, recordioHeader, recordioPadding } from '../records
 import { fileVersion } from '../storage/file/file-store.js';
 import { lastErrno, splice, waitWritable, write } from '../core/libc.js';
 import { receiveBlocking } from './blocking-port.js';
+import { SpliceCells } from './splice-cells.js';
 import type { SegmentBatch, SpliceJob, WorkerSegment } from './splice-writer.js';
 import { HttpSplicer, PipeGone, type ByteRange, type HttpObject, type HttpSpliceStats, type HttpTarget } from './splice-http.js';
 
@@ -40,33 +42,43 @@ class Failure extends Error {
   }
 }
 
-type Job = SpliceJob & { control: Int32Array; signPort?: MessagePort; signFlag?: Int32Array; segmentPort?: MessagePort; segmentFlag?: Int32Array };
+type Job = SpliceJob & { cells: SpliceCells['shared']; signPort?: MessagePort; signFlag?: Int32Array; segmentPort?: MessagePort; segmentFlag?: Int32Array };
 let job: Job;
+let cells: SpliceCells;
 let pipeFd = -1;
 let bytes = 0;
 
+/** Counts `n` bytes put into the pipe, where the main thread can read them live. */
+function sent(n: number): void {
+  bytes += n;
+  cells.sent = bytes;
+}
+
 function checkAbort(): void {
-  if (Atomics.load(job.control, 0) === 1) throw new Stop('aborted');
+  if (cells.stopped) throw new Stop('aborted');
 }
 
 /** The pipe, once the main thread has handed it over (blocks until then). */
 function pipe(): number {
   while (pipeFd < 0) {
     checkAbort();
-    const cell = Atomics.load(job.control, 1);
-    if (cell > 0) pipeFd = cell - 1;
-    else Atomics.wait(job.control, 1, 0, 100);
+    pipeFd = cells.pipe(100) ?? -1;
   }
   return pipeFd;
 }
 
 /** Blocks (in this thread) until the pipe takes more, the reader leaves, or we are told to stop. */
 function awaitRoom(): void {
-  for (;;) {
-    checkAbort();
-    const state = waitWritable(pipe(), 100);
-    if (state === 'gone') throw new Stop('reader-gone');
-    if (state === 'ready') return;
+  cells.waiting = 'reader';
+  try {
+    for (;;) {
+      checkAbort();
+      const state = waitWritable(pipe(), 100);
+      if (state === 'gone') throw new Stop('reader-gone');
+      if (state === 'ready') return;
+    }
+  } finally {
+    cells.waiting = undefined;
   }
 }
 
@@ -85,7 +97,7 @@ function writeAll(data: Uint8Array): void {
     const n = write(pipe(), data.subarray(offset));
     if (n > 0) {
       offset += n;
-      bytes += n;
+      sent(n);
     } else {
       onWriteError('write to the pipe');
     }
@@ -131,7 +143,7 @@ function streamFile(path: string, uri: string, version: string | undefined, size
       checkAbort();
       const n = splice(fd, offset, pipe(), Math.min(1 << 20, end - Number(offset[0])));
       if (n > 0) {
-        bytes += n;
+        sent(n);
       } else if (n === 0) {
         throw new Failure('PM_ERR_OBJECT_CHANGED', `${uri} ended at byte ${offset[0]}, expected ${end} (file truncated while reading)`, { uri, offset: Number(offset[0]) });
       } else if (lastErrno() === 'EINVAL' || lastErrno() === 'ENOSYS') {
@@ -168,7 +180,7 @@ function httpSplicer(): HttpSplicer {
   if (http === undefined) throw new Failure('PM_ERR_INTERNAL', 'http segment without http settings');
   splicer ??= new HttpSplicer({
     pipe, sign, retry: http.retry, idleTimeoutMs: http.idleTimeoutMs, checkAbort, awaitRoom, stats: httpStats,
-    onBytes: (n) => (bytes += n),
+    onBytes: sent, onWait: (what) => (cells.waiting = what),
   }, http.objects, http.partBytes, http.window);
   return splicer;
 }
@@ -239,6 +251,7 @@ function runSegments(segments: readonly WorkerSegment[]): void {
 
 parentPort?.once('message', (message: Job) => {
   job = message;
+  cells = new SpliceCells(message.cells);
   try {
     run();
     parentPort?.postMessage({ type: 'complete', bytes, http: httpStats });

@@ -30,6 +30,7 @@ import { FileStore } from '../storage/file/file-store.js';
 import type { RawGet, S3Store } from '../storage/s3/s3-store.js';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from '../storage/retry.js';
 import { postAndWake } from './blocking-port.js';
+import { SpliceCells, type SpliceWait } from './splice-cells.js';
 import { PIPE_BUFFER_BYTES, reportPath, type WriteHooks, type WriteResult } from './pipe-writer.js';
 import type { ByteRange, HttpObject, HttpSpliceStats } from './splice-http.js';
 
@@ -189,6 +190,10 @@ export interface SpliceRun {
   write(fd: number, hooks?: WriteHooks): Promise<WriteResult>;
   /** Stops the worker when the epoch is abandoned before `write`; harmless after it. */
   close(): void;
+  /** Bytes in the pipe so far, read live from the worker. */
+  readonly sent: number;
+  /** What the worker waits for right now. */
+  readonly waiting: SpliceWait;
 }
 
 /** An error as it crosses to the worker: its stable code, message and details. */
@@ -198,8 +203,7 @@ function crossing(err: unknown): SignError {
 }
 
 export function startSplice(segments: readonly SpliceSegment[], recordio: boolean, options: SpliceOptions = {}): SpliceRun {
-  // [0] stop flag, [1] pipe fd + 1 once handed over
-  const control = new Int32Array(new SharedArrayBuffer(8));
+  const cells = new SpliceCells();
   const s3: { store: S3Store; info: ObjectInfo; uri: string }[] = [];
   let files = 0;
   /** A segment as the worker takes it: an S3 object becomes the index of its entry in `s3`. */
@@ -216,7 +220,7 @@ export function startSplice(segments: readonly SpliceSegment[], recordio: boolea
     retry: options.retry ?? DEFAULT_RETRY_POLICY,
     idleTimeoutMs: Math.min(...s3.map((o) => o.store.idleTimeoutMs)),
   });
-  const job: SpliceJob & { control: Int32Array } = { segments: segments.map(forWorker), recordio, control };
+  const job: SpliceJob & { cells: SpliceCells['shared'] } = { segments: segments.map(forWorker), recordio, cells: cells.shared };
   const transfer: MessagePort[] = [];
   let signing: MessageChannel | undefined;
   if (s3.length > 0 || options.more !== undefined) {
@@ -296,10 +300,7 @@ export function startSplice(segments: readonly SpliceSegment[], recordio: boolea
     })();
   }
   if (s3.length > 0) void launch();
-  const stop = (): void => {
-    Atomics.store(control, 0, 1);
-    Atomics.notify(control, 1);
-  };
+  const stop = (): void => cells.stop();
   let written = false;
   const close = (): void => {
     stop();
@@ -311,6 +312,12 @@ export function startSplice(segments: readonly SpliceSegment[], recordio: boolea
     void taken?.started.then(() => taken.worker.terminate());
   };
   return {
+    get sent() {
+      return cells.sent;
+    },
+    get waiting() {
+      return cells.waiting;
+    },
     close: () => {
       if (!written) close();
     },
@@ -318,8 +325,7 @@ export function startSplice(segments: readonly SpliceSegment[], recordio: boolea
       written = true;
       try {
         setPipeSize(fd, PIPE_BUFFER_BYTES);
-        Atomics.store(control, 1, fd + 1);
-        Atomics.notify(control, 1);
+        cells.handOver(fd);
         hooks.signal?.addEventListener('abort', stop, { once: true });
         if (hooks.signal?.aborted) stop();
         const outcome = await launch();

@@ -9,7 +9,9 @@
  *                      is the bottleneck, or has not opened the FIFO yet (pipemode waits)
  *
  * Samples where nothing is in flight nor buffered (no reader yet, between epochs) count in neither.
- * Spliced local files (zero-copy) are counted when their epoch ends.
+ * A spliced epoch (zero-copy: local files, plain-http S3) buffers nothing in pipemode; its worker
+ * thread says what it is blocked on at the moment of the sample (the pipe full: the reader; the
+ * socket empty: the data), and its bytes are counted as they go into the pipe.
  */
 import { formatBytes } from '../core/byte-size.js';
 import type { Logger } from '../core/log.js';
@@ -36,7 +38,7 @@ export class ChannelProgress {
   #last = performance.now();
 
   constructor(streams: readonly { readonly label: string; readonly stream: ChannelStream }[], log: Logger, intervalMs: number) {
-    this.#channels = streams.map((s) => ({ ...s, lastBytes: s.stream.stats.bytesDelivered, sampledBytes: s.stream.stats.bytesDelivered, busy: 0, starved: 0, full: 0 }));
+    this.#channels = streams.map((s) => ({ ...s, lastBytes: s.stream.stats.deliveredNow, sampledBytes: s.stream.stats.deliveredNow, busy: 0, starved: 0, full: 0 }));
     this.#log = log;
     this.#intervalMs = intervalMs;
   }
@@ -55,8 +57,16 @@ export class ChannelProgress {
   #sample(): void {
     for (const c of this.#channels) {
       const { stats } = c.stream;
-      const moved = stats.bytesDelivered !== c.sampledBytes;
-      c.sampledBytes = stats.bytesDelivered;
+      const delivered = stats.deliveredNow;
+      const moved = delivered !== c.sampledBytes;
+      c.sampledBytes = delivered;
+      if (stats.splicing.size > 0) {
+        c.busy++;
+        const waits = [...stats.splicing].map((run) => run.waiting);
+        if (waits.includes('data')) c.starved++;
+        else if (waits.includes('reader')) c.full++;
+        continue;
+      }
       if (stats.reserved === 0 && stats.buffered === 0 && !moved) continue;
       c.busy++;
       if (stats.buffered === 0 && !moved) c.starved++;
@@ -70,7 +80,7 @@ export class ChannelProgress {
     const seconds = Math.max(0.001, (now - this.#last) / 1000);
     this.#last = now;
     for (const c of this.#channels) {
-      const total = c.stream.stats.bytesDelivered;
+      const total = c.stream.stats.deliveredNow;
       const rate = (total - c.lastBytes) / seconds;
       const pct = (n: number): string => `${c.busy === 0 ? 0 : Math.round((100 * n) / c.busy)}%`;
       const where = c.busy === 0 ? 'idle (no reader, or between epochs)' : `waiting for data ${pct(c.starved)}, waiting for the reader ${pct(c.full)}`;

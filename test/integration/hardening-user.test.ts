@@ -6,13 +6,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ROOT, runPipemode, startPipemode, BIN } from '../helpers/cli.js';
-import { newBucket, put } from '../helpers/s3.js';
+import { newBucket, put, s3Endpoint } from '../helpers/s3.js';
+import { startFaultProxy } from '../helpers/fault-proxy.js';
 
 const tmp = (): string => fs.mkdtempSync(path.join(os.tmpdir(), 'pipemode-hard-'));
 const isRoot = process.getuid?.() === 0;
@@ -237,6 +238,59 @@ test('pipe shows live per-channel progress: throughput and what is waited for', 
   const lines = stderr.split('\n').filter((l) => /^pipemode: train: .*\/s, .* so far, buffered .*; (waiting for data \d+%, waiting for the reader \d+%|idle)/.test(l));
   assert.ok(lines.length >= 2, stderr);
   assert.ok(lines.some((l) => /waiting for the reader [1-9]\d*%/.test(l)), stderr);
+});
+
+
+/**
+ * `pipemode pipe --progress-interval 1` of one channel into a reader that takes 1 MiB every `pauseMs`;
+ * returns the progress lines, the path lines and what the reader got (bytes and sha256).
+ */
+async function progressOf(channel: string, pauseMs: number, extra: readonly string[] = [], env: NodeJS.ProcessEnv = process.env): Promise<{ lines: string[]; paths: string[]; got: string; code: number | null; stderr: string }> {
+  const fifos = path.join(tmp(), 'f');
+  const child = startPipemode(['pipe', '--dir', fifos, '--channel', `train=${channel}`, '--epochs', '1', '--progress-interval', '1', ...extra], { env: { ...env, PIPEMODE_REPORT_PATH: '1' } });
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  const closed = new Promise<number | null>((resolve) => child.once('close', resolve));
+  for (let i = 0; i < 200 && !fs.existsSync(path.join(fifos, 'train_0')); i++) await sleep(50);
+  const reader = spawn('python3', ['-c', `import hashlib, time\nf=open(${JSON.stringify(path.join(fifos, 'train_0'))},'rb')\nh=hashlib.sha256()\nn=0\nwhile True:\n  b=f.read(1<<20)\n  if not b: break\n  n+=len(b); h.update(b); time.sleep(${pauseMs / 1000})\nprint(n, h.hexdigest())`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let got = '';
+  reader.stdout.on('data', (d: Buffer) => (got += d.toString()));
+  await new Promise((resolve) => reader.once('close', resolve));
+  const code = await closed;
+  const lines = stderr.split('\n').filter((l) => /^pipemode: train: .*\/s, .* so far, buffered /.test(l));
+  const paths = stderr.split('\n').filter((l) => l.startsWith('pipemode: path: '));
+  return { lines, paths, got: got.trim(), code, stderr };
+}
+
+test('live progress of spliced epochs (local files, plain-http S3): bytes counted as they go, and what the worker waits for', async () => {
+  const body = randomBytes(6 * 1024 * 1024);
+  const want = `${body.length} ${createHash('sha256').update(body).digest('hex')}`;
+  const dir = tmp();
+  fs.mkdirSync(path.join(dir, 'd'));
+  fs.writeFileSync(path.join(dir, 'd', 'a.bin'), body);
+  // a slow reader (1 MiB every 400 ms): the worker mostly waits for it, and the count grows before the end
+  const local = await progressOf(`${dir}/d/`, 400);
+  assert.equal(local.code, 0, local.stderr);
+  assert.equal(local.got, want, 'the reader got the exact bytes');
+  assert.match(local.paths.join('\n'), /path: splice \(1 files/);
+  const sofar = (l: string): string => /, (\S+ \S+) so far,/.exec(l)?.[1] ?? '';
+  assert.ok(local.lines.some((l) => !['0 B', '6.00 MiB'].includes(sofar(l))), `a line part-way through the epoch:\n${local.stderr}`);
+  assert.ok(local.lines.some((l) => /waiting for the reader [1-9]\d*%/.test(l)), local.stderr);
+
+  // plain-http S3 is spliced from the socket too; every GET held back 400 ms: the worker waits for data
+  const bucket = await newBucket('pm-progress');
+  await put(bucket, 'p/a.bin', body);
+  const proxy = await startFaultProxy(s3Endpoint(), { decide: () => ({ kind: 'stall', ms: 400 }) });
+  try {
+    const s3 = await progressOf(`s3://${bucket}/p/`, 0, ['--part-size', '1MiB', '--memory-budget', '1MiB'], { ...process.env, AWS_ENDPOINT_URL_S3: proxy.url });
+    assert.equal(s3.code, 0, s3.stderr);
+    assert.equal(s3.got, want, 'the reader got the exact bytes');
+    assert.match(s3.paths.join('\n'), /path: splice \(0 files, 1 http objects/);
+    assert.ok(s3.lines.some((l) => !['0 B', '6.00 MiB'].includes(sofar(l))), `a line part-way through the epoch:\n${s3.stderr}`);
+    assert.ok(s3.lines.some((l) => /waiting for data [1-9]\d*%/.test(l)), s3.stderr);
+  } finally {
+    await proxy.close();
+  }
 });
 
 // 14 -----------------------------------------------------------------------------------------
