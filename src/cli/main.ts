@@ -57,7 +57,7 @@ function channelOptions(cmd: Command): Command {
     .option('--host-rank <i>', 'this host\'s 0-based rank (ShardedByS3Key)')
     .option('--host-count <n>', 'number of hosts (ShardedByS3Key)')
     .option('--content-type <mime>', 'ContentType of the channel')
-    .option('--no-zero-copy', 'never splice local files into the pipe; always read and write them')
+    .option('--no-zero-copy', 'never splice: read local files and write them through a buffer (S3 bodies through the prefetcher)')
     .option('--follow', 'keep streaming objects that land under the prefix (one epoch; pipemode extension)')
     .option('--poll-interval <duration>', 'with --follow: time between listings, e.g. 2s, 200ms (default 2s)')
     .option('--idle-timeout <duration>', 'with --follow: end the stream when nothing new landed for this long (default: never)')

@@ -35,7 +35,7 @@ import { openRaw } from '../core/libc.js';
 import { ChannelStream, type Split } from '../stream/channel-stream.js';
 import { createFifo, openFifoForWrite, removeFifo } from './fifo.js';
 import type { WriteOutcome } from './pipe-writer.js';
-import { closeEpoch, openEpoch, writeEpoch, type EpochSource } from './epoch-writer.js';
+import { closeEpoch, openEpoch, writeEpoch, type EpochSource, type WritePath } from './epoch-writer.js';
 import { FifoGuardian } from './fifo-guardian.js';
 import { prewarmSpliceWorker } from './splice-writer.js';
 import { lockPipesDir } from './pipes-lock.js';
@@ -59,8 +59,8 @@ export interface PipeServerOptions {
   /** Epochs to serve per channel; undefined = until aborted. */
   readonly epochs: number | undefined;
   readonly signal?: AbortSignal;
-  /** Splice local files into the FIFOs (no user-space copy) when possible. @default true */
-  readonly zeroCopy?: boolean;
+  /** How epochs reach the FIFOs (epoch-writer.ts). @default 'splice' */
+  readonly writePath?: WritePath;
   /** FIFOs per channel and epoch (pipemode extension; see above). @default 1 */
   readonly fifosPerChannel?: number;
   /**
@@ -118,7 +118,7 @@ async function serveChannel(channel: PipeChannel, split: Split, options: PipeSer
       try {
         const stream = channel instanceof ChannelStream ? channel : await channel.stream;
         if (signal.aborted) throw new AbortedError('stopped', {}, { cause: signal.reason });
-        source = openEpoch(stream, epoch, options.zeroCopy ?? true, signal, split);
+        source = openEpoch(stream, epoch, options.writePath ?? 'splice', signal, split);
         const fd = await openFifoForWrite(fifo, signal);
         // from here a reader is attached: the guardian holds a write end too, so that pipemode's
         // death cannot close the FIFO before the marker is written

@@ -3,7 +3,8 @@
  * plain-http S3 object and no object needs inflating, and the channel's listing is complete, the
  * epoch is spliced (zero-copy, splice-writer.ts); so is a prefix still being listed (a local
  * folder; S3 objects of 1 MiB or more on average), its objects handed to the worker as they are
- * listed; otherwise its
+ * listed. With `--no-zero-copy` the same worker reads and writes local files through one buffer
+ * instead (the `copy` path; S3 objects then go to the prefetcher). Otherwise the epoch's
  * framed bytes come from the prefetcher and are written through net.Socket (pipe-writer.ts).
  * `open` happens before the reader arrives (the prefetcher, or the splice worker, starts fetching
  * at once); `write` once it has; `close` if the epoch is abandoned before `write`. Both paths take
@@ -20,21 +21,35 @@ import type { SpliceSegment } from './splice-writer.js';
 import { reportPath, writeToPipe, type WriteHooks, type WriteResult } from './pipe-writer.js';
 import { INFLATE_PARALLEL } from '../stream/inflate-ahead.js';
 
+/**
+ * How epochs may reach their pipes: spliced where they can be (the default), copied by the worker
+ * thread where they can be (`--no-zero-copy`: files are read, never spliced), or always through the
+ * prefetcher (`prefetch`: what tests of the prefetcher's bounds use with local files).
+ */
+export type WritePath = 'splice' | 'copy' | 'prefetch';
+
 export type EpochSource =
   | { readonly kind: 'splice'; readonly run: SpliceRun; readonly stats: FetchStats }
   | { readonly kind: 'stream'; readonly bytes: EpochBytes; readonly gzip: boolean };
 
-/** The units as splice segments, or undefined when some unit needs the fetch path. */
-function spliceSegments(units: readonly Unit[]): SpliceSegment[] | undefined {
+/**
+ * The unit as a segment for the worker thread, or undefined when it needs the prefetcher. The
+ * copy path takes local files and inline values only: an S3 body it cannot splice is fetched by
+ * the prefetcher, with its budget and retries.
+ */
+function segmentOf(unit: Unit, copy: boolean): SpliceSegment | undefined {
+  if (unit.kind === 'inline') return { kind: 'bytes', data: unit.bytes };
+  const segment = spliceSegmentOf(unit.store, unit.key, unit.info);
+  return copy && segment?.kind === 's3' ? undefined : segment;
+}
+
+/** The units as segments for the worker, or undefined when some unit needs the prefetcher. */
+function spliceSegments(units: readonly Unit[], copy: boolean): SpliceSegment[] | undefined {
   const segments: SpliceSegment[] = [];
   for (const unit of units) {
-    if (unit.kind === 'inline') {
-      segments.push({ kind: 'bytes', data: unit.bytes });
-    } else {
-      const segment = spliceSegmentOf(unit.store, unit.key, unit.info);
-      if (segment === undefined) return undefined;
-      segments.push(segment);
-    }
+    const segment = segmentOf(unit, copy);
+    if (segment === undefined) return undefined;
+    segments.push(segment);
   }
   return segments;
 }
@@ -47,15 +62,15 @@ function spliceSegments(units: readonly Unit[]): SpliceSegment[] | undefined {
  */
 const PLANNED_BATCH = 1024;
 
-/** Whether every unit can be spliced (checked before any is handed to the worker). */
-function allSpliceable(units: readonly Unit[]): boolean {
-  return units.every((unit) => unit.kind === 'inline' || spliceSegmentOf(unit.store, unit.key, unit.info) !== undefined);
+/** Whether the worker can take every unit (checked before any is handed to it). */
+function allSpliceable(units: readonly Unit[], copy: boolean): boolean {
+  return units.every((unit) => segmentOf(unit, copy) !== undefined);
 }
 
-/** The units from `from` on as splice segments, PLANNED_BATCH at a time, made as they are taken. */
-async function* plannedSegments(units: readonly Unit[], from: number): AsyncGenerator<SpliceSegment[]> {
+/** The units from `from` on as segments, PLANNED_BATCH at a time, made as they are taken. */
+async function* plannedSegments(units: readonly Unit[], from: number, copy: boolean): AsyncGenerator<SpliceSegment[]> {
   for (let i = from; i < units.length; i += PLANNED_BATCH) {
-    yield spliceSegments(units.slice(i, i + PLANNED_BATCH)) as SpliceSegment[]; // allSpliceable said so
+    yield spliceSegments(units.slice(i, i + PLANNED_BATCH), copy) as SpliceSegment[]; // allSpliceable said so
   }
 }
 
@@ -73,10 +88,10 @@ const SPLICE_WHILE_LISTING_MEAN = 1024 * 1024;
  * from the same store, so if its first one can be (a local file, a plain-http S3 object) every
  * later one can; S3 objects only where those listed so far are large.
  */
-function spliceWhileListing(stream: ChannelStream): boolean {
+function spliceWhileListing(stream: ChannelStream, copy: boolean): boolean {
   const unit = stream.items[0]?.[0];
   if (unit === undefined || unit.kind !== 'object') return false;
-  const segment = spliceSegmentOf(unit.store, unit.key, unit.info);
+  const segment = segmentOf(unit, copy);
   if (segment === undefined) return false;
   if (segment.kind !== 's3') return true;
   const bytes = stream.items.reduce((sum, [u]) => sum + (u?.kind === 'object' ? u.info?.size ?? 0 : 0), 0);
@@ -84,31 +99,32 @@ function spliceWhileListing(stream: ChannelStream): boolean {
 }
 
 /** A listing's units as splice segments, batch by batch, as they are listed. */
-async function* listedSegments(stream: ChannelStream, split: Split | undefined): AsyncGenerator<SpliceSegment[]> {
+async function* listedSegments(stream: ChannelStream, split: Split | undefined, copy: boolean): AsyncGenerator<SpliceSegment[]> {
   for await (const units of stream.listedUnits(split)) {
-    const segments = spliceSegments(units);
+    const segments = spliceSegments(units, copy);
     if (segments === undefined) throw new InternalError(`channel "${stream.spec.name}": a listed object cannot be spliced, though the first one could`);
     yield segments;
   }
 }
 
-export function openEpoch(stream: ChannelStream, epoch: number, zeroCopy: boolean, signal?: AbortSignal, split?: Split): EpochSource {
-  const zeroCopyHere = zeroCopy && maySplice(stream.spec);
+export function openEpoch(stream: ChannelStream, epoch: number, path: WritePath, signal?: AbortSignal, split?: Split): EpochSource {
+  const onWorker = path !== 'prefetch' && maySplice(stream.spec);
+  const copy = path === 'copy';
   const gzip = stream.spec.compression === 'Gzip';
   let units: Unit[] | undefined;
   let segments: SpliceSegment[] | undefined;
   let more: AsyncIterable<SpliceSegment[]> | undefined;
   if (stream.listingComplete) {
     units = stream.unitsOf(epoch, split);
-    if (zeroCopyHere && allSpliceable(units)) {
-      segments = spliceSegments(units.slice(0, PLANNED_BATCH));
-      if (units.length > PLANNED_BATCH) more = plannedSegments(units, PLANNED_BATCH);
+    if (onWorker && allSpliceable(units, copy)) {
+      segments = spliceSegments(units.slice(0, PLANNED_BATCH), copy);
+      if (units.length > PLANNED_BATCH) more = plannedSegments(units, PLANNED_BATCH, copy);
     }
-  } else if (zeroCopyHere && spliceWhileListing(stream)) {
+  } else if (onWorker && spliceWhileListing(stream, copy)) {
     // a prefix still being listed (a local folder, a plain-http store of large objects): its
     // objects go to the splice worker as they are listed
     segments = [];
-    more = listedSegments(stream, split);
+    more = listedSegments(stream, split, copy);
   }
   // otherwise the prefetcher, with the planned units, or those of a listing still under way as they come
   if (segments === undefined) return { kind: 'stream', bytes: stream.epoch(epoch, signal, split, units), gzip };
@@ -116,6 +132,7 @@ export function openEpoch(stream: ChannelStream, epoch: number, zeroCopy: boolea
   const fetch = shareOf(stream.fetchOptions, split?.count ?? 1);
   const run = startSplice(segments, stream.spec.recordWrapper === 'RecordIO', {
     more,
+    copy,
     partBytes: fetch.partSize,
     window: spliceWindow(fetch),
     retry: fetch.retry,

@@ -6,6 +6,9 @@
  * memory budget to fill. Measured on 2 GiB of cached files into a 1 MiB pipe: ~4 GiB/s at
  * ~0.2 CPU-s/GiB, against ~2 GiB/s at ~0.65 for the read/write path and ~1.2 GiB/s for `cat`.
  * TLS endpoints, Gzip and manifest entries without a listed size take the copying path.
+ * With `copy` (`--no-zero-copy`) the worker reads local files and writes them through one reused
+ * buffer instead of splicing them: still no prefetcher, no budget, no hop per chunk to the main
+ * thread (on 2 GiB of cached files ~1.5× the prefetcher's throughput at ~0.7× its CPU).
  *
  * The worker starts when the epoch is opened (`startSplice`), before the reader has opened the
  * FIFO: the first GET is already on its way when the pipe is handed over (`write`). A spare
@@ -83,6 +86,8 @@ export interface SpliceJob {
   readonly segments: readonly WorkerSegment[];
   /** Wrap each segment in a RecordIO record. */
   readonly recordio: boolean;
+  /** Read files and write them through a buffer instead of splicing them (`--no-zero-copy`). */
+  readonly copy: boolean;
   readonly http?: HttpSettings;
 }
 
@@ -178,6 +183,8 @@ type WorkerResult =
 export interface SpliceOptions {
   /** Segments that follow `segments`, as they are listed. A failure of this iterable fails the epoch. */
   readonly more?: AsyncIterable<readonly SpliceSegment[]> | undefined;
+  /** Copy the files instead of splicing them (no S3 segments then). @default false */
+  readonly copy?: boolean;
   readonly retry?: RetryPolicy;
   readonly partBytes?: number;
   readonly window?: number;
@@ -220,7 +227,8 @@ export function startSplice(segments: readonly SpliceSegment[], recordio: boolea
     retry: options.retry ?? DEFAULT_RETRY_POLICY,
     idleTimeoutMs: Math.min(...s3.map((o) => o.store.idleTimeoutMs)),
   });
-  const job: SpliceJob & { cells: SpliceCells['shared'] } = { segments: segments.map(forWorker), recordio, cells: cells.shared };
+  const copy = options.copy ?? false;
+  const job: SpliceJob & { cells: SpliceCells['shared'] } = { segments: segments.map(forWorker), recordio, copy, cells: cells.shared };
   const transfer: MessagePort[] = [];
   let signing: MessageChannel | undefined;
   if (s3.length > 0 || options.more !== undefined) {
@@ -331,7 +339,8 @@ export function startSplice(segments: readonly SpliceSegment[], recordio: boolea
         const outcome = await launch();
         const path: SplicePath = { files, httpObjects: s3.length, http: s3.length > 0 ? outcome.http : undefined };
         options.onPath?.(path);
-        reportPath(`splice (${path.files} files, ${path.httpObjects} http objects${path.http !== undefined ? `: ${path.http.getRequests} GETs, ${path.http.retries} retries, ${path.http.splicedBytes} bytes spliced from sockets in ${path.http.splices} splices, ${path.http.copiedBytes} copied` : ''})`);
+        if (copy) reportPath(`copy on the worker thread (${path.files} files read and written, none spliced)`);
+        else reportPath(`splice (${path.files} files, ${path.httpObjects} http objects${path.http !== undefined ? `: ${path.http.getRequests} GETs, ${path.http.retries} retries, ${path.http.splicedBytes} bytes spliced from sockets in ${path.http.splices} splices, ${path.http.copiedBytes} copied` : ''})`);
         if (outcome.type === 'aborted') throw new AbortedError('writing stopped', {}, { cause: hooks.signal?.reason });
         if (outcome.type === 'error') throw errorFromCode(outcome.code, outcome.message, outcome.details);
         hooks.onProgress?.(outcome.bytes);

@@ -1,8 +1,12 @@
 /** Runs the real `pipemode` CLI (bin/pipemode.js) as a child process. */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { mkfifo } from '../../src/core/libc.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 export const BIN = path.join(ROOT, 'bin/pipemode.js');
@@ -46,4 +50,30 @@ export async function inParallel<T>(limit: number, tasks: readonly (() => Promis
     }
   }));
   return results;
+}
+
+/**
+ * Runs pipemode with stdout a FIFO this test reads (the write paths a FIFO gets: splice, the
+ * worker's copy), with PIPEMODE_REPORT_PATH=1 so stderr says which ran; returns the bytes, stderr
+ * and exit code.
+ */
+export async function runPipemodeIntoFifo(args: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number | null; stdout: Buffer; stderr: string }> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pm-fifo-out-'));
+  const fifo = path.join(dir, 'out');
+  mkfifo(fifo, 0o600);
+  const rfd = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+  const wfd = fs.openSync(fifo, fs.constants.O_WRONLY);
+  const reader = new net.Socket({ fd: rfd, readable: true, writable: false });
+  const out: Buffer[] = [];
+  reader.on('data', (d: Buffer) => out.push(d));
+  const ended = new Promise<void>((resolve) => reader.on('end', resolve).on('close', resolve));
+  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', wfd, 'pipe'], env: { ...env, PIPEMODE_REPORT_PATH: '1' } });
+  fs.closeSync(wfd);
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  await ended;
+  reader.destroy();
+  fs.rmSync(dir, { recursive: true, force: true });
+  return { code, stdout: Buffer.concat(out), stderr };
 }

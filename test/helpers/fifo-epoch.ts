@@ -12,7 +12,7 @@ import type { ChannelStream, Split } from '../../src/stream/channel-stream.js';
  * they arrive. Resolves with what the child read and how the write ended.
  */
 export async function throughFifo(dir: string, stream: ChannelStream, split: Split | undefined, onData: (total: number, all: Buffer[]) => void = () => {}) {
-  const source = openEpoch(stream, 0, true, undefined, split);
+  const source = openEpoch(stream, 0, 'splice', undefined, split);
   assert.equal(source.kind, 'splice', 'the zero-copy path, while the listing is under way');
   const fifo = path.join(dir, `fifo-${process.hrtime.bigint()}`);
   mkfifo(fifo, 0o600);

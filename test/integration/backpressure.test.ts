@@ -58,8 +58,8 @@ for (const source of ['s3', 'local'] as const) {
     const spec = resolveChannel({ ChannelName: 'train', DataSource: { S3DataSource: { S3DataType: 'S3Prefix', S3Uri: uri } } });
     const stream = await ChannelStream.open(spec, stores, { partSize: MiB, maxRequests: 8, memoryBudget: budget, retry: DEFAULT_RETRY_POLICY }, { hostRank: 0, hostCount: 1 });
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pipemode-bp-fifo-'));
-    // zeroCopy off: this test is about the prefetcher's budget (the splice path buffers nothing)
-    const serving = servePipes([stream], { dir, epochs: 1, zeroCopy: false });
+    // through the prefetcher: this test is about its budget (the worker's paths buffer nothing)
+    const serving = servePipes([stream], { dir, epochs: 1, writePath: 'prefetch' });
     const reader = spawn('python3', ['-c', READER, path.join(dir, 'train_0')], { stdio: ['pipe', 'pipe', 'inherit'] });
     let out = '';
     reader.stdout.on('data', (d: Buffer) => (out += d.toString()));

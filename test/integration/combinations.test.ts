@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { inParallel, runPipemode, sha256 } from '../helpers/cli.js';
+import { inParallel, runPipemode, runPipemodeIntoFifo, sha256 } from '../helpers/cli.js';
 import { recordDigests } from '../helpers/recordio.js';
 import {
   catArgs, expectedStream, makeContents, writeLocal, writeS3, type Combination, type DataType, type StoredDataset,
@@ -50,8 +50,22 @@ test('local folder: all 48 combinations stream exactly the expected bytes', asyn
   await checkAll(writeLocal(contents));
 });
 
-test('local folder without zero-copy: the 24 combinations that splice give the same bytes through the fetch path', async () => {
+test('local folder without zero-copy into a socket: the 24 combinations that could splice give the same bytes through the prefetcher', async () => {
   await checkAll(writeLocal(contents), ['--no-zero-copy'], (c) => !c.gzip);
+});
+
+test('local folder into a FIFO: the 24 combinations the worker thread takes, spliced and (--no-zero-copy) copied, give exactly the expected bytes', async () => {
+  const ds = writeLocal(contents);
+  const failures: string[] = [];
+  for (const [extra, path] of [[[], /path: splice \(\d+ files, 0 http objects\)/], [['--no-zero-copy'], /path: copy on the worker thread \(\d+ files read and written, none spliced\)/]] as const) {
+    await inParallel(4, combinations().filter((c) => !c.gzip).map((c) => async () => {
+      const r = await runPipemodeIntoFifo([...catArgs(ds, c), ...extra]);
+      if (r.code !== 0) failures.push(`${label(c)} ${extra.join(' ')}: exit ${r.code}: ${r.stderr}`);
+      else if (!path.test(r.stderr)) failures.push(`${label(c)} ${extra.join(' ')}: not the path ${path}: ${r.stderr}`);
+      else if (sha256(r.stdout) !== sha256(expectedStream(contents, c))) failures.push(`${label(c)} ${extra.join(' ')}: ${r.stdout.length} bytes, sha256 differs`);
+    }));
+  }
+  assert.deepEqual(failures, []);
 });
 
 test('Ceph RGW: all 48 combinations stream exactly the expected bytes', async () => {

@@ -8,42 +8,14 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import net from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
-import { spawn } from 'node:child_process';
-import { BIN, sha256 } from '../helpers/cli.js';
+import { runPipemodeIntoFifo, sha256 } from '../helpers/cli.js';
 import { catArgs, expectedStream, makeContents, writeS3, type Combination } from '../helpers/dataset.js';
 import { startFaultProxy, type Fault, type ProxiedRead } from '../helpers/fault-proxy.js';
 import { s3Endpoint } from '../helpers/s3.js';
-import { mkfifo } from '../../src/core/libc.js';
 
 const contents = makeContents();
 const plain: Combination = { dataType: 'S3Prefix', gzip: false, recordio: false, seed: undefined, epoch: 0, hostRank: 0, hostCount: 1 };
 const recordio: Combination = { ...plain, recordio: true };
-
-/** Runs `pipemode cat` with stdout a FIFO this test reads; returns the bytes, stderr and exit code. */
-async function catIntoFifo(args: readonly string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: Buffer; stderr: string }> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pm-splice-'));
-  const fifo = path.join(dir, 'out');
-  mkfifo(fifo, 0o600);
-  const rfd = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
-  const wfd = fs.openSync(fifo, fs.constants.O_WRONLY);
-  const reader = new net.Socket({ fd: rfd, readable: true, writable: false });
-  const out: Buffer[] = [];
-  reader.on('data', (d: Buffer) => out.push(d));
-  const ended = new Promise<void>((resolve) => reader.on('end', resolve).on('close', resolve));
-  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', wfd, 'pipe'], env: { ...env, PIPEMODE_REPORT_PATH: '1' } });
-  fs.closeSync(wfd);
-  let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-  await ended;
-  reader.destroy();
-  fs.rmSync(dir, { recursive: true, force: true });
-  return { code, stdout: Buffer.concat(out), stderr };
-}
 
 async function withProxy<T>(decide: (r: ProxiedRead) => Fault | undefined, run: (url: string, reads: ProxiedRead[], injected: Record<string, number>, maxOutstanding: () => number) => Promise<T>): Promise<T> {
   const proxy = await startFaultProxy(s3Endpoint(), { decide });
@@ -57,12 +29,12 @@ async function withProxy<T>(decide: (r: ProxiedRead) => Fault | undefined, run: 
 test('splice path: bytes exact, with RecordIO framing too; the copying path gives the same bytes', async () => {
   const ds = await writeS3(contents);
   for (const c of [plain, recordio]) {
-    const r = await catIntoFifo(catArgs(ds, c), process.env);
+    const r = await runPipemodeIntoFifo(catArgs(ds, c), process.env);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /path: splice \(0 files, \d+ http objects: \d+ GETs, 0 retries, \d+ bytes spliced from sockets in \d+ splices, 0 copied\)/);
     assert.equal(sha256(r.stdout), sha256(expectedStream(contents, c)));
   }
-  const copy = await catIntoFifo(catArgs(ds, plain), { ...process.env, PIPEMODE_SPLICE_HTTP: '0' });
+  const copy = await runPipemodeIntoFifo(catArgs(ds, plain), { ...process.env, PIPEMODE_SPLICE_HTTP: '0' });
   assert.equal(copy.code, 0, copy.stderr);
   assert.match(copy.stderr, /path: copy/);
   assert.equal(sha256(copy.stdout), sha256(expectedStream(contents, plain)));
@@ -76,7 +48,7 @@ test('splice path: a reset and a short body mid-splice and a 503 are resumed; th
     if (r.path.includes('plain') && r.nth === 1) return { kind: 'status', status: 503, code: 'SlowDown' };
     return undefined;
   }, async (url, reads, injected) => {
-    const r = await catIntoFifo(catArgs(ds, plain), { ...process.env, AWS_ENDPOINT_URL_S3: url });
+    const r = await runPipemodeIntoFifo(catArgs(ds, plain), { ...process.env, AWS_ENDPOINT_URL_S3: url });
     assert.equal(r.code, 0, r.stderr);
     assert.equal(sha256(r.stdout), sha256(expectedStream(contents, plain)));
     assert.equal(injected.reset, 1);
@@ -93,7 +65,7 @@ test('splice path: a reset and a short body mid-splice and a 503 are resumed; th
 test('splice path: a response for the wrong range fails with a typed error, never wrong bytes', async () => {
   const ds = await writeS3(contents);
   await withProxy((r) => (r.path.includes('big.bin') && r.nth === 1 ? { kind: 'bad-range' } : undefined), async (url) => {
-    const r = await catIntoFifo(catArgs(ds, plain), { ...process.env, AWS_ENDPOINT_URL_S3: url });
+    const r = await runPipemodeIntoFifo(catArgs(ds, plain), { ...process.env, AWS_ENDPOINT_URL_S3: url });
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /PM_ERR_STORE_PROTOCOL|asked for bytes/);
     const want = expectedStream(contents, plain);
@@ -109,7 +81,7 @@ test('splice path: part size, GETs in flight and the memory budget come from the
   await withProxy(() => undefined, async (url, reads, _injected, maxOutstanding) => {
     // budget 512 KiB / 256 KiB parts: two GETs at a time, although 16 are allowed
     const args = [...catArgs(ds, plain), '--part-size', '256KiB', '--memory-budget', '512KiB', '--max-requests', '16'];
-    const r = await catIntoFifo(args, { ...process.env, AWS_ENDPOINT_URL_S3: url });
+    const r = await runPipemodeIntoFifo(args, { ...process.env, AWS_ENDPOINT_URL_S3: url });
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /path: splice/);
     assert.equal(sha256(r.stdout), sha256(expectedStream(contents, plain)));

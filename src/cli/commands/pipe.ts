@@ -76,7 +76,7 @@ export async function pipeCommand(flags: PipeFlags, log: Logger): Promise<void> 
       dir: flags.dir,
       epochs,
       signal: stop.signal,
-      zeroCopy: flags.zeroCopy !== false,
+      writePath: flags.zeroCopy !== false ? 'splice' : 'copy',
       fifosPerChannel,
       onEpochReady: (e) => log.info(`${e.path}: ready`),
       onEpochDone: (e) => {
