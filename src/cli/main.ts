@@ -112,9 +112,10 @@ export async function main(argv: readonly string[]): Promise<number> {
   ).action(async (source: string | undefined, flags: CatFlags) => {
     // a large local folder's readdir overlaps the loading of cat's modules (~50 ms at 100,000 files)
     if (source !== undefined && (flags.s3DataType ?? 'S3Prefix').toLowerCase() === 's3prefix') await readChannelsAhead([source]);
-    // into a FIFO the zero-copy path will likely want its thread: it starts while cat's modules
-    // load (~15 ms earlier first byte); cat.ts decides, and an unused spare costs nothing
-    if (flags.zeroCopy !== false && fstatSync(1).isFIFO()) (await import('../pipe/splice-writer.js')).prewarmSpliceWorker();
+    // into a FIFO the worker thread will likely be wanted: it starts while cat's modules load
+    // (~15 ms earlier first byte); cat.ts decides, and an unused spare costs nothing
+    const worker = flags.zeroCopy !== false || source?.startsWith('s3://') !== true;
+    if (worker && fstatSync(1).isFIFO()) (await import('../pipe/splice-writer.js')).prewarmSpliceWorker();
     const { catCommand } = await import('./commands/cat.js');
     await catCommand(source, flags, logger());
   });

@@ -111,9 +111,12 @@ interface SignError {
   readonly details: Readonly<Record<string, unknown>>;
 }
 
-/** Whether the zero-copy path may take a channel's epochs: nothing to inflate, nothing followed. */
-export function maySplice(spec: ChannelSpec): boolean {
-  return spec.compression === 'None' && spec.follow === undefined;
+/**
+ * Whether the worker thread may take a channel's epochs: nothing to inflate, nothing followed;
+ * to `copy` them (`--no-zero-copy`), not an S3 prefix either (the prefetcher fetches those).
+ */
+export function maySplice(spec: ChannelSpec, copy = false): boolean {
+  return spec.compression === 'None' && spec.follow === undefined && !(copy && spec.uri.startsWith('s3://'));
 }
 
 /** GETs in flight when no fetch options are given (tests); parts are DEFAULT_FETCH_OPTIONS' size. */

@@ -46,7 +46,7 @@ export async function catCommand(source: string | undefined, flags: CatFlags, lo
   const cursor = flags.state !== undefined ? FollowCursor.open(flags.state) : undefined;
   const fifo = fs.fstatSync(1).isFIFO();
   // the splice worker's thread starts while the channel is listed, not after (first byte)
-  if (fifo && flags.zeroCopy !== false && maySplice(spec)) prewarmSpliceWorker();
+  if (fifo && maySplice(spec, flags.zeroCopy === false)) prewarmSpliceWorker();
   // stops a listing still under way when the epoch ends early (the reader went)
   const listing = new AbortController();
   try {

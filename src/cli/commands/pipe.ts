@@ -62,7 +62,7 @@ export async function pipeCommand(flags: PipeFlags, log: Logger): Promise<void> 
   if (flags.state !== undefined && !followed) throw new ConfigError('--state keeps the cursor of followed channels: add --follow', { field: '--state' });
   if (followed && fifosPerChannel > 1) throw new ConfigError('a followed channel cannot be split over several FIFOs (--fifos-per-channel)', { field: '--fifos-per-channel' });
   // the first spliced epoch's worker thread starts now, beside the listing, not after the reader opens
-  if (flags.zeroCopy !== false && specs.some(maySplice)) prewarmSpliceWorker();
+  if (specs.some((spec) => maySplice(spec, flags.zeroCopy === false))) prewarmSpliceWorker();
   const stores = new Stores(storesOptions(flags));
   const cursor = flags.state !== undefined ? FollowCursor.open(flags.state) : undefined;
   let progress: ChannelProgress | undefined;
