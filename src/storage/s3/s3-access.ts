@@ -2,9 +2,9 @@
  * Everything S3 needs that comes from the AWS SDK v3: configuration (AWS_REGION, profiles,
  * AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL), the credential chain, endpoint resolution and SigV4
  * signing. The SDK client serves listing and HEAD; the hot GET path signs with the SDK's own
- * signer and sends through a lean keep-alive client (lean-http.ts) for http:// endpoints, or
- * node:https for https:// ones: both far cheaper per GiB than a full SDK GetObject
- * (figures in docs/benchmarks.md).
+ * signer and sends through a lean keep-alive client (lean-http.ts), over plain TCP for http://
+ * endpoints and over tls.connect for https:// ones (node:https only with PIPEMODE_NODE_HTTPS=1, a
+ * bench comparison): far cheaper per GiB than a full SDK GetObject (figures in docs/benchmarks.md).
  *
  * Custom endpoints (Ceph, MinIO, ...) get path-style addressing and, when no region is configured,
  * "us-east-1". Checksums are computed or validated only WHEN_REQUIRED: non-AWS stores reject or
@@ -35,8 +35,8 @@ interface BucketBase {
 }
 
 /**
- * A signed GET, as s3-store.ts sends it: through the lean client (lean-http.ts) for http://, or
- * node:https with `agent` for https://. `path` is sent verbatim (no dot-segment folding).
+ * A signed GET, as s3-store.ts sends it: through the lean client (lean-http.ts), or node:https
+ * with `agent` where PIPEMODE_NODE_HTTPS=1. `path` is sent verbatim (no dot-segment folding).
  */
 export interface SignedGet {
   readonly protocol: string;
@@ -44,7 +44,7 @@ export interface SignedGet {
   readonly port: number | undefined;
   readonly path: string;
   readonly headers: Record<string, string>;
-  /** The keep-alive agent for https:// GETs (unused for http://). */
+  /** The keep-alive agent for https:// GETs through node:https (PIPEMODE_NODE_HTTPS=1 only). */
   readonly agent: https.Agent;
 }
 
@@ -180,7 +180,7 @@ export class S3Access {
     return endpoint !== undefined && endpoint.startsWith('http://');
   }
 
-  /** The lean keep-alive pool for a plain-http host (see lean-http.ts). */
+  /** The lean keep-alive pool for a host, over TLS when `secure` (see lean-http.ts). */
   leanPool(hostname: string, port: number, secure = false): LeanHttpPool {
     const key = `${secure ? 'https' : 'http'}://${hostname}:${port}`;
     let pool = this.#leanPools.get(key);
