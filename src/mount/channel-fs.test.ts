@@ -25,7 +25,7 @@ async function mounted(sizes: number[], budget = 8 * 1024 * KiB, requests: ReadR
   const logs: string[] = [];
   const fs = new ChannelFs(MountTree.build(entries, 1_700_000_000_000), ctx, {
     readAhead: { partSize: 256 * KiB, initialWindow: 64 * KiB, maxWindow: 1024 * KiB },
-    nextFiles: { maxFiles: 64, headBytes: 64 * KiB, maxBytes: 2048 * KiB, partSize: 256 * KiB },
+    nextFiles: { maxFiles: 64, headBytes: 64 * KiB, maxBytes: 2048 * KiB, horizonBytes: 4096 * KiB, partSize: 256 * KiB },
     uid: 1234, gid: 5678,
     log: createLogger('error', (l) => logs.push(l)),
   });
@@ -146,6 +146,25 @@ test('a reader streaming through large files has its read-ahead run on into the 
   fs.close();
   while (ctx.slots.inFlight > 0) await tick();
   assert.equal(ctx.budget.used, 0);
+});
+
+test('heads start only for files within the horizon: a reader of large files gets few, small files many', async () => {
+  // 12 files of 1 MiB and a 4 MiB horizon: heads for the files that start within 4 MiB of the one open
+  const large = Array.from({ length: 12 }, () => 1024 * KiB);
+  const requests: ReadRequest[] = [];
+  const big = await mounted(large, 8 * 1024 * KiB, requests);
+  const heads = (at: number): number[] => [...new Set(requests.filter((r) => r.start === 0).map((r) => Number(r.key.slice(3))))].filter((i) => i > at);
+  for (let i = 0; i < 3; i++) {
+    await readWhole(big.fs, `/f${String(i).padStart(4, '0')}`, ramp(1024 * KiB, i));
+    while (big.ctx.slots.inFlight > 0) await tick();
+    assert.ok(heads(i).every((f) => f <= i + 5), `file ${i} open: heads of files ${heads(i).join(', ')}`);
+  }
+  big.fs.close();
+  // 200 files of 4 KiB: the horizon holds them all, so the look-ahead (up to 64 files) decides
+  const small = await mounted(Array.from({ length: 200 }, () => 4 * KiB));
+  for (let i = 0; i < 8; i++) await readWhole(small.fs, `/f${String(i).padStart(4, '0')}`, ramp(4 * KiB, i));
+  assert.ok(small.ctx.stats.filesPrefetched >= 64, `${small.ctx.stats.filesPrefetched} files prefetched`);
+  small.fs.close();
 });
 
 test('prefetched files stay within the budget share', async () => {

@@ -146,9 +146,10 @@ export async function mountChannel(source: string | ChannelSpec | ChannelStream,
     const stats = new MountStats();
     const budget = new ByteBudget(budgetBytes);
     const ctx = { budget, slots: new RequestSlots(maxRequests), retry: fetch.retry, stats };
+    const maxWindow = options.maxReadAhead ?? DEFAULT_READ_AHEAD.maxWindow;
     const fsInstance = new ChannelFs(tree, ctx, {
-      readAhead: { ...DEFAULT_READ_AHEAD, partSize, maxWindow: options.maxReadAhead ?? DEFAULT_READ_AHEAD.maxWindow },
-      nextFiles: { maxFiles: options.prefetchFiles ?? 256, headBytes: Math.min(2 * 1024 * 1024, partSize), maxBytes: Math.floor(budgetBytes / 4), partSize },
+      readAhead: { ...DEFAULT_READ_AHEAD, partSize, maxWindow },
+      nextFiles: { maxFiles: options.prefetchFiles ?? 256, headBytes: Math.min(2 * 1024 * 1024, partSize), maxBytes: Math.floor(budgetBytes / 4), horizonBytes: maxWindow, partSize },
       uid: process.getuid?.() ?? 0,
       gid: process.getgid?.() ?? 0,
       log,

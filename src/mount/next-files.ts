@@ -10,7 +10,11 @@
  * first file. Each in-order open doubles the look-ahead (4, 8, … `maxFiles` files); an open
  * elsewhere drops every prefetched head and starts over. Heads the reader has passed are dropped.
  * Heads hold at most `maxBytes` together and only start when they fit in the mount's budget; the
- * reservation of a head passes to the file's ReadAhead when it is opened.
+ * reservation of a head passes to the file's ReadAhead when it is opened. A head starts only for a
+ * file that begins within `horizonBytes` of the furthest file opened, counting the whole files in
+ * between: a reader of 32 MiB files reaches the tenth file ahead only after 288 MiB, so its head
+ * would only hold memory that long (on 2 GiB of 32 MiB files, 32 heads of 2 MiB were most of the
+ * mount's buffers); small files still get up to `maxFiles` heads.
  *
  * Large files: a reader streaming through file i wants its read-ahead window to run on into file
  * i+1 rather than stop at the end of i (otherwise every file starts with an empty pipeline: slow
@@ -28,6 +32,8 @@ export interface NextFilesOptions {
   readonly headBytes: number;
   /** Bytes all prefetched heads may hold together. @default a quarter of the mount's budget */
   readonly maxBytes: number;
+  /** How far ahead (the sizes of the files in between) a file's head may start. @default the read-ahead window's ceiling */
+  readonly horizonBytes: number;
   /** Largest GET when a head is extended by a reader's read-ahead. @default the mount's part size */
   readonly partSize: number;
 }
@@ -80,8 +86,11 @@ export class NextFiles {
     this.#next = Math.max(this.#next, this.#furthest + 1);
     const lookahead = Math.min(this.#options.maxFiles, 2 ** Math.min(this.#run + 1, 30));
     const limit = Math.min(this.#files.length, this.#furthest + 1 + lookahead);
-    while (this.#next < limit) {
+    let ahead = 0; // bytes of the files between the furthest one opened and #next
+    for (let i = this.#furthest + 1; i < this.#next; i++) ahead += (this.#files[i] as FileNode).info.size;
+    while (this.#next < limit && ahead < this.#options.horizonBytes) {
       const file = this.#files[this.#next] as FileNode;
+      ahead += file.info.size;
       const length = Math.min(file.info.size, this.#options.headBytes);
       if (length > 0 && !this.#heads.has(this.#next)) {
         if (this.#bytes + length > this.#options.maxBytes || !this.#ctx.budget.tryReserve(length)) break;
