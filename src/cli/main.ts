@@ -22,6 +22,7 @@ import type { TrainFlags } from './commands/train.js';
 import type { TransformFlags } from './commands/transform.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
 import { readChannelsAhead } from './read-ahead.js';
+import { isS3Uri } from '../storage/source-uri.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -114,7 +115,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     if (source !== undefined && (flags.s3DataType ?? 'S3Prefix').toLowerCase() === 's3prefix') await readChannelsAhead([source]);
     // into a FIFO the worker thread will likely be wanted: it starts while cat's modules load
     // (~15 ms earlier first byte); cat.ts decides, and an unused spare costs nothing
-    const worker = flags.zeroCopy !== false || source?.startsWith('s3://') !== true;
+    const worker = flags.zeroCopy !== false || source === undefined || !isS3Uri(source);
     if (worker && fstatSync(1).isFIFO()) (await import('../pipe/splice-writer.js')).prewarmSpliceWorker();
     const { catCommand } = await import('./commands/cat.js');
     await catCommand(source, flags, logger());

@@ -108,8 +108,8 @@ async function* listedSegments(stream: ChannelStream, split: Split | undefined, 
 }
 
 export function openEpoch(stream: ChannelStream, epoch: number, path: WritePath, signal?: AbortSignal, split?: Split): EpochSource {
-  const onWorker = path !== 'prefetch' && maySplice(stream.spec);
   const copy = path === 'copy';
+  const onWorker = path !== 'prefetch' && maySplice(stream.spec, copy);
   const gzip = stream.spec.compression === 'Gzip';
   let units: Unit[] | undefined;
   let segments: SpliceSegment[] | undefined;

@@ -6,8 +6,10 @@
  * messages: the worker updates them at every write, the main thread samples them when it likes.
  */
 
+import type { LiveSplice } from '../fetch/prefetcher.js';
+
 /** What a spliced epoch waits for at this moment. */
-export type SpliceWait = 'reader' | 'data' | undefined;
+export type SpliceWait = LiveSplice['waiting'];
 
 const STOP = 0;
 const PIPE = 1;

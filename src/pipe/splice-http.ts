@@ -65,6 +65,8 @@ export interface HttpSpliceContext {
   readonly onBytes: (n: number) => void;
   /** What the splicer waits for from now on: the store ('data'), the reader, or nothing. */
   readonly onWait: (what: SpliceWait) => void;
+  /** The thread's one copy buffer (1 MiB), for bodies splice(2) refuses. */
+  readonly copyBuffer: () => Buffer;
   readonly stats: HttpSpliceStats;
 }
 
@@ -134,7 +136,6 @@ export class HttpSplicer {
   readonly #scratch = Buffer.allocUnsafe(MAX_HEAD);
   /** Requests signed ahead (one round trip to the main thread signs a window of them), by range. */
   readonly #signed = new Map<string, { target: HttpTarget; at: number }>();
-  #copyBuffer: Buffer | undefined;
 
   constructor(ctx: HttpSpliceContext, objects: readonly HttpObject[], partBytes: number, window: number) {
     this.#ctx = ctx;
@@ -452,8 +453,7 @@ export class HttpSplicer {
 
   /** The copying fallback for a socket splice(2) refuses. */
   #copy(fd: number, wanted: number, uri: string, progress: (n: number) => void): void {
-    this.#copyBuffer ??= Buffer.allocUnsafe(SPLICE_CHUNK);
-    const buf = this.#copyBuffer;
+    const buf = this.#ctx.copyBuffer();
     let left = wanted;
     while (left > 0) {
       this.#ctx.checkAbort();

@@ -30,6 +30,7 @@ import { setPipeSize } from '../core/libc.js';
 import { DEFAULT_FETCH_OPTIONS } from '../fetch/fetch-options.js';
 import type { ObjectInfo, ObjectStore } from '../storage/object-store.js';
 import { FileStore } from '../storage/file/file-store.js';
+import { isS3Uri } from '../storage/source-uri.js';
 import type { RawGet, S3Store } from '../storage/s3/s3-store.js';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from '../storage/retry.js';
 import { postAndWake } from './blocking-port.js';
@@ -116,7 +117,7 @@ interface SignError {
  * to `copy` them (`--no-zero-copy`), not an S3 prefix either (the prefetcher fetches those).
  */
 export function maySplice(spec: ChannelSpec, copy = false): boolean {
-  return spec.compression === 'None' && spec.follow === undefined && !(copy && spec.uri.startsWith('s3://'));
+  return spec.compression === 'None' && spec.follow === undefined && !(copy && isS3Uri(spec.uri));
 }
 
 /** GETs in flight when no fetch options are given (tests); parts are DEFAULT_FETCH_OPTIONS' size. */

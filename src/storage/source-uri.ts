@@ -16,13 +16,18 @@ export type SourceUri =
 /** S3 bucket names as AWS allows them (3-63 chars; lower case, digits, dots, hyphens). */
 const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 
+/** Whether `text` names an S3 location (the rest of it is checked by parseSourceUri). */
+export function isS3Uri(text: string): boolean {
+  return text.startsWith('s3://');
+}
+
 /**
  * Parses an S3Uri-style source. Relative local paths are resolved against `cwd`.
  * A trailing "/" is kept: it matters for prefix matching.
  */
 export function parseSourceUri(text: string, cwd: string = process.cwd()): SourceUri {
   if (text === '') throw new SourceUriError('empty source URI: expected s3://bucket/prefix, file:///path or a local path');
-  if (text.startsWith('s3://')) {
+  if (isS3Uri(text)) {
     const rest = text.slice(5);
     const slash = rest.indexOf('/');
     const bucket = slash === -1 ? rest : rest.slice(0, slash);

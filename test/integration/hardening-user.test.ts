@@ -216,31 +216,6 @@ test('FastFile mount on a non-empty folder says so (no raw libfuse lines, no "ne
   if (isRoot) assert.doesNotMatch(stderr, /needs root/);
 });
 
-// 16 -----------------------------------------------------------------------------------------
-test('pipe shows live per-channel progress: throughput and what is waited for', async () => {
-  const dir = tmp();
-  fs.mkdirSync(path.join(dir, 'd'));
-  fs.writeFileSync(path.join(dir, 'd', 'a.bin'), Buffer.alloc(8 * 1024 * 1024, 3));
-  const fifos = path.join(dir, 'f');
-  // a budget much smaller than the file: the fetching must wait for the slow reader
-  const child = startPipemode(['pipe', '--dir', fifos, '--channel', `train=${dir}/d/`, '--epochs', '1', '--progress-interval', '1', '--no-zero-copy', '--memory-budget', '2MiB', '--part-size', '1MiB']);
-  let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-  const closed = new Promise<number | null>((resolve) => child.once('close', resolve));
-  for (let i = 0; i < 100 && !fs.existsSync(path.join(fifos, 'train_0')); i++) await sleep(50);
-  // a slow reader: 1 MiB every 500 ms (about 4 s: several progress lines)
-  const reader = spawn('python3', ['-c', `import hashlib, time\nf=open(${JSON.stringify(path.join(fifos, 'train_0'))},'rb')\nh=hashlib.sha256()\nn=0\nwhile True:\n  b=f.read(1<<20)\n  if not b: break\n  n+=len(b); h.update(b); time.sleep(0.5)\nprint(n, h.hexdigest())`], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  reader.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  await new Promise((resolve) => reader.once('close', resolve));
-  assert.equal(await closed, 0, stderr);
-  assert.equal(out.trim(), `${8 * 1024 * 1024} ${createHash('sha256').update(Buffer.alloc(8 * 1024 * 1024, 3)).digest('hex')}`, 'the slow reader got the exact bytes');
-  const lines = stderr.split('\n').filter((l) => /^pipemode: train: .*\/s, .* so far, buffered .*; (waiting for data \d+%, waiting for the reader \d+%|idle)/.test(l));
-  assert.ok(lines.length >= 2, stderr);
-  assert.ok(lines.some((l) => /waiting for the reader [1-9]\d*%/.test(l)), stderr);
-});
-
-
 /**
  * `pipemode pipe --progress-interval 1` of one channel into a reader that takes 1 MiB every `pauseMs`;
  * returns the progress lines, the path lines and what the reader got (bytes and sha256).
@@ -261,6 +236,22 @@ async function progressOf(channel: string, pauseMs: number, extra: readonly stri
   const paths = stderr.split('\n').filter((l) => l.startsWith('pipemode: path: '));
   return { lines, paths, got: got.trim(), code, stderr };
 }
+
+// 16 -----------------------------------------------------------------------------------------
+test('pipe shows live per-channel progress: throughput and what is waited for', async () => {
+  // through the prefetcher (S3 with --no-zero-copy), with a budget much smaller than the object:
+  // the fetching must wait for the slow reader (1 MiB every 500 ms: about 4 s, several lines)
+  const body = Buffer.alloc(8 * 1024 * 1024, 3);
+  const bucket = await newBucket('pm-progress');
+  await put(bucket, 'd/a.bin', body);
+  const r = await progressOf(`s3://${bucket}/d/`, 500, ['--no-zero-copy', '--memory-budget', '2MiB', '--part-size', '1MiB']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.got, `${body.length} ${createHash('sha256').update(body).digest('hex')}`, 'the slow reader got the exact bytes');
+  assert.match(r.paths.join('\n'), /path: copy \(read\/write through net\.Socket\)/);
+  const lines = r.lines.filter((l) => /^pipemode: train: .*\/s, .* so far, buffered .*; (waiting for data \d+%, waiting for the reader \d+%|idle)/.test(l));
+  assert.ok(lines.length >= 2, r.stderr);
+  assert.ok(lines.some((l) => /waiting for the reader [1-9]\d*%/.test(l)), r.stderr);
+});
 
 test('live progress of spliced epochs (local files, plain-http S3): bytes counted as they go, and what the worker waits for', async () => {
   const body = randomBytes(6 * 1024 * 1024);

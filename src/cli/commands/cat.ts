@@ -63,8 +63,9 @@ export async function catCommand(source: string | undefined, flags: CatFlags, lo
       // stdout itself (shared with the shell) keeps its flags and stays open
       const fd = reopenStdout();
       // a pipe that cannot be opened again (another user's: EACCES) is written through stdout itself
-      const source = fd !== undefined ? openEpoch(stream, epoch, flags.zeroCopy !== false ? 'splice' : 'copy') : undefined;
-      log.debug(`${spec.uri}: epoch ${epoch} ${source?.kind === 'splice' ? (flags.zeroCopy !== false ? 'spliced' : 'copied on the worker thread') : 'through the prefetcher'}`);
+      const path = flags.zeroCopy !== false ? 'splice' : 'copy';
+      const source = fd !== undefined ? openEpoch(stream, epoch, path) : undefined;
+      log.debug(`${spec.uri}: epoch ${epoch} ${source?.kind !== 'splice' ? 'through the prefetcher' : path === 'splice' ? 'spliced' : 'copied on the worker thread'}`);
       result = fd !== undefined && source !== undefined ? await writeEpoch(fd, source, {}) : await writeToFile(1, stream.epoch(epoch));
     } else {
       result = fs.fstatSync(1).isSocket() ? await writeToPipe(1, stream.epoch(epoch)) : await writeToFile(1, stream.epoch(epoch));
